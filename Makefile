@@ -1,0 +1,69 @@
+# homesec-telemetry — developer entry points.
+#   make run    set everything up, start the local stack (Event Hubs emulator, Azurite,
+#               producer, consumer, sensor simulator) and show live progress
+#   make test   set everything up, lint (ruff + mypy strict), run the whole test suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := .cache/stamps
+
+.PHONY: help setup setup-system setup-python setup-node lint fmt test test-unit test-integration run bench lock clean
+
+help: ## list targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+setup: setup-system setup-python setup-node ## install everything the project needs (idempotent)
+
+setup-system: ## Debian packages (prometheus, promtool, buildah, debootstrap)
+	@bash scripts/setup-system.sh
+
+$(STAMP)/python: requirements/runtime.txt requirements/dev.txt pyproject.toml
+	@mkdir -p $(STAMP)
+	@test -x $(PY) || python3.11 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>/dev/null \
+	  || $(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+setup-python: $(STAMP)/python ## venv + pinned Python deps + the project (editable)
+
+$(STAMP)/node: package.json package-lock.json
+	@mkdir -p $(STAMP)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup-node: $(STAMP)/node ## Azurite from npm (pinned in package-lock.json)
+
+lint: setup-python ## ruff + mypy --strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: setup-python ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: setup lint ## lint, then the whole suite (unit, integration, chart, rules, images)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-unit: setup-python ## fast unit tests only
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+test-integration: setup ## integration tests only
+	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+run: setup ## start the whole local pipeline and its sensor simulator (Ctrl-C stops it)
+	$(PY) -m homesec_devstack.stack $(RUN_ARGS)
+
+bench: setup ## benchmarks (bench/), figures go to docs/benchmarks.md
+	$(PY) -m bench $(BENCH_ARGS)
+
+lock: ## regenerate requirements/*.txt from pyproject (needs network)
+	bash scripts/lock.sh
+
+clean: ## remove local state (venv, caches, emulator data)
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache node_modules
+
+# Component fragments (chart, images, ...) add their own targets here.
+-include mk/*.mk

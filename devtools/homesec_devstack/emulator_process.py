@@ -1,0 +1,117 @@
+"""Start the Event Hubs emulator as a real process and drive its admin endpoint (tests, benchmarks, stack)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from homesec_devstack.procs import ManagedProcess, free_port
+
+DEV_KEY_NAME = "RootManageSharedAccessKey"
+DEV_KEY = "ZGV2LWtleS1ub3Qtc2VjcmV0"  # noqa: S105 - the emulator's documented development key
+
+
+def emulator_connection_string(port: int, hub: str = "telemetry", key_name: str = DEV_KEY_NAME, key: str = DEV_KEY) -> str:
+    return (
+        f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName={key_name};SharedAccessKey={key};"
+        f"UseDevelopmentEmulator=true;EntityPath={hub}"
+    )
+
+
+class EmulatorProcess:
+    """``python -m homesec_devstack.emulator`` on free loopback ports, data in ``data_dir``."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        admin_port: int | None = None,
+        hubs: str = "telemetry:16",
+        consumer_groups: str = "$Default,rollups",
+        throughput_units: int | None = None,
+        auto_inflate_max: int | None = None,
+        check_sas: bool = False,
+        extra_args: list[str] | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.admin_port = admin_port or free_port()
+        args = [
+            "--data-dir", str(data_dir), "--port", str(self.port), "--admin-port", str(self.admin_port),
+            "--hubs", hubs, "--consumer-groups", consumer_groups,
+        ]  # fmt: skip
+        if throughput_units is not None:
+            args += ["--throughput-units", str(throughput_units)]
+        if auto_inflate_max is not None:
+            args += ["--auto-inflate-max", str(auto_inflate_max)]
+        if check_sas:
+            args += ["--check-sas", "--key", f"{DEV_KEY_NAME}={DEV_KEY}"]
+        self.args = args + (extra_args or [])
+        self.log_dir = log_dir
+        self._proc: ManagedProcess | None = None
+
+    def connection_string(self, hub: str = "telemetry", key: str = DEV_KEY) -> str:
+        return emulator_connection_string(self.port, hub, key=key)
+
+    def start(self, timeout: float = 30.0) -> EmulatorProcess:
+        self._proc = ManagedProcess.python_module(
+            "eventhubs-emulator", "homesec_devstack.emulator", self.args, log_dir=self.log_dir
+        ).start()
+        self._proc.wait_http(f"http://127.0.0.1:{self.admin_port}/healthz", timeout=timeout)
+        self._proc.wait_tcp(self.port, timeout=timeout)
+        return self
+
+    def stop(self, grace: float = 10.0) -> int | None:
+        rc = self._proc.stop(grace=grace) if self._proc else None
+        self._proc = None
+        return rc
+
+    def kill(self) -> None:
+        if self._proc:
+            self._proc.kill()
+        self._proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def process(self) -> ManagedProcess:
+        assert self._proc is not None
+        return self._proc
+
+    def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(  # noqa: S310 - loopback only
+            f"http://127.0.0.1:{self.admin_port}{path}", data=data, method=method,
+            headers={"content-type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+            return json.loads(resp.read() or b"null")
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.admin("GET", "/stats")
+        return result
+
+    def drop_connections(self) -> None:
+        self.admin("POST", "/faults/drop-connections")
+
+    def pause_partition(self, hub: str, partition: str) -> None:
+        self.admin("POST", f"/hubs/{hub}/partitions/{partition}/pause")
+
+    def resume_partition(self, hub: str, partition: str) -> None:
+        self.admin("POST", f"/hubs/{hub}/partitions/{partition}/resume")
+
+    def set_throughput_units(self, units: int | None, auto_inflate_max: int | None = None) -> None:
+        self.admin("POST", "/throughput-units", {"units": units, "auto_inflate_max": auto_inflate_max})
+
+    def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()

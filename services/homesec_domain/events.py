@@ -1,0 +1,43 @@
+"""The event codec: a ``Reading`` to Event Hubs event body bytes and back.
+
+Body: UTF-8 JSON object, ``{"schema_version": 1, "reading_id": ..., "home_id": ..., "sensor_id": ...,
+"sensor_type": ..., "ts": "<RFC 3339 UTC>", "value": ..., "state": ..., "seq": ...}``. The producer also sets
+the event's message ID to ``reading_id``, its content type to ``CONTENT_TYPE`` and its partition key to
+``home_id``. An event with another ``schema_version`` or an undecodable body raises ``InvalidEventError``
+(the consumer dead-letters it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from homesec_domain.errors import InvalidEventError
+from homesec_domain.models import SCHEMA_VERSION, Reading
+
+CONTENT_TYPE = "application/json; schema=homesec.reading.v1"
+
+
+def encode_reading(reading: Reading) -> bytes:
+    """Serialise one reading as an event body."""
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **reading.model_dump(mode="json")}
+    return orjson.dumps(doc)
+
+
+def decode_reading(body: bytes) -> Reading:
+    """Parse an event body; raise ``InvalidEventError`` with a bounded ``reason`` when it is poison."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEventError("undecodable", str(exc)) from exc
+    if not isinstance(doc, dict):
+        raise InvalidEventError("undecodable", "body is not a JSON object")
+    version = doc.pop("schema_version", None)
+    if version != SCHEMA_VERSION:
+        raise InvalidEventError("schema_version", f"unsupported schema_version {version!r}")
+    try:
+        return Reading.model_validate(doc)
+    except ValidationError as exc:
+        raise InvalidEventError("invalid", exc.errors(include_url=False).__repr__()[:500]) from exc

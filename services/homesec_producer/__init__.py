@@ -1,0 +1,1 @@
+"""homesec_producer service."""

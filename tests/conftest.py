@@ -1,0 +1,59 @@
+"""Shared fixtures: the Event Hubs emulator and Azurite as real processes on free loopback ports.
+
+Every fixture stops what it started, whatever the test did.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from homesec_devstack.azurite import AzuriteProcess
+from homesec_devstack.emulator_process import EmulatorProcess
+
+EmulatorFactory = Callable[..., EmulatorProcess]
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteProcess]:
+    """One Azurite blob service for the session; tests isolate themselves with unique container names."""
+    proc = AzuriteProcess(tmp_path_factory.mktemp("azurite"), log_dir=tmp_path_factory.mktemp("azurite-logs"))
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def container_name() -> str:
+    """A fresh, valid blob container name."""
+    return f"t{uuid.uuid4().hex[:20]}"
+
+
+@pytest.fixture
+def emulator_factory(tmp_path: Path) -> Iterator[EmulatorFactory]:
+    """Start emulators with custom options; all are stopped at teardown."""
+    started: list[EmulatorProcess] = []
+
+    def make(**kwargs: Any) -> EmulatorProcess:
+        data_dir = kwargs.pop("data_dir", None) or tmp_path / f"eh-{len(started)}"
+        emu = EmulatorProcess(data_dir, log_dir=tmp_path / "logs", **kwargs)
+        started.append(emu)
+        return emu.start()
+
+    try:
+        yield make
+    finally:
+        for emu in started:
+            emu.stop()
+
+
+@pytest.fixture
+def emulator(emulator_factory: EmulatorFactory) -> EmulatorProcess:
+    """A default emulator: hub ``telemetry`` with 16 partitions, no throughput limit."""
+    return emulator_factory()
