@@ -1,0 +1,181 @@
+{{/* vim: set filetype=mustache: */}}
+
+{{/* Chart name, truncated to the DNS label limit. */}}
+{{- define "homesec.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Fully qualified app name; the release name alone if it already contains the chart name. */}}
+{{- define "homesec.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Chart label value. */}}
+{{- define "homesec.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Namespace of every namespaced object. */}}
+{{- define "homesec.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride -}}
+{{- end -}}
+
+{{/* Labels shared by every object. */}}
+{{- define "homesec.labels" -}}
+helm.sh/chart: {{ include "homesec.chart" . }}
+app.kubernetes.io/name: {{ include "homesec.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: homesec-telemetry
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Component helpers take a dict: (dict "root" $ "component" "producer").
+*/}}
+{{- define "homesec.componentName" -}}
+{{- printf "%s-%s" (include "homesec.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "homesec.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "homesec.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "homesec.componentLabels" -}}
+{{ include "homesec.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "homesec.serviceAccountName" -}}
+{{- $c := index .root.Values .component -}}
+{{- if $c.serviceAccount.create -}}
+{{- default (include "homesec.componentName" .) $c.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" $c.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* image reference: repository@digest or repository:tag (tag defaults to appVersion). */}}
+{{- define "homesec.image" -}}
+{{- $img := (index .root.Values .component).image -}}
+{{- if $img.digest -}}
+{{- printf "%s@%s" $img.repository $img.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $img.repository (default .root.Chart.AppVersion $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+terminationGracePeriodSeconds: preStop sleep + the app's shutdown grace + 10 s margin unless set;
+a set value must leave the app its whole grace after the preStop hook, or rendering fails.
+*/}}
+{{- define "homesec.terminationGrace" -}}
+{{- $c := index .root.Values .component -}}
+{{- $needed := add $c.preStopSleepSeconds $c.shutdownGraceSeconds -}}
+{{- if $c.terminationGracePeriodSeconds -}}
+{{- if le (int $c.terminationGracePeriodSeconds) (int $needed) -}}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%d) must exceed %s.preStopSleepSeconds + %s.shutdownGraceSeconds (%d), or the %s is killed before it finishes" .component (int $c.terminationGracePeriodSeconds) .component .component (int $needed) .component) -}}
+{{- end -}}
+{{- int $c.terminationGracePeriodSeconds -}}
+{{- else -}}
+{{- add $needed 10 -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Workload Identity: fail early when enabled without what it needs. */}}
+{{- define "homesec.validateAzure" -}}
+{{- $v := .Values -}}
+{{- if $v.azure.workloadIdentity.enabled -}}
+{{- $_ := required "azure.workloadIdentity.clientId is required with Workload Identity" $v.azure.workloadIdentity.clientId -}}
+{{- $_ := required "eventHubs.fullyQualifiedNamespace is required with Workload Identity" $v.eventHubs.fullyQualifiedNamespace -}}
+{{- if $v.consumer.enabled -}}
+{{- $_ := required "blobStorage.accountUrl is required with Workload Identity" $v.blobStorage.accountUrl -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The consumer never runs more pods than there are partitions. */}}
+{{- define "homesec.validateConsumerScale" -}}
+{{- $c := .Values.consumer -}}
+{{- $p := int .Values.eventHubs.partitionCount -}}
+{{- $max := int $c.replicaCount -}}
+{{- if $c.autoscaling.enabled -}}
+{{- $max = int $c.autoscaling.maxReplicas -}}
+{{- if gt (int $c.autoscaling.minReplicas) $max -}}
+{{- fail (printf "consumer.autoscaling.minReplicas (%d) exceeds consumer.autoscaling.maxReplicas (%d)" (int $c.autoscaling.minReplicas) $max) -}}
+{{- end -}}
+{{- end -}}
+{{- if gt $max $p -}}
+{{- fail (printf "consumer replicas (%d) exceed eventHubs.partitionCount (%d): the extra consumer pods would own no partition and idle" $max $p) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod labels for Workload Identity. */}}
+{{- define "homesec.podAzureLabels" -}}
+{{- if .Values.azure.workloadIdentity.enabled -}}
+azure.workload.identity/use: "true"
+{{- end -}}
+{{- end -}}
+
+{{/* ServiceAccount annotations for Workload Identity. */}}
+{{- define "homesec.saAzureAnnotations" -}}
+{{- if .Values.azure.workloadIdentity.enabled }}
+azure.workload.identity/client-id: {{ .Values.azure.workloadIdentity.clientId | quote }}
+{{- with .Values.azure.workloadIdentity.tenantId }}
+azure.workload.identity/tenant-id: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Prometheus scrape annotations. */}}
+{{- define "homesec.scrapeAnnotations" -}}
+{{- if .root.Values.metrics.podAnnotations -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ (index .root.Values .component).port | quote }}
+prometheus.io/path: /metrics
+{{- end -}}
+{{- end -}}
+
+{{/* A secretKeyRef env entry: (dict "root" $ "env" NAME "key" KEY). */}}
+{{- define "homesec.secretEnv" -}}
+- name: {{ .env }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .root.Values.existingSecret.name }}
+      key: {{ .key }}
+{{- end -}}
+
+{{/* Zone and node spread for a component. */}}
+{{- define "homesec.topologySpread" -}}
+{{- if (index .root.Values .component).topologySpread.enabled -}}
+topologySpreadConstraints:
+  - maxSkew: 1
+    topologyKey: topology.kubernetes.io/zone
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        {{- include "homesec.selectorLabels" . | nindent 8 }}
+    matchLabelKeys: ["pod-template-hash"]
+  - maxSkew: 1
+    topologyKey: kubernetes.io/hostname
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        {{- include "homesec.selectorLabels" . | nindent 8 }}
+    matchLabelKeys: ["pod-template-hash"]
+{{- end -}}
+{{- end -}}
