@@ -1,0 +1,90 @@
+"""Run the producer: ``python -m homesec_producer`` (one uvicorn worker; scale with pods).
+
+SIGTERM/SIGINT: readiness turns false at once; after ``SHUTDOWN_DELAY_SECONDS`` the listener closes,
+in-flight requests finish, the buffer is flushed, and the process exits (code 0) within
+``SHUTDOWN_GRACE_SECONDS``. A watchdog exits with code 70 if anything hangs past the grace period; by then
+every acknowledged reading has long been published (202 is only sent after Event Hubs acknowledged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+from types import FrameType
+
+import uvicorn
+
+from homesec_producer.app import build_app
+from homesec_producer.service import Runtime
+from homesec_producer.settings import ProducerSettings
+
+log = logging.getLogger("homesec_producer")
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn.Server whose first signal starts the drain instead of stopping at once."""
+
+    def __init__(self, config: uvicorn.Config, runtime: Runtime, delay: float, grace: float) -> None:
+        super().__init__(config)
+        self.runtime = runtime
+        self.delay = delay
+        self.grace = grace
+        self._signalled = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._signalled:  # a second signal: stop now
+            self.force_exit = True
+            return
+        self._signalled = True
+        log.info("signal %s: draining", sig)
+        _start_watchdog(self.grace + 2.0)
+        loop = asyncio.get_event_loop()
+        loop.call_soon_threadsafe(self.runtime.begin_shutdown)
+        loop.call_soon_threadsafe(loop.call_later, self.delay, self._stop_accepting)
+
+    def _stop_accepting(self) -> None:
+        self.should_exit = True
+
+
+def _start_watchdog(seconds: float) -> None:
+    def expire() -> None:
+        log.error("shutdown exceeded %.1fs: exiting", seconds)
+        os._exit(70)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+
+
+def main() -> None:
+    settings = ProducerSettings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    app = build_app(settings)
+    runtime: Runtime = app.state.runtime
+    flush_budget = 1.5
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+        workers=1,
+        timeout_graceful_shutdown=max(
+            1, int(settings.shutdown_grace_seconds - settings.shutdown_delay_seconds - flush_budget)
+        ),
+        timeout_keep_alive=30,
+    )
+    server = GracefulServer(config, runtime, settings.shutdown_delay_seconds, settings.shutdown_grace_seconds)
+    server.run()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    main()

@@ -1,0 +1,1 @@
+"""Adapters of the producer's ports to real services."""

@@ -1,0 +1,163 @@
+"""``EventPublisher`` on ``azure.eventhub.aio.EventHubProducerClient`` (one attempt per call).
+
+The SDK's own retries are off (``retry_total=0``): ``PartitionedBuffer`` retries with its ``RetryPolicy``
+so that every retry and every ServerBusy answer is counted. Events are sent per partition id in
+``EventDataBatch``es no larger than ``max_batch_bytes`` (and the link's maximum message size). Each event
+carries ``reading_id`` as message ID, the codec's content type, and the home ID as its partition-key
+annotation (``x-opt-partition-key``), so consumers see the same ``partition_key`` as with key-based sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from azure.eventhub import EventData, EventDataBatch
+from azure.eventhub.aio import EventHubProducerClient
+from azure.eventhub.exceptions import (
+    AuthenticationError,
+    ConnectError,
+    ConnectionLostError,
+    EventDataError,
+    EventHubError,
+    OperationTimeoutError,
+)
+from homesec_domain.events import CONTENT_TYPE
+from homesec_domain.validation import AcceptedReading
+
+from homesec_producer import errors
+from homesec_producer.settings import ProducerSettings
+
+PARTITION_KEY_ANNOTATION = b"x-opt-partition-key"
+
+
+def map_error(exc: BaseException) -> errors.PublishError:
+    """Translate an SDK/transport exception into the port's ``PublishError`` family."""
+    text = (str(exc) or type(exc).__name__)[:300]
+    kind: type[errors.PublishError] = errors.PublishError  # "other", retryable (includes auth hiccups)
+    if "server-busy" in text or getattr(exc, "error", None) == "server-busy":
+        kind = errors.ThrottledError
+    elif isinstance(exc, OperationTimeoutError | TimeoutError):
+        kind = errors.PublishTimeoutError
+    elif isinstance(exc, AuthenticationError):
+        kind = errors.PublishError
+    elif isinstance(exc, ConnectionLostError | ConnectError | OSError):
+        kind = errors.ConnectionLostError
+    elif isinstance(exc, EventDataError | ValueError):
+        kind = errors.PublishRejectedError
+    elif not isinstance(exc, EventHubError):
+        text = repr(exc)[:300]
+    return kind(text)
+
+
+def build_client(settings: ProducerSettings) -> tuple[EventHubProducerClient, Any]:
+    """The SDK client from settings (connection string, or namespace + DefaultAzureCredential)."""
+    options: dict[str, Any] = {"retry_total": 0, "logging_enable": False}
+    if settings.eventhub_connection_string is not None:
+        client = EventHubProducerClient.from_connection_string(
+            settings.eventhub_connection_string.get_secret_value(),
+            eventhub_name=settings.eventhub_name,
+            **options,
+        )
+        return client, None
+    from azure.identity.aio import DefaultAzureCredential
+
+    assert settings.eventhub_fully_qualified_namespace and settings.eventhub_name  # checked by the settings
+    credential = DefaultAzureCredential()
+    client = EventHubProducerClient(
+        fully_qualified_namespace=settings.eventhub_fully_qualified_namespace,
+        eventhub_name=settings.eventhub_name,
+        credential=credential,
+        **options,
+    )
+    return client, credential
+
+
+class EventHubsPublisher:
+    """See the module docstring; implements ``homesec_producer.ports.EventPublisher``."""
+
+    def __init__(
+        self,
+        client: EventHubProducerClient,
+        *,
+        try_timeout: float,
+        max_batch_bytes: int,
+        credential: Any = None,
+    ) -> None:
+        self._client = client
+        self._credential = credential
+        self._try_timeout = try_timeout
+        self._max_batch_bytes = max_batch_bytes
+        self._closed = False
+
+    @classmethod
+    def from_settings(cls, settings: ProducerSettings) -> EventHubsPublisher:
+        client, credential = build_client(settings)
+        return cls(
+            client,
+            try_timeout=settings.publish_try_timeout_seconds,
+            max_batch_bytes=settings.max_batch_bytes,
+            credential=credential,
+        )
+
+    async def partition_ids(self) -> Sequence[str]:
+        try:
+            ids = await asyncio.wait_for(self._client.get_partition_ids(), self._try_timeout)
+        except Exception as exc:
+            raise map_error(exc) from exc
+        return [str(pid) for pid in ids]
+
+    async def publish(self, partition_id: str, readings: Sequence[AcceptedReading]) -> None:
+        try:
+            await asyncio.wait_for(self._publish(partition_id, readings), self._try_timeout + 5.0)
+        except errors.PublishError:
+            raise
+        except Exception as exc:
+            raise map_error(exc) from exc
+
+    async def _publish(self, partition_id: str, readings: Sequence[AcceptedReading]) -> None:
+        batch = await self._new_batch(partition_id)
+        for reading in readings:
+            event = _event(reading)
+            try:
+                batch.add(event)
+            except ValueError:
+                if len(batch) == 0:
+                    raise errors.PublishRejectedError(
+                        f"event {reading.reading_id} exceeds the batch size"
+                    ) from None
+                await self._client.send_batch(batch, timeout=self._try_timeout)
+                batch = await self._new_batch(partition_id)
+                batch.add(event)
+        if len(batch):
+            await self._client.send_batch(batch, timeout=self._try_timeout)
+
+    async def _new_batch(self, partition_id: str) -> EventDataBatch:
+        try:
+            return await self._client.create_batch(
+                partition_id=partition_id, max_size_in_bytes=self._max_batch_bytes
+            )
+        except ValueError:  # larger than the link allows: use the link's maximum message size
+            batch = await self._client.create_batch(partition_id=partition_id)
+            self._max_batch_bytes = batch.max_size_in_bytes
+            return batch
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._client.close()
+        if self._credential is not None:
+            await self._credential.close()
+
+
+def _event(reading: AcceptedReading) -> EventData:
+    event = EventData(reading.body)
+    event.message_id = reading.reading_id
+    event.content_type = CONTENT_TYPE
+    annotations = event.raw_amqp_message.annotations
+    if annotations is None:
+        event.raw_amqp_message.annotations = annotations = {}
+    annotations[PARTITION_KEY_ANNOTATION] = reading.home_id
+    return event

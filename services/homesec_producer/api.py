@@ -1,0 +1,231 @@
+"""HTTP layer: routes, body limits, error -> status mapping, request metrics.
+
+Statuses of ``POST /v1/readings``: 202 (every reading acknowledged by Event Hubs), 400 (not JSON),
+401 (no/invalid token), 403 (a home outside the token's scope), 413 (body too large), 415 (not JSON
+content type), 422 (schema or rules, per-item detail), 429 + Retry-After (buffer full), 503 + Retry-After
+(Event Hubs unavailable past the deadline, publish failed after retries, starting or shutting down).
+Nothing from a 4xx request is published. After a 429/503 the client retries the whole batch with the same
+``reading_id`` values; readings that were published anyway are deduplicated downstream by ``reading_id``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request, Response
+from homesec_domain.validation import (
+    MalformedBodyError,
+    ReadingsRejectedError,
+)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from homesec_producer.errors import (
+    AuthError,
+    BufferFullError,
+    DeadlineExceededError,
+    ForbiddenHomesError,
+    ProducerError,
+    PublishFailedError,
+    ShuttingDownError,
+)
+from homesec_producer.metrics import ProducerMetrics
+from homesec_producer.service import IngestService, NotReadyError, Runtime
+
+JSON = "application/json"
+
+
+class HttpError(Exception):
+    """Internal to this module: an HTTP answer decided before the use case ran."""
+
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.reason, self.detail = status, reason, detail
+
+
+def _json(status: int, doc: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(doc), status_code=status, media_type=JSON, headers=headers)
+
+
+def _problem(
+    status: int,
+    error: str,
+    detail: str,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return _json(status, {"error": error, "detail": detail, **(extra or {})}, headers)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise HttpError(413, "too_large", f"body larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HttpError(413, "too_large", f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_media_type(request: Request) -> None:
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != JSON:
+        raise HttpError(415, "unsupported_media_type", "Content-Type must be application/json")
+
+
+class ReadingsEndpoint:
+    """``POST /v1/readings`` and its error mapping."""
+
+    def __init__(self, service: IngestService, max_body_bytes: int, retry_after: int) -> None:
+        self.service = service
+        self.max_body_bytes = max_body_bytes
+        self.retry_after = str(retry_after)
+        self.metrics = service.runtime.metrics
+
+    def _reject(self, reason: str, count: int) -> None:
+        self.metrics.readings_rejected.labels(reason=reason).inc(count)
+
+    async def __call__(self, request: Request) -> Response:
+        count = 1  # readings of the request, once known (1 for a request rejected before parsing)
+        try:
+            scope = self.service.authorise(request.headers.get("authorization"))
+            _check_media_type(request)
+            body = await _read_body(request, self.max_body_bytes)
+            parsed = self.service.parse(body)
+            count = len(parsed)
+            accepted = self.service.admit(scope, parsed)
+            ids = await self.service.publish(accepted)
+        except HttpError as exc:
+            self._reject(exc.reason, count)
+            return _problem(exc.status, exc.reason, exc.detail)
+        except ReadingsRejectedError as exc:
+            return self._invalid(exc, count)
+        except ProducerError as exc:
+            return self._producer_error(exc, count)
+        self.metrics.readings_acknowledged.inc(len(ids))
+        return _json(202, {"accepted": len(ids), "reading_ids": ids})
+
+    def _invalid(self, exc: ReadingsRejectedError, count: int) -> Response:
+        self._reject("validation", count)
+        status, error = (400, "malformed") if isinstance(exc, MalformedBodyError) else (422, "invalid")
+        items = [
+            {"index": i.index, "field": i.field, "error": i.error, "message": i.message} for i in exc.items
+        ]
+        return _problem(status, error, str(exc), {"items": items[:100]})
+
+    def _producer_error(self, exc: ProducerError, count: int) -> Response:
+        if isinstance(exc, AuthError):
+            self._reject("auth", count)
+            if isinstance(exc, ForbiddenHomesError):
+                return _problem(403, "forbidden", str(exc), {"homes": exc.homes[:20]})
+            return _problem(401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
+        if isinstance(exc, BufferFullError):
+            return self._shed(exc, 429, "shed", count)
+        if isinstance(exc, DeadlineExceededError):
+            return self._shed(exc, 503, "deadline", count)
+        if isinstance(exc, ShuttingDownError):
+            return self._shed(exc, 503, "shutting_down", count)
+        if isinstance(exc, PublishFailedError | NotReadyError):
+            return self._shed(exc, 503, "publish_failed", count)
+        raise exc
+
+    def _shed(self, exc: ProducerError, status: int, reason: str, count: int) -> Response:
+        self._reject(reason, count)
+        self.metrics.shed.labels(status=str(status)).inc()
+        after = "1" if status == 429 else self.retry_after
+        return _problem(status, reason, str(exc), headers={"Retry-After": after})
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware: request counts, durations and in-flight gauge by route template."""
+
+    def __init__(self, app: ASGIApp, metrics: ProducerMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.monotonic()
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        self.metrics.http_in_flight.inc()
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.metrics.http_in_flight.dec()
+            route = getattr(scope.get("route"), "path", None) or "other"
+            self.metrics.http_requests.labels(route=route, method=scope["method"], status=str(status)).inc()
+            self.metrics.http_duration.labels(route=route).observe(time.monotonic() - started)
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Every reading acknowledged by Event Hubs: `{accepted, reading_ids}`"},
+    400: {"description": "Body is not JSON"},
+    401: {"description": "No or invalid bearer token"},
+    403: {"description": "Token not valid for a home of the batch"},
+    413: {"description": "Body too large"},
+    415: {"description": "Content-Type is not application/json"},
+    422: {"description": "Schema or rule violations, per item (`items[].index/field/error/message`)"},
+    429: {"description": "Buffer full; retry the whole batch after Retry-After"},
+    503: {"description": "Event Hubs unavailable past the deadline, starting or draining; retry later"},
+}
+
+
+def build_router(endpoint: ReadingsEndpoint, runtime: Runtime, registry: CollectorRegistry) -> APIRouter:
+    router = APIRouter()
+    router.add_api_route(
+        "/v1/readings", endpoint, methods=["POST"], status_code=202, responses=_RESPONSES,
+        summary="Post a batch of sensor readings", operation_id="post_readings",
+        openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": {
+            "$ref": "#/components/schemas/ReadingBatchIn"}}}}},
+    )  # fmt: skip
+
+    async def healthz() -> Response:
+        return _json(200, {"status": "ok"})
+
+    async def readyz() -> Response:
+        if runtime.ready:
+            return _json(200, {"status": "ready"})
+        state = "draining" if runtime.draining else "starting"
+        return _json(503, {"status": state})
+
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    router.add_api_route("/healthz", healthz, methods=["GET"], summary="Liveness")
+    router.add_api_route("/readyz", readyz, methods=["GET"], summary="Readiness: can publish, not draining")
+    router.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics")
+    return router
+
+
+def install_openapi_schemas(app: FastAPI) -> None:
+    """Add the request body's JSON schema (from the validating TypeAdapter) to the OpenAPI components."""
+    from fastapi.openapi.utils import get_openapi
+    from homesec_domain.validation import BATCH_ADAPTER
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, routes=app.routes, description=app.description
+            )
+            body = BATCH_ADAPTER.json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(body.pop("$defs", {}))
+            components["ReadingBatchIn"] = body
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,126 @@
+"""Composition root: ``build_app(settings, publisher=None, clock=..., registry=None)``.
+
+Nothing is built at import time. The lifespan connects to Event Hubs in the background (readiness stays
+false until the hub's partitions are known), starts the buffer's workers, and on shutdown flushes the
+buffer within the grace period and closes the publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from homesec_producer.api import MetricsMiddleware, ReadingsEndpoint, build_router, install_openapi_schemas
+from homesec_producer.auth import TokenAuthority
+from homesec_producer.buffer import PartitionedBuffer
+from homesec_producer.errors import PublishError
+from homesec_producer.metrics import ProducerMetrics
+from homesec_producer.ports import EventPublisher
+from homesec_producer.retry import RetryPolicy
+from homesec_producer.service import Clock, IngestService, Runtime, time_window
+from homesec_producer.settings import ProducerSettings
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _authority(settings: ProducerSettings) -> TokenAuthority:
+    keys = {kid: key.get_secret_value().encode() for kid, key in settings.auth_keys.items()}
+    return TokenAuthority(keys, settings.auth_signing_key_id)
+
+
+def _retry_policy(settings: ProducerSettings, rng: random.Random | None = None) -> RetryPolicy:
+    return RetryPolicy(
+        max_tries=settings.publish_max_tries,
+        initial_seconds=settings.publish_backoff_initial_seconds,
+        max_seconds=settings.publish_backoff_max_seconds,
+        rng=rng or random.Random(),
+    )
+
+
+async def _connect(settings: ProducerSettings, publisher: EventPublisher, runtime: Runtime) -> None:
+    """Fetch the partition ids (retrying with backoff until Event Hubs answers), then start the buffer."""
+    policy = _retry_policy(settings)
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            partition_ids = await publisher.partition_ids()
+            break
+        except PublishError as exc:
+            log.warning("Event Hubs not reachable yet (%s); retrying", exc)
+            await asyncio.sleep(policy.delay(min(tries, 10)))
+    buffer = PartitionedBuffer(
+        publisher,
+        partition_ids,
+        capacity=settings.buffer_capacity_readings,
+        max_batch_events=settings.max_batch_events,
+        max_batch_bytes=settings.max_batch_bytes,
+        retry=policy,
+        metrics=runtime.metrics,
+        ack_on_failure=settings.unsafe_ack_on_publish_failure,
+    )
+    buffer.start()
+    runtime.set_buffer(buffer)
+    log.info("ready: %d partitions", len(partition_ids))
+
+
+def build_app(
+    settings: ProducerSettings,
+    publisher: EventPublisher | None = None,
+    clock: Clock = utc_now,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """The producer's ASGI app; ``app.state.runtime`` is the ``Runtime`` (for the signal handler)."""
+    registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+    metrics = ProducerMetrics.create(registry)
+    runtime = Runtime(metrics, settings.shutdown_grace_seconds, settings.shutdown_delay_seconds)
+    service = IngestService(
+        runtime=runtime,
+        authority=_authority(settings),
+        window=time_window(settings.max_reading_age_seconds, settings.max_clock_skew_seconds),
+        max_readings=settings.max_readings_per_request,
+        deadline_seconds=settings.request_deadline_seconds,
+        clock=clock,
+    )
+    if settings.unsafe_ack_on_publish_failure:
+        log.error("UNSAFE_ACK_ON_PUBLISH_FAILURE is set: failed sends are acknowledged (test harness only)")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        pub = publisher
+        if pub is None:
+            from homesec_producer.adapters.eventhubs import EventHubsPublisher
+
+            pub = EventHubsPublisher.from_settings(settings)
+        connect = asyncio.create_task(_connect(settings, pub, runtime), name="connect")
+        try:
+            yield
+        finally:
+            connect.cancel()
+            await asyncio.gather(connect, return_exceptions=True)
+            await runtime.finish()
+            await pub.close()
+
+    app = FastAPI(
+        title="homesec producer",
+        version="1",
+        description="Ingests sensor readings and publishes them to Event Hubs (home ID = partition key).",
+        lifespan=lifespan,
+    )
+    endpoint = ReadingsEndpoint(service, settings.max_body_bytes, settings.retry_after_seconds)
+    app.include_router(build_router(endpoint, runtime, registry))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    install_openapi_schemas(app)
+    app.state.runtime = runtime
+    return app

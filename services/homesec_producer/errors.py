@@ -1,0 +1,101 @@
+"""The producer's errors: one base (``ProducerError``) and flat subclasses carrying data.
+
+HTTP statuses are chosen in ``api.py`` only.
+"""
+
+from __future__ import annotations
+
+from homesec_domain.errors import HomesecError
+
+
+class ProducerError(HomesecError):
+    """Base of the ingestion service's errors."""
+
+
+class PublishError(ProducerError):
+    """One attempt to publish a batch failed. ``reason`` is bounded (a metric label)."""
+
+    reason = "other"
+    retryable = True
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{self.reason}: {detail}")
+        self.detail = detail
+
+
+class ThrottledError(PublishError):
+    """Event Hubs answered ``com.microsoft:server-busy`` (throughput units exhausted)."""
+
+    reason = "throttled"
+
+
+class PublishTimeoutError(PublishError):
+    """No acknowledgement within the try timeout: the batch may or may not be stored."""
+
+    reason = "timeout"
+
+
+class ConnectionLostError(PublishError):
+    """The connection or link dropped, or the service could not be reached."""
+
+    reason = "connection"
+
+
+class PublishRejectedError(PublishError):
+    """Event Hubs refused the batch for good (authorisation, size, unknown hub): retrying cannot help."""
+
+    reason = "rejected"
+    retryable = False
+
+
+class BufferFullError(ProducerError):
+    """The bounded buffer has no room for the request's readings."""
+
+    def __init__(self, requested: int, free: int) -> None:
+        super().__init__(f"buffer full: {requested} readings requested, {free} free")
+        self.requested = requested
+        self.free = free
+
+
+class ShuttingDownError(ProducerError):
+    """The process is draining and takes no new readings."""
+
+
+class DeadlineExceededError(ProducerError):
+    """Event Hubs did not acknowledge the request's readings before its deadline."""
+
+    def __init__(self, deadline_seconds: float) -> None:
+        super().__init__(f"not acknowledged within {deadline_seconds:.1f}s")
+        self.deadline_seconds = deadline_seconds
+
+
+class PublishFailedError(ProducerError):
+    """Publishing failed after the last retry (or a non-retryable error)."""
+
+    def __init__(self, cause: PublishError) -> None:
+        super().__init__(f"publish failed: {cause}")
+        self.cause = cause
+
+
+class AuthError(ProducerError):
+    """Base of authentication/authorisation failures."""
+
+
+class MissingTokenError(AuthError):
+    """No bearer token (401)."""
+
+
+class InvalidTokenError(AuthError):
+    """A token that does not verify, is malformed or expired (401)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+class ForbiddenHomesError(AuthError):
+    """The token is valid but not for these homes (403)."""
+
+    def __init__(self, homes: list[str]) -> None:
+        super().__init__(f"token not valid for {len(homes)} home(s)")
+        self.homes = homes

@@ -1,0 +1,106 @@
+"""The producer's Prometheus metrics (names fixed in docs/contracts.md), on an injected registry.
+
+Labels are bounded: routes are templates (unknown paths are ``other``), reasons and statuses are fixed
+sets, and a home ID is never a label value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REJECT_REASONS = (
+    "validation", "auth", "too_large", "unsupported_media_type", "shed", "deadline", "publish_failed",
+    "shutting_down",
+)  # fmt: skip
+RETRY_REASONS = ("throttled", "timeout", "connection", "other")
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 300, 500, 1000)
+
+
+@dataclass(frozen=True)
+class ProducerMetrics:
+    """Every producer metric; build with ``ProducerMetrics.create(registry)``."""
+
+    http_requests: Counter
+    http_duration: Histogram
+    http_in_flight: Gauge
+    readings_received: Counter
+    readings_acknowledged: Counter
+    readings_rejected: Counter
+    publish_duration: Histogram
+    publish_batch_size: Histogram
+    publish_retries: Counter
+    publish_throttled: Counter
+    publish_failures: Counter
+    buffer_readings: Gauge
+    buffer_capacity: Gauge
+    shed: Counter
+    ready: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> ProducerMetrics:
+        p = "homesec_producer_"
+        metrics = cls(
+            http_requests=Counter(
+                f"{p}http_requests", "HTTP requests", ["route", "method", "status"], registry=registry
+            ),
+            http_duration=Histogram(
+                f"{p}http_request_duration_seconds",
+                "HTTP request duration",
+                ["route"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            http_in_flight=Gauge(
+                f"{p}http_requests_in_flight", "HTTP requests in progress", registry=registry
+            ),
+            readings_received=Counter(
+                f"{p}readings_received", "Readings in POSTed bodies", registry=registry
+            ),
+            readings_acknowledged=Counter(
+                f"{p}readings_acknowledged",
+                "Readings acknowledged by Event Hubs and answered 202",
+                registry=registry,
+            ),
+            readings_rejected=Counter(
+                f"{p}readings_rejected", "Readings not accepted, by reason", ["reason"], registry=registry
+            ),
+            publish_duration=Histogram(
+                f"{p}publish_duration_seconds",
+                "One Event Hubs batch send, retries included",
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            publish_batch_size=Histogram(
+                f"{p}publish_batch_size", "Events per send", buckets=_BATCH_BUCKETS, registry=registry
+            ),
+            publish_retries=Counter(
+                f"{p}publish_retries", "Publish attempts retried, by reason", ["reason"], registry=registry
+            ),
+            publish_throttled=Counter(f"{p}publish_throttled", "ServerBusy answers", registry=registry),
+            publish_failures=Counter(
+                f"{p}publish_failures", "Sends failed after the last retry", ["reason"], registry=registry
+            ),
+            buffer_readings=Gauge(
+                f"{p}buffer_readings", "Readings waiting to be published", registry=registry
+            ),
+            buffer_capacity=Gauge(
+                f"{p}buffer_capacity_readings", "Capacity of the buffer in readings", registry=registry
+            ),
+            shed=Counter(f"{p}shed", "Requests shed with 429/503", ["status"], registry=registry),
+            ready=Gauge(f"{p}ready", "1 when ready to take traffic", registry=registry),
+        )
+        metrics._prime()
+        return metrics
+
+    def _prime(self) -> None:
+        """Create every labelled child so dashboards see zeros instead of missing series."""
+        for reason in REJECT_REASONS:
+            self.readings_rejected.labels(reason=reason)
+        for reason in RETRY_REASONS:
+            self.publish_retries.labels(reason=reason)
+        for status in ("429", "503"):
+            self.shed.labels(status=status)

@@ -1,0 +1,82 @@
+"""Configuration of the ingestion service (environment, prefix ``HOMESEC_PRODUCER_``).
+
+Secrets (the Event Hubs connection string and the token-signing keys) are ``SecretStr`` and have no
+defaults: they come from the environment (a Kubernetes Secret), never from the image.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from homesec_domain.validation import MAX_READINGS_PER_REQUEST
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ProducerSettings(BaseSettings):
+    """Every knob of the producer. Defaults follow the source documents where they name a value."""
+
+    model_config = SettingsConfigDict(env_prefix="HOMESEC_PRODUCER_", extra="ignore", frozen=True)
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=1, le=65535)
+    log_level: str = "info"
+
+    # Event Hubs: a connection string, or namespace + hub with DefaultAzureCredential (Workload Identity).
+    eventhub_connection_string: SecretStr | None = None
+    eventhub_fully_qualified_namespace: str | None = None
+    eventhub_name: str | None = None
+
+    # Token-signing keys: a JSON object {"key-id": "secret", ...}. The newest key signs, all verify.
+    auth_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    auth_signing_key_id: str | None = None
+
+    # Request limits.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_readings_per_request: int = Field(default=MAX_READINGS_PER_REQUEST, ge=1, le=MAX_READINGS_PER_REQUEST)
+    max_reading_age_seconds: float = Field(default=86_400.0, gt=0)
+    max_clock_skew_seconds: float = Field(default=300.0, ge=0)
+
+    # Buffering and batching.
+    buffer_capacity_readings: int = Field(default=50_000, ge=1)
+    max_batch_events: int = Field(default=500, ge=1)
+    max_batch_bytes: int = Field(default=1_000_000, ge=1024)
+
+    # Retries (exponential backoff with jitter): 5-10 tries, 1 s to 30 s, per the source documents.
+    publish_max_tries: int = Field(default=8, ge=1, le=50)
+    publish_backoff_initial_seconds: float = Field(default=1.0, gt=0)
+    publish_backoff_max_seconds: float = Field(default=30.0, gt=0)
+    publish_try_timeout_seconds: float = Field(default=30.0, gt=0)
+    request_deadline_seconds: float = Field(default=30.0, gt=0)
+    retry_after_seconds: int = Field(default=2, ge=1)
+
+    # Shutdown: readiness false at once, keep serving ``shutdown_delay_seconds`` (endpoint propagation),
+    # then stop accepting, finish in-flight requests, flush, exit within ``shutdown_grace_seconds``.
+    shutdown_grace_seconds: float = Field(default=25.0, gt=0)
+    shutdown_delay_seconds: float = Field(default=0.0, ge=0)
+
+    # TEST ONLY: answer 202 even when a send failed for good. Reproduces the source document's silent loss
+    # (with publish_max_tries=1) so the loss-detecting tests can prove they fail. Never set in production.
+    unsafe_ack_on_publish_failure: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.eventhub_connection_string is None and not (
+            self.eventhub_fully_qualified_namespace and self.eventhub_name
+        ):
+            raise ValueError(
+                "set HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING, or "
+                "HOMESEC_PRODUCER_EVENTHUB_FULLY_QUALIFIED_NAMESPACE and HOMESEC_PRODUCER_EVENTHUB_NAME"
+            )
+        if not self.auth_keys:
+            raise ValueError("set HOMESEC_PRODUCER_AUTH_KEYS to a JSON object of token-signing keys")
+        for kid, key in self.auth_keys.items():
+            if len(key.get_secret_value()) < 32:
+                raise ValueError(f"auth key {kid!r} is shorter than 32 characters")
+        if self.auth_signing_key_id is not None and self.auth_signing_key_id not in self.auth_keys:
+            raise ValueError(
+                "HOMESEC_PRODUCER_AUTH_SIGNING_KEY_ID names no key of HOMESEC_PRODUCER_AUTH_KEYS"
+            )
+        if self.publish_backoff_max_seconds < self.publish_backoff_initial_seconds:
+            raise ValueError("publish_backoff_max_seconds is smaller than publish_backoff_initial_seconds")
+        return self
