@@ -179,3 +179,24 @@ topologySpreadConstraints:
     matchLabelKeys: ["pod-template-hash"]
 {{- end -}}
 {{- end -}}
+
+{{/* The container's env: secrets by reference only, then extraEnv. */}}
+{{- define "homesec.containerEnv" -}}
+{{- $root := .root -}}
+{{- $c := index $root.Values .component -}}
+{{- $wi := $root.Values.azure.workloadIdentity.enabled -}}
+{{- $keys := $root.Values.existingSecret.keys -}}
+{{- $prefix := printf "HOMESEC_%s_" (upper .component) -}}
+{{- if eq .component "producer" }}
+{{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sAUTH_KEYS" $prefix) "key" $keys.producerAuthKeys) }}
+{{- if not $wi }}
+{{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sEVENTHUB_CONNECTION_STRING" $prefix) "key" $keys.eventHubsProducerConnectionString) }}
+{{- end }}
+{{- else if not $wi }}
+{{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sEVENTHUB_CONNECTION_STRING" $prefix) "key" $keys.eventHubsConsumerConnectionString) }}
+{{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sBLOB_CONNECTION_STRING" $prefix) "key" $keys.blobConnectionString) }}
+{{- end }}
+{{- with $c.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}

@@ -1,0 +1,15 @@
+# Deployment: Helm chart, generated k8s/ manifests, dashboard and alert rules (owner: deployment).
+.PHONY: k8s k8s-check chart-test rules-test
+
+k8s: setup-python ## render the chart into k8s/ and regenerate the dashboard + deploy/ copies
+	$(PY) -m scripts.k8s.render
+
+k8s-check: setup-python ## fail if k8s/ or deploy/ drifted from the chart
+	$(PY) -m scripts.k8s.render --check
+
+chart-test: setup-python ## chart lint/render/validation and drift tests
+	$(PY) -m pytest -q tests/chart $(PYTEST_ARGS)
+
+rules-test: setup-python ## promtool check/test of the alert rules
+	promtool check rules deploy/prometheus/rules.yaml
+	promtool test rules deploy/prometheus/tests/*.yaml

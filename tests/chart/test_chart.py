@@ -1,0 +1,327 @@
+"""The Helm chart, rendered by Helm's own engine (helm-python-sdk) and validated object by object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import helm_python
+import pytest
+import yaml
+
+from tests.chart.support import (
+    CHART,
+    SCENARIOS,
+    WI,
+    container,
+    env_names,
+    find,
+    lint_problems,
+    merge,
+    one,
+    render,
+    render_files,
+    validate,
+)
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_helm_lint_is_clean(scenario: str) -> None:
+    assert lint_problems(SCENARIOS[scenario]) == []
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_every_rendered_object_validates(scenario: str) -> None:
+    objects = render(SCENARIOS[scenario])
+    assert objects
+    for obj in objects:
+        try:
+            validate(obj)
+        except Exception as exc:  # show which object failed
+            raise AssertionError(f"{obj['kind']}/{obj['metadata']['name']}: {exc}") from exc
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/instance"] == "homesec-telemetry"
+        assert labels["app.kubernetes.io/part-of"] == "homesec-telemetry"
+
+
+def test_validation_rejects_a_broken_object() -> None:
+    """The validators really validate: a Deployment with a typo and a bad ScaledObject both fail."""
+    deployment = one(render({}), "Deployment", "-producer")
+    deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = 7
+    with pytest.raises(Exception, match="7"):
+        validate(deployment)
+    scaled = one(render(SCENARIOS["keda"]), "ScaledObject")
+    del scaled["spec"]["triggers"]
+    with pytest.raises(Exception, match="triggers"):
+        validate(scaled)
+
+
+def test_default_render_has_the_expected_objects() -> None:
+    kinds = sorted((o["kind"], o["metadata"]["name"]) for o in render({}))
+    expected = {
+        (kind, f"homesec-telemetry-{c}")
+        for kind in ("ConfigMap", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service",
+                     "ServiceAccount")
+        for c in ("producer", "consumer")
+    } | {("Pod", "homesec-telemetry-test-readiness")}  # fmt: skip
+    assert set(kinds) == expected
+
+
+def test_hpa_scales_early_and_fast_up_slow_down() -> None:
+    for hpa in find(render({}), "HorizontalPodAutoscaler"):
+        spec = hpa["spec"]
+        cpu = next(m for m in spec["metrics"] if m["resource"]["name"] == "cpu")
+        assert cpu["resource"]["target"] == {"type": "Utilization", "averageUtilization": 60}
+        up, down = spec["behavior"]["scaleUp"], spec["behavior"]["scaleDown"]
+        assert up["stabilizationWindowSeconds"] == 0
+        assert down["stabilizationWindowSeconds"] >= 300
+        assert max(p["periodSeconds"] for p in up["policies"]) < min(
+            p["periodSeconds"] for p in down["policies"]
+        )
+
+
+def test_consumer_max_replicas_may_not_exceed_partitions() -> None:
+    objects = render({})
+    assert one(objects, "HorizontalPodAutoscaler", "-consumer")["spec"]["maxReplicas"] <= 32
+    for engine in ("hpa", "keda"):
+        values = {
+            "eventHubs": {"partitionCount": 16},
+            "consumer": {"autoscaling": {"maxReplicas": 17, "engine": engine}},
+        }
+        with pytest.raises(
+            helm_python.HelmRenderError, match=r"consumer replicas \(17\) exceed .*partitionCount \(16\)"
+        ):
+            render_files(values)
+    with pytest.raises(helm_python.HelmRenderError, match="exceed"):
+        render_files(
+            {
+                "eventHubs": {"partitionCount": 4},
+                "consumer": {"autoscaling": {"enabled": False}, "replicaCount": 5},
+            }
+        )
+    # Exactly one pod per partition is allowed.
+    render_files({"eventHubs": {"partitionCount": 16}, "consumer": {"autoscaling": {"maxReplicas": 16}}})
+
+
+def test_keda_replaces_the_consumer_hpa_never_both() -> None:
+    objects = render(SCENARIOS["keda"])
+    assert [h["metadata"]["name"] for h in find(objects, "HorizontalPodAutoscaler")] == [
+        "homesec-telemetry-producer"
+    ]
+    scaled = one(objects, "ScaledObject")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "homesec-telemetry-consumer"
+    assert scaled["spec"]["maxReplicaCount"] == 16
+    trigger = scaled["spec"]["triggers"][0]
+    assert trigger["type"] == "azure-eventhub"
+    assert trigger["metadata"]["blobContainer"] == "checkpoints"  # the same checkpoints the consumer writes
+    assert trigger["metadata"]["consumerGroup"] == "rollups"
+    auth = one(objects, "TriggerAuthentication")
+    assert {r["parameter"] for r in auth["spec"]["secretTargetRef"]} == {"connection", "storageConnection"}
+    wi = render(SCENARIOS["keda-workload-identity"])
+    assert one(wi, "TriggerAuthentication")["spec"] == {
+        "podIdentity": {"provider": "azure-workload", "identityId": "11111111-2222-3333-4444-555555555555"}
+    }
+    assert one(wi, "ScaledObject")["spec"]["triggers"][0]["metadata"]["eventHubNamespace"] == "homesec-ehns"
+    assert one(wi, "ScaledObject")["spec"]["triggers"][0]["metadata"]["storageAccountName"] == "homesecst"
+    assert not find(
+        render({"consumer": {"autoscaling": {"enabled": False, "engine": "keda"}}}), "ScaledObject"
+    )
+
+
+def _grace(objects: list[dict[str, Any]], component: str) -> tuple[int, int, int]:
+    deployment = one(objects, "Deployment", f"-{component}")
+    config = one(objects, "ConfigMap", f"-{component}")["data"]
+    pre_stop = (
+        container(deployment).get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+    )
+    app_grace = int(config[f"HOMESEC_{component.upper()}_SHUTDOWN_GRACE_SECONDS"])
+    return int(deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]), pre_stop, app_grace
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_termination_grace_leaves_time_to_drain_and_flush(scenario: str) -> None:
+    objects = render(SCENARIOS[scenario])
+    for component in ("producer", "consumer"):
+        if not find(objects, "Deployment", f"-{component}"):
+            continue
+        total, pre_stop, app_grace = _grace(objects, component)
+        assert app_grace < total and pre_stop + app_grace < total, (component, total, pre_stop, app_grace)
+
+
+def test_termination_grace_is_computed_or_checked() -> None:
+    assert _grace(render({}), "producer") == (5 + 30 + 10, 5, 30)
+    assert _grace(render({"consumer": {"shutdownGraceSeconds": 50}}), "consumer") == (2 + 50 + 10, 2, 50)
+    assert _grace(render({"producer": {"terminationGracePeriodSeconds": 90}}), "producer")[0] == 90
+    with pytest.raises(
+        helm_python.HelmRenderError, match=r"producer.terminationGracePeriodSeconds \(30\) must exceed"
+    ):
+        render_files({"producer": {"terminationGracePeriodSeconds": 30}})
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_pods_are_locked_down(scenario: str) -> None:
+    objects = render(SCENARIOS[scenario])
+    pods = [d["spec"]["template"]["spec"] for d in find(objects, "Deployment")] + [
+        p["spec"] for p in find(objects, "Pod")
+    ]
+    for pod in pods:
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for c in pod["containers"]:
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["capabilities"] == {"drop": ["ALL"]}
+            assert "limits" in c["resources"] and "requests" in c["resources"]
+
+
+def test_probes_ports_and_spread() -> None:
+    objects = render({})
+    for component, port in (("producer", 8080), ("consumer", 8081)):
+        deployment = one(objects, "Deployment", f"-{component}")
+        c = container(deployment)
+        assert c["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
+        spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert {s["topologyKey"] for s in spread} == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+        assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        assert one(objects, "PodDisruptionBudget", f"-{component}")["spec"]["maxUnavailable"] == 1
+
+
+def _secret_refs(deployment: dict[str, Any]) -> dict[str, str]:
+    return {
+        e["name"]: e["valueFrom"]["secretKeyRef"]["key"]
+        for e in container(deployment).get("env", [])
+        if "valueFrom" in e
+    }
+
+
+def test_connection_strings_come_only_from_the_existing_secret() -> None:
+    objects = render({})
+    assert _secret_refs(one(objects, "Deployment", "-producer")) == {
+        "HOMESEC_PRODUCER_AUTH_KEYS": "producer-auth-keys",
+        "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": "eventhubs-producer-connection-string",
+    }
+    assert _secret_refs(one(objects, "Deployment", "-consumer")) == {
+        "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": "eventhubs-consumer-connection-string",
+        "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": "blob-connection-string",
+    }
+    assert not find(objects, "Secret"), "the chart never creates a Secret"
+
+
+def test_workload_identity_uses_no_connection_strings() -> None:
+    objects = render(WI)
+    for component in ("producer", "consumer"):
+        deployment = one(objects, "Deployment", f"-{component}")
+        assert deployment["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+        sa = one(objects, "ServiceAccount", f"-{component}")
+        assert (
+            sa["metadata"]["annotations"]["azure.workload.identity/client-id"]
+            == WI["azure"]["workloadIdentity"]["clientId"]
+        )
+        assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
+        assert not any(k.endswith("CONNECTION_STRING") for k in _secret_refs(deployment))
+        data = one(objects, "ConfigMap", f"-{component}")["data"]
+        assert (
+            data[f"HOMESEC_{component.upper()}_EVENTHUB_FULLY_QUALIFIED_NAMESPACE"]
+            == "homesec-ehns.servicebus.windows.net"
+        )
+    consumer_config = one(objects, "ConfigMap", "-consumer")["data"]
+    assert consumer_config["HOMESEC_CONSUMER_BLOB_ACCOUNT_URL"] == "https://homesecst.blob.core.windows.net"
+    with pytest.raises(helm_python.HelmRenderError, match="clientId is required"):
+        render_files({"azure": {"workloadIdentity": {"enabled": True}}})
+    with pytest.raises(helm_python.HelmRenderError, match="accountUrl is required"):
+        render_files(merge(WI, {"blobStorage": {"accountUrl": ""}}))
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        ({"eventHubs": {"connectionString": "Endpoint=sb://x"}}, "connectionString"),
+        ({"producer": {"config": {"EVENTHUB_CONNECTION_STRING": "Endpoint=sb://x"}}}, "CONNECTION_STRING"),
+        ({"producer": {"extraEnv": [{"name": "HOMESEC_PRODUCER_AUTH_KEYS", "value": "k"}]}}, "extraEnv"),
+        ({"producer": {"securityContext": {"runAsNonRoot": False}}}, "runAsNonRoot"),
+        ({"consumer": {"autoscaling": {"engine": "both"}}}, "engine"),
+        ({"consumer": {"autoscaling": {"mystery": 1}}}, "mystery"),
+        ({"producer": {"autoscaling": {"mystery": 1}}}, "mystery"),
+        ({"blobStorage": {"checkpointContainer": "Bad_Name"}}, "checkpointContainer"),
+        ({"azure": {"workloadIdentity": {"enabled": True, "clientId": "not-a-uuid"}}}, "clientId"),
+    ],
+)
+def test_schema_rejects_secrets_and_unknown_keys(values: dict[str, Any], match: str) -> None:
+    with helm_python.Chart.load(str(CHART)) as chart, pytest.raises(helm_python.HelmValuesError, match=match):
+        chart.validate_schema(chart.merge_values(values))
+
+
+def test_every_values_key_is_documented() -> None:
+    """Every leaf key in values.yaml has a comment right above it or above one of its parent keys."""
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    undocumented = [
+        f"{i + 1}: {line.strip()}"
+        for i, line in enumerate(lines)
+        if _is_leaf_key(line) and not any(_commented(lines, j) for j in _ancestry(lines, i))
+    ]
+    assert undocumented == []
+
+
+def _is_leaf_key(line: str) -> bool:
+    stripped = line.strip()
+    return (
+        bool(stripped)
+        and not stripped.startswith(("#", "-"))
+        and ":" in stripped
+        and not stripped.endswith(":")
+    )
+
+
+def _commented(lines: list[str], index: int) -> bool:
+    return index > 0 and lines[index - 1].strip().startswith("#")
+
+
+def _ancestry(lines: list[str], index: int) -> list[int]:
+    """The line itself and the lines of its parent keys."""
+    chain, indent = [index], len(lines[index]) - len(lines[index].lstrip())
+    for j in range(index - 1, -1, -1):
+        text = lines[j]
+        depth = len(text) - len(text.lstrip())
+        if text.strip() and not text.strip().startswith("#") and depth < indent:
+            chain.append(j)
+            indent = depth
+    return chain
+
+
+def test_defaults_validate_against_the_schema() -> None:
+    with helm_python.Chart.load(str(CHART)) as chart:
+        chart.validate_schema(chart.values)
+        assert yaml.safe_load((CHART / "values.yaml").read_text()) == chart.values
+
+
+def test_notes_render_for_every_scenario() -> None:
+    for values in SCENARIOS.values():
+        notes = render_files(values)["homesec-telemetry/templates/NOTES.txt"]
+        assert "helm test homesec-telemetry" in notes
+
+
+def test_helm_test_pod_checks_both_services() -> None:
+    pod = one(render({}), "Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert pod["spec"]["containers"][0]["args"] == [
+        "http://homesec-telemetry-producer:80/readyz",
+        "http://homesec-telemetry-consumer:8081/readyz",
+    ]
+
+
+def test_env_vars_set_by_the_chart_are_documented() -> None:
+    """docs/aks.md lists every environment variable the chart sets (the lead reconciles names with it)."""
+    doc = (CHART.parents[1] / "docs" / "aks.md").read_text()
+    names: set[str] = set()
+    for values in (SCENARIOS["everything"], {}, SCENARIOS["minimal"]):
+        objects = render(values)
+        for component in ("producer", "consumer"):
+            for deployment in find(objects, "Deployment", f"-{component}"):
+                names |= env_names(deployment, one(objects, "ConfigMap", f"-{component}"))
+    names.discard("HOMESEC_PRODUCER_MAX_BATCH_SIZE")  # from MINIMAL's producer.config example
+    missing = sorted(n for n in names if f"`{n}`" not in doc)
+    assert missing == []

@@ -1,0 +1,146 @@
+"""Every PromQL expression in the dashboard and the alert rules uses only metrics the services export."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from scripts.k8s import dashboard
+from tests.chart.promql import (
+    DASHBOARD,
+    TARGET_LABELS,
+    Query,
+    contract_metrics,
+    dashboard_queries,
+    instantiate,
+    label_names,
+    metric_names,
+    rule_queries,
+)
+
+KSM_METRICS = frozenset(
+    {
+        "kube_horizontalpodautoscaler_status_current_replicas",
+        "kube_horizontalpodautoscaler_status_desired_replicas",
+        "kube_horizontalpodautoscaler_spec_max_replicas",
+    }
+)
+ALL_QUERIES = dashboard_queries() + rule_queries()
+
+
+def test_contract_parsing_found_every_table() -> None:
+    metrics = contract_metrics()
+    names = {m.name for m in metrics.values()}
+    assert len([n for n in names if n.startswith("homesec_producer_")]) == 15
+    assert len([n for n in names if n.startswith("homesec_consumer_")]) == 19
+    assert metrics["homesec_producer_readings_rejected_total"].labels == {"reason"}
+    assert metrics["homesec_producer_http_requests_total"].labels == {"route", "method", "status"}
+    assert "homesec_producer_publish_duration_seconds_bucket" in metrics
+
+
+def test_extractor_is_not_fooled() -> None:
+    expr = (
+        'histogram_quantile(0.95, sum by (le) (rate(homesec_x_bucket{namespace=~"$namespace",a="b c"}[5m])))'
+        " / on (pod) group_left max without (partition) (foo:bar offset 5m) and bool up"
+    )
+    assert metric_names(expr) == {"homesec_x_bucket", "foo:bar", "up"}
+    assert label_names(expr) == {"le", "namespace", "a", "pod", "partition"}
+
+
+@pytest.mark.parametrize("query", ALL_QUERIES, ids=lambda q: q.where)
+def test_query_uses_only_contract_metrics_and_labels(query: Query) -> None:
+    metrics = contract_metrics()
+    names = metric_names(query.expr)
+    assert names, f"{query.where}: no metric found in {query.expr!r}"
+    unknown = names - set(metrics) - (KSM_METRICS if query.needs_kube_state_metrics else set())
+    assert not unknown, f"{query.where}: not in docs/contracts.md: {sorted(unknown)}"
+    allowed = (
+        set(TARGET_LABELS) | {"horizontalpodautoscaler"}
+        if query.needs_kube_state_metrics
+        else set(TARGET_LABELS)
+    )
+    for name in names & set(metrics):
+        allowed |= metrics[name].labels
+    assert label_names(query.expr) <= allowed, (
+        f"{query.where}: labels {sorted(label_names(query.expr) - allowed)}"
+    )
+
+
+def test_only_marked_panels_use_kube_state_metrics() -> None:
+    for query in dashboard_queries():
+        uses_ksm = any(n.startswith("kube_") for n in metric_names(query.expr))
+        assert uses_ksm == query.needs_kube_state_metrics, query.where
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian prometheus) is not installed")
+def test_promtool_parses_every_expression(tmp_path: Path) -> None:
+    rules = [
+        {"record": f"homesec:check:{i}", "expr": instantiate(q.expr)}
+        for i, q in enumerate(dashboard_queries())
+    ] + [{"record": f"homesec:rule:{i}", "expr": q.expr} for i, q in enumerate(rule_queries())]
+    path = tmp_path / "all-queries.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "every-query", "rules": rules}]}))
+    result = subprocess.run(
+        ["promtool", "check", "rules", str(path)], check=False, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout
+
+
+def _panels() -> list[dict[str, Any]]:
+    panels: list[dict[str, Any]] = json.loads(DASHBOARD.read_text())["panels"]
+    return panels
+
+
+def test_dashboard_top_row_is_the_loss_budget() -> None:
+    panels = _panels()
+    assert panels[0]["type"] == "row" and panels[0]["title"] == "Loss budget"
+    top = [p for p in panels if p["gridPos"]["y"] < panels[1]["gridPos"]["y"] + panels[1]["gridPos"]["h"]][1:]
+    flow = top[0]
+    assert [t["legendFormat"] for t in flow["targets"]] == [
+        "received",
+        "acknowledged",
+        "consumed",
+        "rolled up",
+    ]
+    assert all(t["expr"].endswith("* 60") for t in flow["targets"]), "per minute"
+    assert any("sequence_gaps" in t["expr"] for p in top for t in p["targets"])
+
+
+def test_dashboard_covers_every_topic_of_the_issue() -> None:
+    exprs = " ".join(t["expr"] for p in _panels() for t in p.get("targets", []))
+    for metric in (
+        "homesec_producer_http_requests_total", "homesec_producer_publish_duration_seconds_bucket",
+        "homesec_producer_publish_retries_total", "homesec_producer_publish_throttled_total",
+        "homesec_producer_buffer_readings", "homesec_producer_shed_total",
+        "homesec_consumer_events_processed_total",
+        "homesec_consumer_partition_lag_events", "homesec_consumer_partitions_owned",
+        "homesec_consumer_end_to_end_latency_seconds_bucket", "homesec_consumer_checkpoint_age_seconds",
+        "homesec_consumer_rollup_writes_total", "homesec_consumer_dead_letters_total",
+        "kube_horizontalpodautoscaler_status_current_replicas",
+    ):  # fmt: skip
+        assert metric in exprs, metric
+
+
+def test_dashboard_layout_is_valid() -> None:
+    panels = _panels()
+    assert len({p["id"] for p in panels}) == len(panels)
+    cells: set[tuple[int, int]] = set()
+    for p in panels:
+        g = p["gridPos"]
+        assert g["x"] >= 0 and g["x"] + g["w"] <= 24, p["title"]
+        covered = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+        assert not covered & cells, f"{p['title']} overlaps another panel"
+        cells |= covered
+        if p["type"] != "row":
+            assert p["targets"] and p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+
+
+def test_dashboard_json_is_generated_from_the_source() -> None:
+    assert DASHBOARD.read_text() == dashboard.render()
