@@ -1,0 +1,233 @@
+"""Sensor simulator / load generator: home gateways POSTing batches of readings to the producer.
+
+Python API: ``await run_load(SimulatorConfig(...))`` returns a ``LoadResult`` that records, per reading ID,
+whether the producer acknowledged it (202) or answered something else; tests compare it with what is in
+the hub. CLI::
+
+    python -m homesec_devstack.simulator --url http://127.0.0.1:8080 --homes 1000 --rate 2000 --duration 30
+
+Each home has five sensors (door, window, motion, smoke, temperature) with per-sensor sequence numbers.
+A request carries ``readings_per_request`` readings of ``homes_per_request`` homes (a gateway) with
+client-chosen ``reading_id``s, signed with a gateway token minted from ``HOMESEC_PRODUCER_AUTH_KEYS``
+(dev tooling only). The generator is open-loop at ``rate`` readings/s, with at most ``concurrency``
+requests in flight. With ``retries`` > 0 it retries 429/503/connection errors with the same IDs, like a
+well-behaved gateway, rotating over ``urls``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import orjson
+from homesec_producer.auth import TokenAuthority
+
+SENSORS = (("door-1", "door"), ("window-1", "window"), ("motion-1", "motion"), ("smoke-1", "smoke"),
+           ("temp-1", "temperature"))  # fmt: skip
+RETRYABLE = {0, 429, 502, 503, 504}
+
+
+@dataclass
+class SimulatorConfig:
+    urls: Sequence[str]
+    auth_keys: dict[str, str]
+    homes: int = 100
+    rate: float = 1000.0
+    duration: float = 10.0
+    readings_per_request: int = 50
+    homes_per_request: int = 5
+    concurrency: int = 64
+    retries: int = 0
+    retry_backoff: float = 0.2
+    request_timeout: float = 60.0
+    seed: int = 1
+    home_prefix: str = "home"
+
+
+@dataclass
+class LoadResult:
+    """What the producer answered, per request and per reading."""
+
+    acked: set[str] = field(default_factory=set)
+    refused: dict[str, int] = field(default_factory=dict)  # reading ID -> last non-2xx status (0 = no answer)
+    statuses: Counter[int] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)  # seconds, of 202 answers
+    requests: int = 0
+    readings: int = 0
+    elapsed: float = 0.0
+    late_starts: int = 0  # requests started >100 ms after their schedule (generator or server saturated)
+
+    @property
+    def non_retryable(self) -> dict[str, int]:
+        return {rid: st for rid, st in self.refused.items() if st not in RETRYABLE}
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests, "readings": self.readings, "acked": len(self.acked),
+            "refused": len(self.refused), "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "elapsed_s": round(self.elapsed, 3),
+            "acked_per_s": round(len(self.acked) / self.elapsed, 1) if self.elapsed else 0.0,
+            "p50_ms": round(self.percentile(0.50) * 1000, 1),
+            "p99_ms": round(self.percentile(0.99) * 1000, 1),
+            "late_starts": self.late_starts,
+        }  # fmt: skip
+
+
+class Fleet:
+    """Homes, their sensors' sequence counters and the gateway tokens."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.homes = [f"{config.home_prefix}-{i:06d}" for i in range(config.homes)]
+        self.seq: dict[tuple[str, str], int] = {}
+        authority = TokenAuthority({k: v.encode() for k, v in config.auth_keys.items()})
+        expires = datetime.now(UTC) + timedelta(days=1)
+        size = max(1, config.homes_per_request)
+        self.groups = [self.homes[i : i + size] for i in range(0, len(self.homes), size)]
+        self.tokens = [authority.issue("simulator", group, expires) for group in self.groups]
+        self.next_group = 0
+
+    def reading(self, home: str, now: datetime) -> dict[str, Any]:
+        sensor_id, kind = SENSORS[self.rng.randrange(len(SENSORS))]
+        seq = self.seq.get((home, sensor_id), 0) + 1
+        self.seq[home, sensor_id] = seq
+        doc: dict[str, Any] = {"reading_id": str(uuid.uuid4()), "home_id": home, "sensor_id": sensor_id,
+                               "sensor_type": kind, "ts": now, "seq": seq}  # fmt: skip
+        if kind == "temperature":
+            doc["value"] = round(20 + self.rng.gauss(0, 2), 2)
+        elif kind == "smoke":
+            doc["state"], doc["value"] = "ok", 0.0
+        else:
+            doc["state"] = self.rng.choice(("open", "closed") if kind != "motion" else ("motion", "clear"))
+        return doc
+
+    def request(self) -> tuple[bytes, str, list[str]]:
+        """The next gateway's body, token and reading IDs."""
+        index = self.next_group
+        self.next_group = (index + 1) % len(self.groups)
+        group, now = self.groups[index], datetime.now(UTC)
+        readings = [self.reading(group[i % len(group)], now) for i in range(self.config.readings_per_request)]
+        body = orjson.dumps({"readings": readings}, option=orjson.OPT_UTC_Z)
+        return body, self.tokens[index], [r["reading_id"] for r in readings]
+
+
+async def _post_once(session: aiohttp.ClientSession, url: str, body: bytes, token: str) -> int:
+    headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
+    try:
+        async with session.post(f"{url}/v1/readings", data=body, headers=headers) as resp:
+            await resp.read()
+            return resp.status
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        return 0
+
+
+async def _send(session: aiohttp.ClientSession, fleet: Fleet, result: LoadResult, attempt0: int) -> None:
+    config = fleet.config
+    body, token, ids = fleet.request()
+    status = 0
+    for attempt in range(config.retries + 1):
+        url = config.urls[(attempt0 + attempt) % len(config.urls)]
+        started = time.monotonic()
+        status = await _post_once(session, url, body, token)
+        result.statuses[status] += 1
+        if status == 202:
+            result.latencies.append(time.monotonic() - started)
+            result.acked.update(ids)
+            for rid in ids:
+                result.refused.pop(rid, None)
+            return
+        if status not in RETRYABLE:
+            break
+        await asyncio.sleep(config.retry_backoff * (attempt + 1))
+    for rid in ids:
+        result.refused[rid] = status
+
+
+async def run_load(config: SimulatorConfig, stop: asyncio.Event | None = None) -> LoadResult:
+    """Open-loop load at ``config.rate`` readings/s for ``config.duration`` s (or until ``stop`` is set)."""
+    result = LoadResult()
+    interval = config.readings_per_request / config.rate
+    limit = asyncio.Semaphore(config.concurrency)
+    timeout = aiohttp.ClientTimeout(total=config.request_timeout)
+    connector = aiohttp.TCPConnector(limit=config.concurrency, force_close=False)
+    tasks: set[asyncio.Task[None]] = set()
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        fleet = Fleet(config)
+        started = time.monotonic()
+        n = 0
+        while time.monotonic() - started < config.duration and not (stop and stop.is_set()):
+            due = started + n * interval
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -0.1:
+                result.late_starts += 1
+            await limit.acquire()
+            task = asyncio.create_task(_send(session, fleet, result, n))
+            task.add_done_callback(tasks.discard)
+            task.add_done_callback(lambda _: limit.release())
+            tasks.add(task)
+            result.requests += 1
+            result.readings += config.readings_per_request
+            n += 1
+        if tasks:
+            await asyncio.gather(*tasks)
+        result.elapsed = time.monotonic() - started
+    return result
+
+
+def _keys_from_env() -> dict[str, str]:
+    raw = os.environ.get("HOMESEC_PRODUCER_AUTH_KEYS")
+    if not raw:
+        raise SystemExit(
+            "set HOMESEC_PRODUCER_AUTH_KEYS (the producer's token-signing keys) or pass --auth-key"
+        )
+    keys = orjson.loads(raw)
+    return {str(k): str(v) for k, v in keys.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m homesec_devstack.simulator", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--url", action="append", required=True, help="producer base URL (repeat to rotate)")
+    parser.add_argument("--homes", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=1000.0, help="readings per second (all homes)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds")
+    parser.add_argument("--readings-per-request", type=int, default=50)
+    parser.add_argument("--homes-per-request", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--retries", type=int, default=3)
+    parser.add_argument("--auth-key", action="append", default=[], help="kid=secret (default: from the env)")
+    args = parser.parse_args(argv)
+    keys = dict(k.split("=", 1) for k in args.auth_key) if args.auth_key else _keys_from_env()
+    config = SimulatorConfig(
+        urls=[u.rstrip("/") for u in args.url], auth_keys=keys, homes=args.homes, rate=args.rate,
+        duration=args.duration, readings_per_request=args.readings_per_request,
+        homes_per_request=args.homes_per_request, concurrency=args.concurrency, retries=args.retries,
+    )  # fmt: skip
+    result = asyncio.run(run_load(config))
+    sys.stdout.write(orjson.dumps(result.summary()).decode() + "\n")
+    return 0 if not result.refused else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
