@@ -6,7 +6,7 @@ defaults: they come from the environment (a Kubernetes Secret), never from the i
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from homesec_domain.validation import MAX_READINGS_PER_REQUEST
 from pydantic import Field, SecretStr, model_validator
@@ -41,6 +41,9 @@ class ProducerSettings(BaseSettings):
     buffer_capacity_readings: int = Field(default=50_000, ge=1)
     max_batch_events: int = Field(default=500, ge=1)
     max_batch_bytes: int = Field(default=1_000_000, ge=1024)
+
+    # "fast": events encoded by adapters/amqp_encoding.py (byte-identical, ~30x cheaper); "sdk": EventData.
+    publish_encoder: Literal["fast", "sdk"] = "fast"
 
     # Retries (exponential backoff with jitter): 5-10 tries, 1 s to 30 s, per the source documents.
     publish_max_tries: int = Field(default=8, ge=1, le=50)
