@@ -12,7 +12,6 @@ images-test: setup-python ## build the images, then run their tests (tests/image
 	$(PY) -m pytest -q tests/images $(PYTEST_ARGS)
 
 images-clean: ## remove the project's images, the build cache layers and .cache/images
-	-buildah rm --all >/dev/null 2>&1
 	-buildah rmi -f $$(buildah images --format '{{.Name}}:{{.Tag}}' | grep '^localhost/homesec-') >/dev/null 2>&1
 	-buildah rmi --prune >/dev/null 2>&1
 	rm -rf .cache/images

@@ -12,7 +12,8 @@
 # Env: DEBIAN_MIRROR (default http://deb.debian.org/debian), IMAGES_CACHE (default .cache/images),
 #      BASE_IMAGE / BUILD_IMAGE (the tags), FORCE=1 to rebuild from scratch. Needs root.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+SELF=$(readlink -f "$0")
+cd "$(dirname "$SELF")/../.."
 
 SUITE=bookworm
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -30,7 +31,7 @@ for tool in debootstrap buildah; do
 done
 
 # The recipe hash: this script's content and its parameters (not the mirror: same suite, same packages).
-RECIPE=$( { cat "$0"; echo "$SUITE $RUNTIME_PKGS ${BUILD_ONLY_PKGS[*]}"; } | sha256sum | cut -c1-16)
+RECIPE=$( { cat "$SELF"; echo "$SUITE $RUNTIME_PKGS ${BUILD_ONLY_PKGS[*]}"; } | sha256sum | cut -c1-16)
 
 image_recipe() {  # prints the recipe label of an image in buildah storage, or nothing
   buildah inspect --type image --format '{{index .OCIv1.Config.Labels "io.homesec.base.recipe"}}' "$1" 2>/dev/null \

@@ -55,6 +55,7 @@ class ImageConfig:
     env: dict[str, str]
     labels: dict[str, str]
     exposed_ports: list[str]
+    workdir: str = ""
     size_bytes: int = field(default=0)
 
 
@@ -69,6 +70,7 @@ def inspect_image(image: str) -> ImageConfig:
         env=env,
         labels=dict(cfg.get("Labels") or {}),
         exposed_ports=sorted(cfg.get("ExposedPorts") or {}),
+        workdir=cfg.get("WorkingDir", ""),
         size_bytes=image_size(image),
     )
 
@@ -212,3 +214,34 @@ class ContainerProcess:
         with contextlib.suppress(RuntimeError, ProcessLookupError, AssertionError):
             if self.proc.alive():
                 os.kill(self.app_pid(timeout=0.5), signal.SIGKILL)
+
+
+# Mount a private read-only view of the rootfs, a fresh tmpfs on /tmp (the pod's emptyDir), /proc and /dev,
+# then exec the entrypoint as the image's user with exactly the image's environment (plus the test's).
+_READ_ONLY_RUNNER = r"""
+set -eu
+root=$1 user=$2 workdir=$3; shift 3
+mount --bind "$root" "$root"
+mount -o remount,bind,ro "$root"
+mount -t tmpfs -o mode=1777,size=64m,nosuid,nodev tmpfs "$root/tmp"
+mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
+mount --rbind /dev "$root/dev"
+cd /
+exec chroot --userspec="$user" "$root" /usr/bin/env -i -C "$workdir" "$@"
+"""
+
+
+def read_only_root_argv(root: Path, config: ImageConfig, env: Mapping[str, str]) -> list[str]:
+    """Run the image's entrypoint like a pod with ``readOnlyRootFilesystem: true`` and an emptyDir on /tmp.
+
+    ``buildah run`` has no read-only root, so this chroots into the working container's mount, remounted
+    read-only in a private mount namespace (the host's view of it stays as it was). Every ``exec`` keeps the
+    PID, so the process started is the entrypoint itself and receives signals directly.
+    """
+    merged = {**config.env, **env}
+    return [
+        "unshare", "--mount", "--propagation", "private",
+        "sh", "-c", _READ_ONLY_RUNNER, "read-only-root",
+        str(root), config.user, config.workdir or "/",
+        *[f"{k}={v}" for k, v in merged.items()], *config.entrypoint,
+    ]  # fmt: skip

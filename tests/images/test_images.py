@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 from homesec_devstack.azurite import AzuriteProcess, blob_connection_string
 from homesec_devstack.emulator_process import EmulatorProcess, emulator_connection_string
-from homesec_devstack.procs import free_port, http_status
+from homesec_devstack.procs import ManagedProcess, free_port, http_status
 
 from tests.images.buildah import (
     IMAGE_PREFIX,
@@ -30,7 +31,9 @@ from tests.images.buildah import (
     ImageConfig,
     WorkingContainer,
     build_images,
+    cmdline,
     inspect_image,
+    read_only_root_argv,
 )
 
 pytestmark = [
@@ -255,6 +258,30 @@ def test_entrypoint_serves_health_and_metrics(
     assert ended in {"exit 0", "SIGTERM"}, app.proc.log_tail()
     assert time.monotonic() - started < 35
     assert watch.changed() == []
+
+
+def test_entrypoint_on_read_only_root(
+    service: Service,
+    config: ImageConfig,
+    container: WorkingContainer,
+    service_env: tuple[int, dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    """readOnlyRootFilesystem: the entrypoint starts, serves and stops with only /tmp writable."""
+    root = container.mount()
+    if not (root / SITE / f"homesec_{service.name}" / "__main__.py").is_file():
+        pytest.skip(f"homesec_{service.name}.__main__ is not written yet: the image has no service to start")
+    port, env = service_env
+    argv = read_only_root_argv(root, config, env)
+    with ManagedProcess(f"{service.name}-ro", argv, log_dir=tmp_path) as app:
+        app.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
+        assert cmdline(app.pid) == config.entrypoint  # exec all the way: the signal goes to python itself
+        assert f"homesec_{service.name}_ready" in _get(f"http://127.0.0.1:{port}/metrics")
+        app.send_signal(signal.SIGTERM)
+        code = app.wait(timeout=40)
+    log = app.log_tail()
+    assert code in (0, -signal.SIGTERM), log
+    assert "Read-only file system" not in log, log
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
