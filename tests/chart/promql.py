@@ -30,6 +30,8 @@ class Metric:
     name: str
     kind: str
     labels: frozenset[str]
+    # Values the contract enumerates, e.g. {"reason": ("validation", ...)}; other labels are free (bounded).
+    values: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @cache
@@ -42,12 +44,19 @@ def contract_metrics() -> dict[str, Metric]:
         if not match:
             continue
         name, kind, label_cell = match.groups()
-        labels = frozenset(
-            re.findall(r"`([a-z_]+)`", label_cell.split("=")[0] if "=" in label_cell else label_cell)
-        )
+        labels, values = _parse_labels(label_cell)
         for suffix in SUFFIXES[kind]:
-            metrics[name + suffix] = Metric(name, kind, labels)
+            metrics[name + suffix] = Metric(name, kind, labels, values)
     return metrics
+
+
+def _parse_labels(cell: str) -> tuple[frozenset[str], tuple[tuple[str, tuple[str, ...]], ...]]:
+    """A contract label cell -> (label names, enumerated values of the label before a ``=``, if any)."""
+    if "=" not in cell:
+        return frozenset(re.findall(r"`([a-z_]+)`", cell)), ()
+    head, tail = cell.split("=", 1)
+    label = re.findall(r"`([a-z_]+)`", head)[-1]
+    return frozenset({label}), ((label, tuple(re.findall(r"`([^`]+)`", tail))),)
 
 
 def _strip(expr: str) -> str:
