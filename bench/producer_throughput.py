@@ -1,0 +1,138 @@
+"""Producer throughput benchmark: readings/s acknowledged end to end through the emulator by ONE producer
+process (one uvicorn worker), side by side with a bare ASGI baseline that parses the same bodies and
+publishes nothing. Load: the simulator (batch POSTs, 100 readings of 20 homes each, 100,000 homes) in its
+own process on loopback, open loop at each target rate, no client retries.
+
+``python bench/producer_throughput.py [--duration 10] [--rates 8350,16700,33400] [--write FILE]``
+(``make bench-producer``). The figure that matters is the ratio against the baseline of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
+
+from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
+from homesec_devstack.procs import ManagedProcess, free_port  # noqa: E402
+
+KEYS = {"bench": "benchmark-signing-key-0123456789abcdef"}
+MAX_RATE = 200_000.0  # "as fast as it goes": the generator's own ceiling bounds it
+
+
+def simulate(url: str, rate: float, duration: float, concurrency: int) -> dict[str, Any]:
+    argv = [
+        sys.executable, "-m", "homesec_devstack.simulator", "--url", url, "--homes", "100000",
+        "--rate", str(rate), "--duration", str(duration), "--readings-per-request", "100",
+        "--homes-per-request", "20", "--concurrency", str(concurrency), "--retries", "0",
+    ]  # fmt: skip
+    env = {**os.environ, "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(KEYS)}
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration + 120, check=False)
+    if not out.stdout.strip():
+        raise RuntimeError(f"simulator failed: {out.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["target_rate"] = rate
+    return result
+
+
+def start_producer(emulator: EmulatorProcess, logs: Path) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    env = {
+        "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(port),
+        "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(),
+        "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(KEYS), "HOMESEC_PRODUCER_LOG_LEVEL": "warning",
+        "HOMESEC_PRODUCER_BUFFER_CAPACITY_READINGS": "200000",
+    }  # fmt: skip
+    proc = ManagedProcess.python_module("producer", "homesec_producer", env=env, log_dir=logs).start()
+    url = f"http://127.0.0.1:{port}"
+    proc.wait_http(f"{url}/readyz", timeout=60)
+    return proc, url
+
+
+def start_baseline(logs: Path) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    argv = [sys.executable, str(ROOT / "bench" / "producer_baseline.py"), "--port", str(port)]
+    proc = ManagedProcess("baseline", argv, log_dir=logs).start()
+    url = f"http://127.0.0.1:{port}"
+    proc.wait_http(f"{url}/healthz", timeout=30)
+    return proc, url
+
+
+def run(rates: list[float], duration: float, concurrency: int) -> dict[str, list[dict[str, Any]]]:
+    results: dict[str, list[dict[str, Any]]] = {"baseline": [], "producer": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        logs = Path(tmp) / "logs"
+        base, url = start_baseline(logs)
+        try:
+            for rate in [*rates, MAX_RATE]:
+                results["baseline"].append(simulate(url, rate, duration, concurrency))
+        finally:
+            base.stop()
+        emulator = EmulatorProcess(Path(tmp) / "eh", log_dir=logs).start()
+        try:
+            producer, url = start_producer(emulator, logs)
+            try:
+                simulate(url, 2000, 2, concurrency)  # warm-up: connections, links
+                for rate in [*rates, MAX_RATE]:
+                    results["producer"].append(simulate(url, rate, duration, concurrency))
+            finally:
+                producer.stop()
+        finally:
+            emulator.stop()
+    return results
+
+
+def table(results: dict[str, list[dict[str, Any]]]) -> str:
+    lines = [
+        "| target readings/s | baseline acked/s | baseline p50 / p99 ms | producer acked/s "
+        "| producer p50 / p99 ms | producer / baseline | producer non-202 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for base, prod in zip(results["baseline"], results["producer"], strict=True):
+        target = "max" if base["target_rate"] == MAX_RATE else f"{base['target_rate']:,.0f}"
+        ratio = prod["acked_per_s"] / base["acked_per_s"] if base["acked_per_s"] else float("nan")
+        refused = prod["readings"] - prod["acked"]
+        lines.append(
+            f"| {target} | {base['acked_per_s']:,.0f} | {base['p50_ms']} / {base['p99_ms']} "
+            f"| {prod['acked_per_s']:,.0f} | {prod['p50_ms']} / {prod['p99_ms']} | {ratio:.2f} | {refused} |"
+        )
+    return "\n".join(lines)
+
+
+def write_section(path: Path, body: str) -> None:
+    """Replace (or append) the ``## Producer`` section of ``path``, keeping the other sections."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = text.find("\n## Producer")
+    section = f"\n## Producer\n\n{body.strip()}\n"
+    if start < 0:
+        text = text.rstrip("\n") + "\n" + section
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end:] if end >= 0 else "")
+    path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--rates", default="8350,16700,33400")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--write", type=Path, default=None, help="update this file's '## Producer' section")
+    args = parser.parse_args()
+    results = run([float(r) for r in args.rates.split(",")], args.duration, args.concurrency)
+    print(json.dumps(results, indent=1))
+    print(table(results))
+    if args.write:
+        write_section(args.write, table(results))
+
+
+if __name__ == "__main__":
+    main()
