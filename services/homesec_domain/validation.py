@@ -34,8 +34,11 @@ MAX_READINGS_PER_REQUEST = 500
 READING_ID_NAMESPACE = uuid.UUID("5c1c7f0e-8d0a-5b5e-9a43-0b6f1d2a7c11")
 
 
+_ZERO = timedelta(0)
+
+
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    return value if value.utcoffset() == _ZERO else value.astimezone(UTC)
 
 
 class ReadingIn(TypedDict):
@@ -177,7 +180,7 @@ def encode_accepted(reading: ReadingIn) -> AcceptedReading:
         "reading_id": str(reading_id),
         "home_id": reading["home_id"],
         "sensor_id": reading["sensor_id"],
-        "sensor_type": reading["sensor_type"].value,
+        "sensor_type": reading["sensor_type"],  # a StrEnum: orjson writes its value
         "ts": reading["ts"],
         "value": reading.get("value"),
         "state": reading.get("state"),
