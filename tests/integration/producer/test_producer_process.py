@@ -1,0 +1,67 @@
+"""The producer process on its own (Event Hubs unreachable): startup readiness, 503s, prompt SIGTERM exit."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from homesec_devstack.emulator_process import emulator_connection_string
+from homesec_devstack.procs import ManagedProcess, free_port, wait_tcp
+from homesec_producer.auth import TokenAuthority
+
+from .harness import AUTH_KEYS
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def lonely_producer(tmp_path: Path) -> Iterator[tuple[ManagedProcess, str]]:
+    port = free_port()
+    env = {
+        "HOMESEC_PRODUCER_HOST": "127.0.0.1",
+        "HOMESEC_PRODUCER_PORT": str(port),
+        # nothing listens there: Event Hubs is unreachable
+        "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator_connection_string(free_port()),
+        "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(AUTH_KEYS),
+        "HOMESEC_PRODUCER_SHUTDOWN_GRACE_SECONDS": "5",
+        "HOMESEC_PRODUCER_PUBLISH_BACKOFF_INITIAL_SECONDS": "0.2",
+        "HOMESEC_PRODUCER_PUBLISH_BACKOFF_MAX_SECONDS": "1",
+        "HOMESEC_PRODUCER_PUBLISH_TRY_TIMEOUT_SECONDS": "2",
+    }
+    proc = ManagedProcess.python_module("producer", "homesec_producer", env=env, log_dir=tmp_path).start()
+    try:
+        proc.wait_tcp(port, timeout=30)
+        yield proc, f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
+
+
+def test_not_ready_answers_503_and_exits_promptly_on_sigterm(
+    lonely_producer: tuple[ManagedProcess, str],
+) -> None:
+    proc, url = lonely_producer
+    token = TokenAuthority({k: v.encode() for k, v in AUTH_KEYS.items()}).issue(
+        "it", ["home-1"], datetime.now(UTC) + timedelta(hours=1)
+    )
+    now = datetime.now(UTC).isoformat()
+    reading = {"home_id": "home-1", "sensor_id": "s", "sensor_type": "smoke", "ts": now, "state": "ok"}
+    with httpx.Client(timeout=10) as http:
+        assert http.get(f"{url}/healthz").status_code == 200
+        assert http.get(f"{url}/readyz").status_code == 503
+        resp = http.post(f"{url}/v1/readings", json={"readings": [reading]},
+                         headers={"authorization": f"Bearer {token}"})  # fmt: skip
+        assert resp.status_code == 503
+        assert int(resp.headers["retry-after"]) >= 1
+        assert "homesec_producer_ready 0.0" in http.get(f"{url}/metrics").text
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    assert time.monotonic() - started < 5 + 1
+    with pytest.raises(TimeoutError):
+        wait_tcp(int(url.rsplit(":", 1)[1]), timeout=0.5)
