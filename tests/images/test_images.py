@@ -122,6 +122,7 @@ def test_entrypoint_is_exec_form_python_module(service: Service, config: ImageCo
     assert config.cmd == []
     assert config.exposed_ports == [f"{service.port}/tcp"]
     assert config.env[f"{service.env_prefix}PORT"] == str(service.port)
+    assert config.env[f"{service.env_prefix}HOST"] == "0.0.0.0"  # in a pod, probes come from the node
     assert config.env["PYTHONDONTWRITEBYTECODE"] == "1"
 
 
@@ -299,7 +300,9 @@ def test_entrypoint_on_read_only_root(
 
 
 @pytest.fixture
-def service_env(service: Service, azurite: AzuriteProcess, emulator_factory: EmulatorFactory) -> ServiceEnv:
+def service_env(
+    service: Service, azurite: AzuriteProcess, emulator_factory: EmulatorFactory, container_name: str
+) -> ServiceEnv:
     """A port and settings for a local run: the emulator when it exists (else a dead port: liveness must not
     need Event Hubs), Azurite for Blob."""
     port = free_port()
@@ -316,6 +319,8 @@ def service_env(service: Service, azurite: AzuriteProcess, emulator_factory: Emu
         env[f"{prefix}AUTH_KEYS"] = json.dumps({"image-test": "k" * 40})
     else:
         env[f"{prefix}BLOB_CONNECTION_STRING"] = blob_connection_string(azurite.port)
+        for kind in ("checkpoint", "rollup", "deadletter"):
+            env[f"{prefix}{kind.upper()}_CONTAINER"] = f"{container_name}-{kind[:4]}"
     return ServiceEnv(port, env, eventhubs_live=live)
 
 
