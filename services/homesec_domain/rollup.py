@@ -186,11 +186,10 @@ def day_of(hour: int) -> str:
 
 
 def merge_day(
-    existing: dict[str, Any] | None, home_id: str, day: str, hours: list[HourAgg]
+    existing: dict[str, Any] | None, home_id: str, day: str, hours: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
-    """Add closed hours to a day document; re-adding the same hour is a no-op (hours are final)."""
+    """Add closed hours (``"HH"`` -> ``hour_doc``) to a day document; re-adding an hour is a no-op
+    because closed hours are final."""
     doc = existing or {"schema": DAY_SCHEMA, "home_id": home_id, "date": day, "hours": {}}
-    for agg in hours:
-        doc["hours"][datetime.fromtimestamp(agg.hour, UTC).strftime("%H")] = hour_doc(agg)
-    doc["hours"] = dict(sorted(doc["hours"].items()))
+    doc["hours"] = dict(sorted({**doc["hours"], **hours}.items()))
     return doc

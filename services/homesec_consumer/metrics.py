@@ -1,0 +1,99 @@
+"""The consumer's Prometheus metrics (names fixed in docs/contracts.md), on an injected registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 300, 600)
+_BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 300, 500, 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerMetrics:
+    events_received: Counter
+    events_processed: Counter
+    readings_rolled_up: Counter
+    duplicates_dropped: Counter
+    late_readings: Counter
+    dead_letters: Counter
+    handler_errors: Counter
+    batch_size: Histogram
+    batch_processing: Histogram
+    end_to_end_latency: Histogram
+    partition_lag: Gauge
+    partitions_owned: Gauge
+    ownership_changes: Counter
+    partitions_unowned: Gauge
+    sequence_gaps: Counter
+    checkpoint_age: Gauge
+    checkpoints: Counter
+    rollup_writes: Counter
+    homes_in_state: Gauge
+    ready: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> ConsumerMetrics:
+        p = "homesec_consumer_"
+        return cls(
+            events_received=Counter(
+                f"{p}events_received", "Events received from Event Hubs", registry=registry
+            ),
+            events_processed=Counter(f"{p}events_processed", "Events folded into state", registry=registry),
+            readings_rolled_up=Counter(
+                f"{p}readings_rolled_up", "Readings whose effect is durable in Blob", registry=registry
+            ),
+            duplicates_dropped=Counter(
+                f"{p}duplicates_dropped",
+                "Duplicate readings dropped (same reading_id or sensor seq)",
+                registry=registry,
+            ),
+            late_readings=Counter(
+                f"{p}late_readings", "Readings older than the lateness bound, dropped", registry=registry
+            ),
+            dead_letters=Counter(
+                f"{p}dead_letters", "Poison events dead-lettered", ["reason"], registry=registry
+            ),
+            handler_errors=Counter(
+                f"{p}handler_errors", "Errors in the handler", ["stage"], registry=registry
+            ),
+            batch_size=Histogram(
+                f"{p}batch_size", "Events per received batch", buckets=_BATCH_BUCKETS, registry=registry
+            ),
+            batch_processing=Histogram(
+                f"{p}batch_processing_seconds", "Time to process one batch", registry=registry
+            ),
+            end_to_end_latency=Histogram(
+                f"{p}end_to_end_latency_seconds",
+                "Enqueued time to rollup durable",
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            partition_lag=Gauge(
+                f"{p}partition_lag_events",
+                "Last enqueued minus last processed sequence number",
+                ["partition"],
+                registry=registry,
+            ),
+            partitions_owned=Gauge(f"{p}partitions_owned", "Partitions owned by this pod", registry=registry),
+            ownership_changes=Counter(
+                f"{p}ownership_changes", "Partitions claimed or released", ["change"], registry=registry
+            ),
+            partitions_unowned=Gauge(
+                f"{p}partitions_unowned", "Partitions without a live owner in the store", registry=registry
+            ),
+            sequence_gaps=Counter(
+                f"{p}sequence_gaps", "Per-sensor sequence numbers lost for good", registry=registry
+            ),
+            checkpoint_age=Gauge(
+                f"{p}checkpoint_age_seconds",
+                "Seconds since this pod last checkpointed",
+                ["partition"],
+                registry=registry,
+            ),
+            checkpoints=Counter(f"{p}checkpoints", "Checkpoints written", registry=registry),
+            rollup_writes=Counter(f"{p}rollup_writes", "Rollup blob writes", ["result"], registry=registry),
+            homes_in_state=Gauge(f"{p}homes_in_state", "Homes held in memory", registry=registry),
+            ready=Gauge(f"{p}ready", "1 when receiving", registry=registry),
+        )

@@ -1,0 +1,167 @@
+"""One owned partition's in-memory state: packed per-home fold states, what is not yet durable, and the
+position a checkpoint may safely record.
+
+Every home lives in exactly one partition (partition key = home ID), so per-partition state plus the
+partition's checkpoint is consistent. A home is *dirty* from its first accepted reading after the last
+durable write; ``Dirty.before`` is the partition position just before that reading. The checkpoint may
+advance to the smallest ``before`` of the homes still dirty (or to the last event when none is): every
+event up to there has its effect durable, or had no effect (duplicate, late, dead-lettered).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import orjson
+from homesec_domain.fold import FoldConfig, HomeState, HourAgg, Outcome, fold
+from homesec_domain.models import Reading
+from homesec_domain.rollup import pack, status_doc, unpack
+
+from homesec_consumer.ports import Position
+
+
+@dataclass(frozen=True, slots=True)
+class InboundEvent:
+    """What the processor needs of a received event (the adapter builds it from ``EventData``)."""
+
+    body: bytes
+    position: Position
+    enqueued_ms: int | None = None
+
+
+@dataclass(slots=True)
+class Dirty:
+    before: Position | None  # None: the position before is unknown (first event after start)
+    first_enqueued_ms: int | None
+    readings: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SnapItem:
+    home_id: str
+    body: bytes  # the status document
+    etag: str | None
+    closed: list[HourAgg]
+    dirty: Dirty
+
+
+@dataclass(slots=True)
+class Snapshot:
+    items: list[SnapItem]
+    target: Position | None  # where to checkpoint once every item is durable
+
+
+@dataclass(slots=True)
+class BatchResult:
+    accepted: int = 0
+    duplicates: int = 0
+    late: int = 0
+    gaps: int = 0  # newly settled lost readings
+
+
+def _join(etag: str | None, packed: bytes) -> bytes:
+    raw = (etag or "").encode()
+    return bytes([len(raw)]) + raw + packed
+
+
+def _split(stored: bytes) -> tuple[str | None, bytes]:
+    size = stored[0]
+    return (stored[1 : 1 + size].decode() or None), stored[1 + size :]
+
+
+def older(a: Position | None, b: Position | None) -> Position | None:
+    if a is None or b is None:
+        return None
+    return a if a.sequence_number <= b.sequence_number else b
+
+
+@dataclass(slots=True)
+class PartitionState:
+    partition_id: str
+    config: FoldConfig
+    co_alarm_ppm: float = 50.0
+    homes: dict[str, bytes] = field(default_factory=dict)  # etag-prefixed packed HomeState
+    dirty: dict[str, Dirty] = field(default_factory=dict)
+    last: Position | None = None
+    checkpointed: Position | None = None
+    checkpoint_time: float | None = None
+    fenced: bool = False
+
+    def missing(self, home_ids: set[str]) -> list[str]:
+        return sorted(h for h in home_ids if h not in self.homes)
+
+    def install(self, state: HomeState, etag: str | None) -> None:
+        """A home's state as loaded from the store (or new)."""
+        self.homes[state.home_id] = _join(etag, pack(state))
+
+    def state_of(self, home_id: str) -> HomeState:
+        return unpack(home_id, _split(self.homes[home_id])[1])
+
+    def apply(self, items: Sequence[tuple[InboundEvent, Reading | None]]) -> BatchResult:
+        """Fold a batch in partition order; ``None`` readings were dead-lettered and only advance."""
+        work: dict[str, HomeState] = {}
+        gaps_before: dict[str, int] = {}
+        result = BatchResult()
+        for event, reading in items:
+            before, self.last = self.last, event.position
+            if reading is None:
+                continue
+            home = work.get(reading.home_id)
+            if home is None:
+                home = work[reading.home_id] = self.state_of(reading.home_id)
+                gaps_before[reading.home_id] = home.gaps
+            outcome = fold(home, reading, self.config)
+            if outcome is Outcome.DUPLICATE:
+                result.duplicates += 1
+            elif outcome is Outcome.LATE:
+                result.late += 1
+            else:
+                result.accepted += 1
+                mark = self.dirty.get(reading.home_id)
+                if mark is None:
+                    mark = self.dirty[reading.home_id] = Dirty(before, event.enqueued_ms)
+                mark.readings += 1
+        for home_id, home in work.items():
+            result.gaps += max(0, home.gaps - gaps_before[home_id])
+            self.homes[home_id] = _join(_split(self.homes[home_id])[0], pack(home))
+        return result
+
+    def snapshot(self, limit: int = 0) -> Snapshot:
+        """Take the dirty homes (oldest first, at most ``limit`` unless 0) out for writing."""
+        order = sorted(
+            self.dirty.items(), key=lambda kv: -1 if kv[1].before is None else kv[1].before.sequence_number
+        )
+        chosen = order[:limit] if limit else order
+        items: list[SnapItem] = []
+        for home_id, mark in chosen:
+            etag, packed = _split(self.homes[home_id])
+            state = unpack(home_id, packed)
+            closed = state.drain_closed()
+            body = orjson.dumps(status_doc(state, self.co_alarm_ppm), option=orjson.OPT_SORT_KEYS)
+            items.append(SnapItem(home_id, body, etag, closed, mark))
+            del self.dirty[home_id]
+        target = self.last
+        for mark in self.dirty.values():
+            target = older(target, mark.before)
+        return Snapshot(items, target)
+
+    def commit(self, item: SnapItem, etag: str) -> None:
+        """The item is durable: remember the new etag and forget the closed hours it persisted."""
+        state = self.state_of(item.home_id)
+        written = {h.hour for h in item.closed}
+        state.closed = [h for h in state.closed if h.hour not in written]
+        self.homes[item.home_id] = _join(etag, pack(state))
+
+    def restore(self, item: SnapItem) -> None:
+        """The write failed: the home is dirty again, from its older position."""
+        mark = self.dirty.get(item.home_id)
+        if mark is None:
+            self.dirty[item.home_id] = item.dirty
+            return
+        enq = [t for t in (mark.first_enqueued_ms, item.dirty.first_enqueued_ms) if t is not None]
+        self.dirty[item.home_id] = Dirty(
+            older(item.dirty.before, mark.before),
+            min(enq) if enq else None,
+            mark.readings + item.dirty.readings,
+        )

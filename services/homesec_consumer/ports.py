@@ -1,0 +1,59 @@
+"""Ports of the consumer: small protocols the processor depends on, implemented by thin SDK adapters
+(``homesec_consumer.adapters``) and by in-memory fakes in the unit tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A place in a partition: the event with this sequence number and offset."""
+
+    sequence_number: int
+    offset: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDoc:
+    """A JSON document read from the store with the etag it had."""
+
+    doc: dict[str, Any]
+    etag: str
+
+
+class RollupStore(Protocol):
+    """Where rollups live (Blob in production).
+
+    ``put_status`` is durable when it returns. It is conditional: ``etag=None`` creates the blob and fails
+    if it exists, otherwise the blob must still have ``etag``; a lost condition raises
+    ``RollupConflictError``. Writing the same name and content again changes nothing (idempotent).
+    ``merge_day`` adds closed hourly rollups to a home's day document (read-modify-write with etags,
+    retried on conflict); re-adding an hour is a no-op because closed hours are final.
+    Other failures raise ``StoreUnavailableError``.
+    """
+
+    async def load_status(self, home_id: str) -> StoredDoc | None: ...
+
+    async def put_status(self, home_id: str, body: bytes, etag: str | None) -> str: ...
+
+    async def merge_day(self, home_id: str, day: str, hours: dict[str, dict[str, Any]]) -> None: ...
+
+    async def load_day(self, home_id: str, day: str) -> StoredDoc | None: ...
+
+
+class DeadLetterSink(Protocol):
+    """Poison events, one blob per event named by partition and sequence number.
+
+    ``put`` is durable when it returns and idempotent (a replayed poison event rewrites the same blob).
+    """
+
+    async def put(self, name: str, body: bytes) -> None: ...
+
+
+class CheckpointSink(Protocol):
+    """Records how far a partition's effects are durable. At-least-once: after a crash, processing
+    restarts after the last recorded position, so everything after it is redone (idempotently)."""
+
+    async def checkpoint(self, partition_id: str, position: Position) -> None: ...

@@ -1,0 +1,218 @@
+"""The per-partition pipeline: decode -> dead-letter poison -> load missing homes -> fold; and the flush:
+write dirty homes' rollups, then checkpoint the partition where every earlier effect is durable.
+
+SDK-free: the Event Hubs adapter calls ``open_partition``/``handle_batch``/``close_partition``; the flush
+loop runs beside it. Batches of one partition are sequential (the SDK guarantees it) and folding is
+synchronous, so a flush snapshot never sees half a batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import orjson
+from homesec_domain.errors import InvalidEventError
+from homesec_domain.events import decode_reading
+from homesec_domain.fold import FoldConfig, HomeState
+from homesec_domain.models import Reading
+from homesec_domain.rollup import day_of, hour_doc, state_from_status
+
+from homesec_consumer.errors import PartitionFencedError, RollupConflictError, StoreUnavailableError
+from homesec_consumer.metrics import ConsumerMetrics
+from homesec_consumer.partition import InboundEvent, PartitionState, SnapItem, older
+from homesec_consumer.ports import CheckpointSink, DeadLetterSink, Position, RollupStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorConfig:
+    fold: FoldConfig
+    flush_max_homes: int = 0
+    write_concurrency: int = 32
+
+
+class RollupProcessor:
+    def __init__(
+        self,
+        store: RollupStore,
+        *,
+        dead_letters: DeadLetterSink,
+        checkpoints: CheckpointSink,
+        metrics: ConsumerMetrics,
+        config: ProcessorConfig,
+        clock: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self._dead_letters = dead_letters
+        self._checkpoints = checkpoints
+        self._metrics = metrics
+        self._config = config
+        self._clock = clock
+        self._io = asyncio.Semaphore(config.write_concurrency)
+        self.partitions: dict[str, PartitionState] = {}
+        self.accepting = True
+
+    # -- partition lifecycle ---------------------------------------------------------------------
+    def open_partition(self, partition_id: str) -> PartitionState:
+        part = PartitionState(partition_id, self._config.fold, self._config.fold.co_alarm_ppm)
+        self.partitions[partition_id] = part
+        self._metrics.partitions_owned.set(len(self.partitions))
+        self._metrics.ownership_changes.labels(change="claimed").inc()
+        return part
+
+    def close_partition(self, partition_id: str) -> None:
+        """Drop the partition's state: whatever is not durable is redone by the next owner."""
+        if self.partitions.pop(partition_id, None) is not None:
+            self._metrics.ownership_changes.labels(change="released").inc()
+        self._metrics.partitions_owned.set(len(self.partitions))
+        for gauge in (self._metrics.partition_lag, self._metrics.checkpoint_age):
+            with contextlib.suppress(KeyError):
+                gauge.remove(partition_id)
+        self._update_homes_gauge()
+
+    def stop_intake(self) -> None:
+        """Shutdown: later events are ignored (never checkpointed, so the next owner gets them)."""
+        self.accepting = False
+
+    # -- receiving -------------------------------------------------------------------------------
+    async def handle_batch(self, partition_id: str, events: Sequence[InboundEvent]) -> None:
+        part = self.partitions.get(partition_id) or self.open_partition(partition_id)
+        if part.fenced:
+            raise PartitionFencedError(partition_id)
+        if not self.accepting or not events:
+            return
+        start = self._clock()
+        self._metrics.events_received.inc(len(events))
+        self._metrics.batch_size.observe(len(events))
+        items: list[tuple[InboundEvent, Reading | None]] = []
+        for event in events:
+            try:
+                items.append((event, decode_reading(event.body)))
+            except InvalidEventError as exc:
+                await self._dead_letter(partition_id, event, exc)
+                items.append((event, None))
+        missing = part.missing({r.home_id for _, r in items if r is not None})
+        if missing:
+            await self._load(part, missing)
+        result = part.apply(items)
+        self._metrics.events_processed.inc(result.accepted)
+        self._metrics.duplicates_dropped.inc(result.duplicates)
+        self._metrics.late_readings.inc(result.late)
+        self._metrics.sequence_gaps.inc(result.gaps)
+        self._metrics.batch_processing.observe(max(0.0, self._clock() - start))
+        self._update_homes_gauge()
+
+    async def _dead_letter(self, partition_id: str, event: InboundEvent, exc: InvalidEventError) -> None:
+        seq = event.position.sequence_number
+        doc = {
+            "reason": exc.reason, "detail": exc.detail[:2000], "partition": partition_id,
+            "sequence_number": seq, "offset": event.position.offset, "enqueued_ms": event.enqueued_ms,
+            "body_base64": base64.b64encode(event.body[:262_144]).decode(),
+        }  # fmt: skip
+        await self._dead_letters.put(f"{partition_id}/{seq:020d}.json", orjson.dumps(doc))
+        self._metrics.dead_letters.labels(reason=exc.reason).inc()
+
+    async def _load(self, part: PartitionState, home_ids: list[str]) -> None:
+        async def one(home_id: str) -> None:
+            stored = await self._bounded(self._store.load_status(home_id))
+            if stored is None:
+                part.install(HomeState(home_id), None)
+            else:
+                part.install(state_from_status(stored.doc), stored.etag)
+
+        await asyncio.gather(*(one(h) for h in home_ids))
+
+    async def _bounded(self, aw: Awaitable[T]) -> T:
+        async with self._io:
+            return await aw
+
+    # -- flushing --------------------------------------------------------------------------------
+    async def flush_all(self, *, force: bool = False) -> None:
+        await asyncio.gather(*(self.flush_partition(pid, force=force) for pid in list(self.partitions)))
+
+    async def flush_partition(self, partition_id: str, *, force: bool = False) -> None:
+        part = self.partitions.get(partition_id)
+        if part is None or part.fenced:
+            return
+        snap = part.snapshot(0 if force else self._config.flush_max_homes)
+        outcomes = await asyncio.gather(*(self._write(item) for item in snap.items), return_exceptions=True)
+        target = snap.target
+        now = self._clock()
+        for item, outcome in zip(snap.items, outcomes, strict=True):
+            if isinstance(outcome, str):
+                part.commit(item, outcome)
+                self._metrics.readings_rolled_up.inc(item.dirty.readings)
+                if item.dirty.first_enqueued_ms is not None:
+                    self._metrics.end_to_end_latency.observe(
+                        max(0.0, now - item.dirty.first_enqueued_ms / 1000)
+                    )
+            elif isinstance(outcome, RollupConflictError):
+                log.warning("partition %s fenced: %s", partition_id, outcome)
+                part.fenced = True
+            else:
+                log.warning("rollup write for partition %s failed: %r", partition_id, outcome)
+                part.restore(item)
+                target = older(target, item.dirty.before)
+        await self._checkpoint(part, target)
+
+    async def _write(self, item: SnapItem) -> str:
+        try:
+            by_day: dict[str, dict[str, dict[str, object]]] = {}
+            for agg in item.closed:
+                by_day.setdefault(day_of(agg.hour), {})[f"{agg.hour // 3600 % 24:02d}"] = hour_doc(agg)
+            for day, hours in sorted(by_day.items()):
+                await self._bounded(self._store.merge_day(item.home_id, day, hours))
+                self._metrics.rollup_writes.labels(result="ok").inc()
+            etag = await self._bounded(self._store.put_status(item.home_id, item.body, item.etag))
+        except (StoreUnavailableError, RollupConflictError):
+            self._metrics.rollup_writes.labels(result="error").inc()
+            raise
+        self._metrics.rollup_writes.labels(result="ok").inc()
+        return etag
+
+    async def _checkpoint(self, part: PartitionState, target: Position | None) -> None:
+        if target is None or part.fenced or self.partitions.get(part.partition_id) is not part:
+            return
+        if part.checkpointed is not None and target.sequence_number <= part.checkpointed.sequence_number:
+            part.checkpoint_time = self._clock()  # nothing new to record: the checkpoint is current
+            return
+        try:
+            await self._checkpoints.checkpoint(part.partition_id, target)
+        except Exception as exc:  # a checkpoint failure only delays the next one
+            log.warning("checkpoint of partition %s failed: %r", part.partition_id, exc)
+            self._metrics.handler_errors.labels(stage="checkpoint").inc()
+            return
+        part.checkpointed = target
+        part.checkpoint_time = self._clock()
+        self._metrics.checkpoints.inc()
+
+    async def run_flush_loop(self, interval: float, stop: asyncio.Event) -> None:
+        """Flush every ``interval`` seconds until ``stop`` is set; an error never ends the loop."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            if stop.is_set():
+                return
+            try:
+                await self.flush_all()
+            except Exception:
+                log.exception("flush failed")
+                self._metrics.handler_errors.labels(stage="flush").inc()
+            self.update_checkpoint_ages()
+
+    def update_checkpoint_ages(self) -> None:
+        now = self._clock()
+        for pid, part in self.partitions.items():
+            if part.checkpoint_time is not None:
+                self._metrics.checkpoint_age.labels(partition=pid).set(max(0.0, now - part.checkpoint_time))
+
+    def _update_homes_gauge(self) -> None:
+        self._metrics.homes_in_state.set(sum(len(p.homes) for p in self.partitions.values()))

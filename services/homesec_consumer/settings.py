@@ -1,0 +1,48 @@
+"""Consumer configuration (environment prefix ``HOMESEC_CONSUMER_``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConsumerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOMESEC_CONSUMER_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8081
+
+    # Event Hubs: a connection string, or namespace + hub with DefaultAzureCredential (Workload Identity).
+    eventhub_connection_string: SecretStr | None = None
+    eventhub_fully_qualified_namespace: str | None = None
+    eventhub_name: str = "telemetry"
+    consumer_group: str = "rollups"
+    # Blob: a connection string, or an account URL with DefaultAzureCredential.
+    blob_connection_string: SecretStr | None = None
+    blob_account_url: str | None = None
+    checkpoint_container: str = "checkpoints"
+    rollup_container: str = "rollups"
+    deadletter_container: str = "deadletters"
+    create_containers: bool = True
+
+    # Load balancing (azure-eventhub EventProcessor).
+    load_balancing_strategy: Literal["balanced", "greedy"] = "balanced"
+    load_balancing_interval_s: float = Field(default=10.0, gt=0)
+    ownership_expiration_s: float = Field(default=60.0, gt=0)
+    starting_position: Literal["earliest", "latest"] = "earliest"
+
+    # Receiving.
+    max_batch_size: int = Field(default=300, gt=0)
+    max_wait_time_s: float = Field(default=1.0, gt=0)
+    prefetch: int = Field(default=600, gt=0)
+
+    # Aggregation and flushing.
+    lateness_s: float = Field(default=120.0, gt=0)
+    co_alarm_ppm: float = 50.0
+    flush_interval_s: float = Field(default=30.0, gt=0)
+    flush_max_homes: int = Field(default=0, ge=0, description="0: no cap per partition and flush")
+    write_concurrency: int = Field(default=32, gt=0)
+    shutdown_grace_s: float = Field(default=25.0, gt=0)
+    log_level: str = "INFO"

@@ -1,0 +1,74 @@
+"""In-memory implementations of the consumer's ports, with the same semantics as the Blob adapters."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import orjson
+from homesec_consumer.errors import RollupConflictError, StoreUnavailableError
+from homesec_consumer.ports import Position, StoredDoc
+from homesec_domain.rollup import merge_day
+
+
+class MemoryRollupStore:
+    """Blobs as a dict of name -> (bytes, etag); conditional writes like Blob's if-match / if-none-match."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, tuple[bytes, str]] = {}
+        self.fail_writes: set[str] = set()  # home IDs whose status writes fail (storage outage)
+        self.writes = 0
+        self._etags = itertools.count(1)
+
+    def _put(self, name: str, body: bytes, etag: str | None) -> str:
+        current = self.blobs.get(name)
+        if (etag is None and current is not None) or (
+            etag is not None and (current is None or current[1] != etag)
+        ):
+            raise RollupConflictError(name)
+        new = f'"0x{next(self._etags):X}"'
+        self.blobs[name] = (body, new)
+        self.writes += 1
+        return new
+
+    def _get(self, name: str) -> StoredDoc | None:
+        current = self.blobs.get(name)
+        return None if current is None else StoredDoc(orjson.loads(current[0]), current[1])
+
+    async def load_status(self, home_id: str) -> StoredDoc | None:
+        return self._get(f"homes/{home_id}/status.json")
+
+    async def put_status(self, home_id: str, body: bytes, etag: str | None) -> str:
+        if home_id in self.fail_writes:
+            raise StoreUnavailableError("put_status", "injected outage")
+        return self._put(f"homes/{home_id}/status.json", body, etag)
+
+    async def merge_day(self, home_id: str, day: str, hours: dict[str, dict[str, Any]]) -> None:
+        name = f"homes/{home_id}/hourly/{day}.json"
+        stored = self._get(name)
+        doc = merge_day(stored.doc if stored else None, home_id, day, hours)
+        self._put(name, orjson.dumps(doc, option=orjson.OPT_SORT_KEYS), stored.etag if stored else None)
+
+    async def load_day(self, home_id: str, day: str) -> StoredDoc | None:
+        return self._get(f"homes/{home_id}/hourly/{day}.json")
+
+    def status(self, home_id: str) -> dict[str, Any]:
+        return dict(orjson.loads(self.blobs[f"homes/{home_id}/status.json"][0]))
+
+
+class MemoryDeadLetters:
+    def __init__(self) -> None:
+        self.items: dict[str, bytes] = {}
+
+    async def put(self, name: str, body: bytes) -> None:
+        self.items[name] = body
+
+
+class MemoryCheckpoints:
+    def __init__(self) -> None:
+        self.positions: dict[str, Position] = {}
+        self.calls = 0
+
+    async def checkpoint(self, partition_id: str, position: Position) -> None:
+        self.positions[partition_id] = position
+        self.calls += 1
