@@ -20,11 +20,12 @@ import argparse
 import asyncio
 import os
 import random
+import signal
 import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -161,36 +162,65 @@ async def _send(session: aiohttp.ClientSession, fleet: Fleet, result: LoadResult
         result.refused[rid] = status
 
 
-async def run_load(config: SimulatorConfig, stop: asyncio.Event | None = None) -> LoadResult:
-    """Open-loop load at ``config.rate`` readings/s for ``config.duration`` s (or until ``stop`` is set)."""
-    result = LoadResult()
+async def _drive(
+    session: aiohttp.ClientSession, fleet: Fleet, result: LoadResult, stop: asyncio.Event | None
+) -> None:
+    config = fleet.config
     interval = config.readings_per_request / config.rate
     limit = asyncio.Semaphore(config.concurrency)
-    timeout = aiohttp.ClientTimeout(total=config.request_timeout)
-    connector = aiohttp.TCPConnector(limit=config.concurrency, force_close=False)
     tasks: set[asyncio.Task[None]] = set()
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        fleet = Fleet(config)
-        started = time.monotonic()
-        n = 0
-        while time.monotonic() - started < config.duration and not (stop and stop.is_set()):
-            due = started + n * interval
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif delay < -0.1:
-                result.late_starts += 1
-            await limit.acquire()
-            task = asyncio.create_task(_send(session, fleet, result, n))
-            task.add_done_callback(tasks.discard)
-            task.add_done_callback(lambda _: limit.release())
-            tasks.add(task)
-            result.requests += 1
-            result.readings += config.readings_per_request
-            n += 1
-        if tasks:
-            await asyncio.gather(*tasks)
+    started = time.monotonic()
+    n = 0
+    while (config.duration <= 0 or time.monotonic() - started < config.duration) and not (
+        stop and stop.is_set()
+    ):
+        delay = started + n * interval - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif delay < -0.1:
+            result.late_starts += 1
+        await limit.acquire()
+        task = asyncio.create_task(_send(session, fleet, result, n))
+        task.add_done_callback(tasks.discard)
+        task.add_done_callback(lambda _: limit.release())
+        tasks.add(task)
+        result.requests += 1
+        result.readings += config.readings_per_request
+        n += 1
+    if tasks:
+        await asyncio.gather(*tasks)
+    result.elapsed = time.monotonic() - started
+
+
+async def _report(result: LoadResult, on_progress: Callable[[LoadResult], None], every: float) -> None:
+    started = time.monotonic()
+    while True:
+        await asyncio.sleep(every)
         result.elapsed = time.monotonic() - started
+        on_progress(result)
+
+
+async def run_load(
+    config: SimulatorConfig,
+    stop: asyncio.Event | None = None,
+    on_progress: Callable[[LoadResult], None] | None = None,
+    progress_every: float = 1.0,
+) -> LoadResult:
+    """Open-loop load at ``config.rate`` readings/s for ``config.duration`` s (<= 0: until ``stop`` is set).
+
+    ``on_progress(result)`` is called every ``progress_every`` seconds while it runs.
+    """
+    result = LoadResult()
+    timeout = aiohttp.ClientTimeout(total=config.request_timeout)
+    connector = aiohttp.TCPConnector(limit=config.concurrency)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        reporter = asyncio.create_task(_report(result, on_progress, progress_every)) if on_progress else None
+        try:
+            await _drive(session, Fleet(config), result, stop)
+        finally:
+            if reporter is not None:
+                reporter.cancel()
+                await asyncio.gather(reporter, return_exceptions=True)
     return result
 
 
@@ -211,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--url", action="append", required=True, help="producer base URL (repeat to rotate)")
     parser.add_argument("--homes", type=int, default=100)
     parser.add_argument("--rate", type=float, default=1000.0, help="readings per second (all homes)")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds (0: until SIGINT/SIGTERM)")
+    parser.add_argument("--progress", action="store_true", help="print a summary line to stderr every second")
     parser.add_argument("--readings-per-request", type=int, default=50)
     parser.add_argument("--homes-per-request", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=64)
@@ -224,9 +255,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         duration=args.duration, readings_per_request=args.readings_per_request,
         homes_per_request=args.homes_per_request, concurrency=args.concurrency, retries=args.retries,
     )  # fmt: skip
-    result = asyncio.run(run_load(config))
+    result = asyncio.run(_cli_run(config, args.progress))
     sys.stdout.write(orjson.dumps(result.summary()).decode() + "\n")
     return 0 if not result.refused else 1
+
+
+async def _cli_run(config: SimulatorConfig, progress: bool) -> LoadResult:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    def show(result: LoadResult) -> None:
+        sys.stderr.write(orjson.dumps(result.summary()).decode() + "\n")
+
+    return await run_load(config, stop, show if progress else None)
 
 
 if __name__ == "__main__":
