@@ -1,0 +1,60 @@
+"""The real producer app (auth, validation, buffer, batching, AMQP encoding) with a publisher that encodes
+each batch exactly like the Event Hubs adapter but sends nothing: separates the producer's own CPU cost
+from the AMQP I/O and the emulator. ``python bench/producer_offline_app.py --port P`` (keys from env).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+
+import uvicorn
+from azure.eventhub import EventDataBatch
+from azure.eventhub._pyamqp._encode import encode_payload
+from homesec_domain.events import CONTENT_TYPE
+from homesec_domain.validation import AcceptedReading
+from homesec_producer.adapters.amqp_encoding import EventEncoder, batch_overhead
+from homesec_producer.adapters.eventhubs import append_encoded
+from homesec_producer.app import build_app
+from homesec_producer.settings import ProducerSettings
+from pydantic import SecretStr
+
+
+class EncodeOnlyPublisher:
+    """Builds and encodes the batch message like ``EventHubsPublisher``; 1 ms simulated round trip."""
+
+    def __init__(self, partitions: int = 16) -> None:
+        self._ids = [str(i) for i in range(partitions)]
+        self._encoder = EventEncoder(CONTENT_TYPE)
+
+    async def partition_ids(self) -> Sequence[str]:
+        return self._ids
+
+    async def publish(self, partition_id: str, readings: Sequence[AcceptedReading]) -> None:
+        batch = EventDataBatch(max_size_in_bytes=1_000_000, partition_id=partition_id)
+        for reading in readings:
+            encoded = self._encoder.encode(reading.reading_id, reading.home_id, reading.body)
+            append_encoded(batch, encoded, len(encoded) + batch_overhead(len(encoded)))
+        encode_payload(bytearray(), batch._message)
+        await asyncio.sleep(0.001)
+
+    async def close(self) -> None:
+        return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    settings = ProducerSettings(
+        host="127.0.0.1", port=args.port, eventhub_connection_string=SecretStr("Endpoint=sb://offline/;EntityPath=none"),
+        buffer_capacity_readings=200_000,
+    )  # fmt: skip
+    app = build_app(settings, publisher=EncodeOnlyPublisher())
+    uvicorn.run(app, host="127.0.0.1", port=args.port, loop="uvloop", http="httptools", log_level="warning",
+                access_log=False)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
