@@ -47,7 +47,9 @@ pytestmark = [
 UID = 10001
 VENV = Path("opt/homesec")
 SITE = VENV / "lib/python3.11/site-packages"
+APP = VENV / "app"  # the project's own packages, on sys.path through SITE/homesec-app.pth
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+LOCK = Path(__file__).resolve().parents[2] / "requirements" / "runtime.txt"
 MAX_IMAGE_BYTES = 350_000_000  # base ~126 MB + venv ~89 MB today; a compiler or a cache would blow this
 # Files that buildah itself bind-mounts over for each run; everything else must stay untouched.
 RUNTIME_MANAGED = {"etc/hosts", "etc/resolv.conf", "etc/hostname"}
@@ -167,9 +169,26 @@ def test_no_compilers_pip_or_caches(container: WorkingContainer) -> None:
 
 def test_only_this_services_packages(service: Service, container: WorkingContainer) -> None:
     root = container.mount()
-    ours = {p.name for p in (root / SITE).iterdir() if p.name.startswith("homesec")}
-    assert ours == set(service.packages)
+    assert {p.name for p in (root / APP).iterdir() if p.name != "__pycache__"} == set(service.packages)
+    assert {p.name for p in (root / SITE).iterdir() if p.name.startswith("homesec")} == {"homesec-app.pth"}
     assert not any(p.name == "homesec_devstack" for p in _walk(root)), "devtools/ in the image"
+    module = f"homesec_{service.name}"
+    result = container.run(["python", "-c", f"import {module}; print({module}.__file__)"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"/{APP}/{module}/__init__.py"
+
+
+def test_dependencies_are_the_lock(container: WorkingContainer) -> None:
+    """Exactly the pins of requirements/runtime.txt are installed, nothing more, nothing less."""
+    lock = {
+        _canonical(name): version
+        for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)$", LOCK.read_text(), re.M)
+    }
+    installed = {}
+    for dist in (container.mount() / SITE).glob("*.dist-info"):
+        name, version = dist.name.removesuffix(".dist-info").rsplit("-", 1)
+        installed[_canonical(name)] = version
+    assert installed == lock
 
 
 def test_bytecode_precompiled_hash_based(container: WorkingContainer) -> None:
@@ -249,7 +268,7 @@ def test_entrypoint_serves_health_and_metrics(
 ) -> None:
     """The image's own entrypoint starts, answers /healthz and /metrics, and exits 0 on SIGTERM."""
     root = container.mount()
-    if not (root / SITE / f"homesec_{service.name}" / "__main__.py").is_file():
+    if not (root / APP / f"homesec_{service.name}" / "__main__.py").is_file():
         pytest.skip(f"homesec_{service.name}.__main__ is not written yet: the image has no service to start")
     port = service_env.port
     container.set_env(service_env.env)
@@ -281,7 +300,7 @@ def test_entrypoint_on_read_only_root(
 ) -> None:
     """readOnlyRootFilesystem: the entrypoint starts, serves and stops with only /tmp writable."""
     root = container.mount()
-    if not (root / SITE / f"homesec_{service.name}" / "__main__.py").is_file():
+    if not (root / APP / f"homesec_{service.name}" / "__main__.py").is_file():
         pytest.skip(f"homesec_{service.name}.__main__ is not written yet: the image has no service to start")
     port = service_env.port
     argv = read_only_root_argv(root, config, service_env.env)
@@ -322,6 +341,10 @@ def service_env(
         for kind in ("checkpoint", "rollup", "deadletter"):
             env[f"{prefix}{kind.upper()}_CONTAINER"] = f"{container_name}-{kind[:4]}"
     return ServiceEnv(port, env, eventhubs_live=live)
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _get(url: str) -> str:
