@@ -325,3 +325,15 @@ def test_env_vars_set_by_the_chart_are_documented() -> None:
     names.discard("HOMESEC_PRODUCER_MAX_BATCH_SIZE")  # from MINIMAL's producer.config example
     missing = sorted(n for n in names if f"`{n}`" not in doc)
     assert missing == []
+
+
+def test_a_component_can_use_its_own_identity() -> None:
+    other = "22222222-3333-4444-5555-666666666666"
+    values = merge(
+        WI, {"consumer": {"serviceAccount": {"annotations": {"azure.workload.identity/client-id": other}}}}
+    )
+    objects = render(values)
+    annotation = "azure.workload.identity/client-id"
+    assert one(objects, "ServiceAccount", "-consumer")["metadata"]["annotations"][annotation] == other
+    producer_sa = one(objects, "ServiceAccount", "-producer")
+    assert producer_sa["metadata"]["annotations"][annotation] == WI["azure"]["workloadIdentity"]["clientId"]

@@ -49,3 +49,29 @@ def test_kustomize_builds_the_same_objects(variant: str) -> None:
     for obj in objects:
         validate(obj)
         assert obj["metadata"]["namespace"] == "homesec"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_the_documented_overlay_builds(tmp_path: Path) -> None:
+    """docs/aks.md's kustomize overlay over k8s/workload-identity builds and sets images and IDs."""
+    doc = (ROOT / "docs" / "aks.md").read_text()
+    body = doc.split("cat > my-overlay/kustomization.yaml <<EOF\n", 1)[1].split("\nEOF\n", 1)[0]
+    env = {
+        "$ACR": "myacr",
+        "$CLIENT_ID": "99999999-8888-7777-6666-555555555555",
+        "$EH_FQDN": "myns.servicebus.windows.net",
+        "$BLOB_URL": "https://myst.blob.core.windows.net/",
+    }
+    for name, value in env.items():
+        body = body.replace(name, value)
+    shutil.copytree(ROOT / "k8s" / "workload-identity", tmp_path / "k8s" / "workload-identity")
+    (tmp_path / "my-overlay").mkdir()
+    (tmp_path / "my-overlay" / "kustomization.yaml").write_text(body)
+    built = subprocess.run(
+        ["kubectl", "kustomize", str(tmp_path / "my-overlay")], check=True, capture_output=True, text=True
+    ).stdout
+    text = yaml.safe_dump_all(yaml.safe_load_all(built))
+    assert "myacr.azurecr.io/homesec-producer:0.1.0" in text
+    assert "myacr.azurecr.io/homesec-consumer:0.1.0" in text
+    assert "00000000-0000-0000-0000-000000000000" not in text and env["$CLIENT_ID"] in text
+    assert "homesec-ehns" not in text and "homesecst" not in text

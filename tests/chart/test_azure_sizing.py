@@ -1,0 +1,50 @@
+"""The Azure example (deploy/azure/main.bicep) matches the chart and the source documents' sizing rules."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import yaml
+
+from tests.chart.support import CHART, ROOT, WI, find, render
+
+BICEP = (ROOT / "deploy" / "azure" / "main.bicep").read_text()
+VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
+HOMES, SENSORS_PER_HOME, READINGS_PER_SENSOR_PER_MINUTE = 100_000, 5, 1
+EVENTS_PER_TU, EGRESS_EVENTS_PER_TU = 1000, 4096
+
+
+def _param(name: str) -> str:
+    match = re.search(rf"^param {name} \w+ = '?([^'\n]+)'?$", BICEP, flags=re.MULTILINE)
+    assert match, f"param {name} has no default in main.bicep"
+    return match.group(1)
+
+
+def test_bicep_defaults_match_the_chart() -> None:
+    assert int(_param("partitionCount")) == VALUES["eventHubs"]["partitionCount"]
+    assert _param("eventHubName") == VALUES["eventHubs"]["name"]
+    assert _param("consumerGroup") == VALUES["eventHubs"]["consumerGroup"]
+    assert _param("checkpointContainer") == VALUES["blobStorage"]["checkpointContainer"]
+    assert _param("rollupContainer") == VALUES["blobStorage"]["rollupContainer"]
+
+
+def test_throughput_units_follow_the_source_rules() -> None:
+    events_per_second = HOMES * SENSORS_PER_HOME * READINGS_PER_SENSOR_PER_MINUTE / 60
+    assert round(events_per_second) == 8333
+    ingress_tus = math.ceil(events_per_second / EVENTS_PER_TU)  # 1 TU = 1000 events/s in
+    egress_tus = math.ceil(events_per_second / EGRESS_EVENTS_PER_TU)  # one consumer group reads it all
+    steady, ceiling = int(_param("throughputUnits")), int(_param("maxThroughputUnits"))
+    assert steady >= max(ingress_tus, egress_tus) == 9
+    assert ceiling >= 2 * ingress_tus and ceiling <= 40
+    assert VALUES["eventHubs"]["partitionCount"] >= 16
+    assert VALUES["consumer"]["autoscaling"]["maxReplicas"] <= VALUES["eventHubs"]["partitionCount"]
+
+
+def test_federated_subjects_are_the_charts_service_accounts() -> None:
+    names = {sa["metadata"]["name"] for sa in find(render(WI), "ServiceAccount")}
+    namespace, release = _param("kubernetesNamespace"), _param("helmRelease")
+    for name in names:
+        subject = name.replace(release, "${helmRelease}")
+        assert f"system:serviceaccount:${{kubernetesNamespace}}:{subject}" in BICEP
+    assert (namespace, release) == ("homesec", "homesec-telemetry")
