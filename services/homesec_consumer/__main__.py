@@ -1,0 +1,37 @@
+"""``python -m homesec_consumer``: run the consumer until SIGTERM/SIGINT, then shut down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from prometheus_client import CollectorRegistry
+
+from homesec_consumer.app import ConsumerService
+from homesec_consumer.settings import ConsumerSettings
+
+
+async def _main(settings: ConsumerSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await ConsumerService(settings, CollectorRegistry()).run(stop)
+
+
+def main() -> None:
+    settings = ConsumerSettings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    logging.getLogger("uamqp").setLevel(logging.WARNING)
+    try:
+        import uvloop
+
+        uvloop.run(_main(settings))
+    except ImportError:  # pragma: no cover - uvloop is a runtime dependency
+        asyncio.run(_main(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Thin SDK adapters behind the consumer's ports (Blob storage, Event Hubs)."""

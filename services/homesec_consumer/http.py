@@ -1,0 +1,83 @@
+"""The consumer's small read-only HTTP app: probes, metrics and the resident read path."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Query, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from homesec_consumer.errors import StoreUnavailableError
+from homesec_consumer.ports import RollupStore
+
+_HOME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(UTC)
+
+
+async def home_status(store: RollupStore, home_id: str) -> dict[str, Any]:
+    """The status document without the embedded fold state (one blob read)."""
+    if not _HOME_ID.match(home_id):
+        raise HTTPException(status_code=404, detail="unknown home")
+    try:
+        stored = await store.load_status(home_id)
+    except StoreUnavailableError as exc:
+        raise HTTPException(status_code=503, detail="rollup store unavailable") from exc
+    if stored is None:
+        raise HTTPException(status_code=404, detail="unknown home")
+    return {k: v for k, v in stored.doc.items() if k != "state"}
+
+
+async def home_history(store: RollupStore, home_id: str, hours: int) -> dict[str, Any]:
+    """Hourly rollups of the last ``hours`` hours up to the home's watermark: the status blob plus one
+    day blob per UTC day the range touches (2 reads for 24 hours)."""
+    status = await home_status(store, home_id)
+    if status.get("watermark") is None:
+        return {"home_id": home_id, "hours": []}
+    end = _parse(status["watermark"]).replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(hours=hours - 1)
+    by_hour = {h["hour"]: h for h in status["open_hours"]}
+    day = start.date()
+    while day <= end.date():
+        try:
+            stored = await store.load_day(home_id, day.isoformat())
+        except StoreUnavailableError as exc:
+            raise HTTPException(status_code=503, detail="rollup store unavailable") from exc
+        for doc in stored.doc["hours"].values() if stored else []:
+            by_hour.setdefault(doc["hour"], doc)
+        day += timedelta(days=1)
+    keep = [by_hour[h] for h in sorted(by_hour) if start <= _parse(h) <= end]
+    return {"home_id": home_id, "from": start.isoformat(), "to": end.isoformat(), "hours": keep}
+
+
+def create_http_app(store: RollupStore, registry: CollectorRegistry, ready: Callable[[], bool]) -> FastAPI:
+    app = FastAPI(title="homesec consumer", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(response: Response) -> dict[str, bool]:
+        ok = ready()
+        response.status_code = 200 if ok else 503
+        return {"ready": ok}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/homes/{home_id}/status")
+    async def status(home_id: str) -> dict[str, Any]:
+        return await home_status(store, home_id)
+
+    @app.get("/v1/homes/{home_id}/history")
+    async def history(home_id: str, hours: int = Query(24, ge=1, le=168)) -> dict[str, Any]:
+        return await home_history(store, home_id, hours)
+
+    return app
