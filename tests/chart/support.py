@@ -19,8 +19,10 @@ CHART = ROOT / "charts" / "homesec-telemetry"
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 RELEASE = "homesec-telemetry"
 NAMESPACE = "homesec"
-# A Kubernetes version AKS supports today and kubernetes-validate ships strict schemas for.
+# A Kubernetes version AKS supports today and kubernetes-validate ships strict schemas for, and the oldest
+# the chart claims (Chart.yaml kubeVersion: the preStop `sleep` action needs 1.30).
 K8S_VERSION = "1.33.0"
+K8S_VERSIONS = ("1.30.0", K8S_VERSION)
 CRD_GROUPS = ("monitoring.coreos.com/", "keda.sh/")
 
 WI: dict[str, Any] = {
@@ -139,11 +141,11 @@ def is_crd(obj: dict[str, Any]) -> bool:
     return str(obj["apiVersion"]).startswith(CRD_GROUPS)
 
 
-def validate(obj: dict[str, Any]) -> str:
+def validate(obj: dict[str, Any], k8s_version: str = K8S_VERSION) -> str:
     """Validate against the Kubernetes schemas, or a CRD against its vendored schema. Returns which."""
     if not is_crd(obj):
-        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
-        return f"kubernetes {K8S_VERSION}"
+        kubernetes_validate.validate(obj, k8s_version, strict=True)
+        return f"kubernetes {k8s_version}"
     registry, schemas = _crd_registry()
     key = re.sub(r"[/]", "_", str(obj["apiVersion"])) + "_" + str(obj["kind"])
     schema = schemas.get(key)

@@ -10,6 +10,7 @@ import yaml
 
 from tests.chart.support import (
     CHART,
+    K8S_VERSIONS,
     SCENARIOS,
     WI,
     container,
@@ -29,13 +30,14 @@ def test_helm_lint_is_clean(scenario: str) -> None:
     assert lint_problems(SCENARIOS[scenario]) == []
 
 
+@pytest.mark.parametrize("k8s_version", K8S_VERSIONS)
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_every_rendered_object_validates(scenario: str) -> None:
+def test_every_rendered_object_validates(scenario: str, k8s_version: str) -> None:
     objects = render(SCENARIOS[scenario])
     assert objects
     for obj in objects:
         try:
-            validate(obj)
+            validate(obj, k8s_version)
         except Exception as exc:  # show which object failed
             raise AssertionError(f"{obj['kind']}/{obj['metadata']['name']}: {exc}") from exc
         labels = obj["metadata"]["labels"]
@@ -337,3 +339,25 @@ def test_a_component_can_use_its_own_identity() -> None:
     assert one(objects, "ServiceAccount", "-consumer")["metadata"]["annotations"][annotation] == other
     producer_sa = one(objects, "ServiceAccount", "-producer")
     assert producer_sa["metadata"]["annotations"][annotation] == WI["azure"]["workloadIdentity"]["clientId"]
+
+
+def _ingress_peers(values: dict[str, Any], component: str) -> list[list[dict[str, Any]] | None]:
+    policy = one(
+        render(merge({"networkPolicy": {"enabled": True}}, values)), "NetworkPolicy", f"-{component}"
+    )
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    return [rule.get("from") for rule in policy["spec"]["ingress"]]
+
+
+def test_network_policies_keep_metrics_reachable() -> None:
+    test_pod = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "homesec-telemetry",
+                                                "app.kubernetes.io/instance": "homesec-telemetry",
+                                                "app.kubernetes.io/component": "test"}}}  # fmt: skip
+    everyone_in_cluster: dict[str, Any] = {"namespaceSelector": {}}
+    assert _ingress_peers({}, "producer") == [None, [everyone_in_cluster, test_pod]]
+    assert _ingress_peers({}, "consumer") == [[everyone_in_cluster, test_pod]]
+    ingress = [{"namespaceSelector": {"matchLabels": {"name": "app-routing-system"}}}]
+    monitoring = [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
+    values = {"networkPolicy": {"producerIngressFrom": ingress, "metricsFrom": monitoring}}
+    assert _ingress_peers(values, "producer") == [ingress, [*monitoring, test_pod]]
+    assert _ingress_peers(values, "consumer") == [[*monitoring, test_pod]]
