@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import helm_python
 import pytest
 import yaml
 
+from scripts.k8s import dashboard
 from tests.chart.support import (
     CHART,
     K8S_VERSIONS,
@@ -361,3 +363,51 @@ def test_network_policies_keep_metrics_reachable() -> None:
     values = {"networkPolicy": {"producerIngressFrom": ingress, "metricsFrom": monitoring}}
     assert _ingress_peers(values, "producer") == [ingress, [*monitoring, test_pod]]
     assert _ingress_peers(values, "consumer") == [[*monitoring, test_pod]]
+
+
+def _matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_every_reference_resolves(scenario: str) -> None:
+    """Selectors select pods, scale targets and config/service-account references name rendered objects."""
+    objects = render(SCENARIOS[scenario])
+    deployments = {d["metadata"]["name"]: d for d in find(objects, "Deployment")}
+    pod_labels = [d["spec"]["template"]["metadata"]["labels"] for d in deployments.values()]
+    services = find(objects, "Service")
+    for d in deployments.values():
+        assert _matches(d["spec"]["selector"]["matchLabels"], d["spec"]["template"]["metadata"]["labels"])
+        pod = d["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] in {sa["metadata"]["name"] for sa in find(objects, "ServiceAccount")}
+        assert container(d)["envFrom"][0]["configMapRef"]["name"] in {
+            c["metadata"]["name"] for c in find(objects, "ConfigMap")
+        }
+    for svc in services:
+        assert sum(_matches(svc["spec"]["selector"], labels) for labels in pod_labels) == 1
+    for kind in ("PodDisruptionBudget", "NetworkPolicy"):
+        for obj in find(objects, kind):
+            key = "selector" if kind == "PodDisruptionBudget" else "podSelector"
+            assert sum(_matches(obj["spec"][key]["matchLabels"], labels) for labels in pod_labels) == 1
+    for obj in find(objects, "HorizontalPodAutoscaler") + find(objects, "ScaledObject"):
+        assert obj["spec"]["scaleTargetRef"]["name"] in deployments
+    for monitor in find(objects, "ServiceMonitor"):
+        assert (
+            sum(
+                _matches(monitor["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])
+                for s in services
+            )
+            == 1
+        )
+    for monitor in find(objects, "PodMonitor"):
+        assert sum(_matches(monitor["spec"]["selector"]["matchLabels"], labels) for labels in pod_labels) == 1
+    for scaled in find(objects, "ScaledObject"):
+        auth = scaled["spec"]["triggers"][0]["authenticationRef"]["name"]
+        assert auth in {t["metadata"]["name"] for t in find(objects, "TriggerAuthentication")}
+
+
+def test_dashboard_configmap_carries_the_dashboard() -> None:
+    cm = one(render(SCENARIOS["observability"]), "ConfigMap", "-dashboard")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["metadata"]["annotations"] == {"grafana_folder": "Homesec"}
+    assert json.loads(cm["data"]["homesec-telemetry.json"]) == dashboard.build()
