@@ -1,0 +1,77 @@
+"""``python -m homesec_devstack.emulator``: a local, Event Hubs-compatible AMQP 1.0 endpoint (dev/test only).
+
+Connect the unmodified azure-eventhub SDK with
+``Endpoint=sb://127.0.0.1:<port>;SharedAccessKeyName=<k>;SharedAccessKey=<v>;UseDevelopmentEmulator=true;EntityPath=<hub>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from homesec_devstack.emulator.server import EmulatorServer
+from homesec_devstack.emulator.throttle import ThroughputLimiter
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m homesec_devstack.emulator", description=__doc__)
+    p.add_argument("--data-dir", type=Path, required=True, help="where partition logs are kept (durable)")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5672, help="AMQP port (default 5672)")
+    p.add_argument("--admin-port", type=int, default=None, help="HTTP admin/stats port (default: off)")
+    p.add_argument("--hubs", default="telemetry:16", help="hub:partitions[,hub:partitions] (default telemetry:16)")
+    p.add_argument("--consumer-groups", default="$Default", help="comma-separated consumer groups ($Default)")
+    p.add_argument("--throughput-units", type=int, default=None, help="enforce ingress limits of N TUs")
+    p.add_argument("--auto-inflate-max", type=int, default=None, help="auto-inflate TUs up to this maximum")
+    p.add_argument("--auto-inflate-delay", type=float, default=1.0, help="seconds between auto-inflate steps")
+    p.add_argument("--check-sas", action="store_true", help="refuse SAS tokens not signed with a --key")
+    p.add_argument("--key", action="append", default=[], metavar="NAME=KEY", help="SAS key for --check-sas")
+    p.add_argument("--fsync", action="store_true", help="fsync each append (survive machine crashes too)")
+    p.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+def parse_hubs(spec: str) -> dict[str, int]:
+    hubs: dict[str, int] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        name, _, count = item.partition(":")
+        hubs[name] = int(count or 16)
+        if not 1 <= hubs[name] <= 1024:
+            raise SystemExit(f"--hubs: partition count of {name!r} must be 1..1024")
+    return hubs
+
+
+async def serve(args: argparse.Namespace) -> None:
+    keys = dict(k.split("=", 1) for k in args.key) if args.check_sas else None
+    limiter = ThroughputLimiter(args.throughput_units, args.auto_inflate_max, args.auto_inflate_delay)
+    groups = [g.strip() for g in args.consumer_groups.split(",") if g.strip()]
+    if "$Default" not in groups:
+        groups.append("$Default")
+    server = EmulatorServer(args.data_dir, parse_hubs(args.hubs), groups, limiter, keys, args.fsync)
+    await server.start(args.host, args.port, args.admin_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logging.getLogger("homesec.emulator").info("shutting down")
+    await server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()

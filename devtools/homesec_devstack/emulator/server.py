@@ -1,0 +1,149 @@
+"""The emulator process: the AMQP listener, request dispatch and the HTTP admin endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from homesec_devstack.emulator import codec
+from homesec_devstack.emulator.broker import AckCallback, Broker
+from homesec_devstack.emulator.connection import AmqpConnection, Session
+from homesec_devstack.emulator.links import IncomingLink, ReplyLink
+from homesec_devstack.emulator.management import handle_cbs, handle_management
+from homesec_devstack.emulator.throttle import ThroughputLimiter
+
+LOG = logging.getLogger("homesec.emulator")
+PARTITION_KEY = b"x-opt-partition-key"
+
+
+def partition_key(message: bytes) -> bytes | None:
+    for code, start, _end in codec.sections(message):
+        if code == 0x72:
+            value = (codec.decode_section_value(message, start) or {}).get(PARTITION_KEY)
+            if value is None:
+                return None
+            return value if isinstance(value, bytes) else str(value).encode()
+    return None
+
+
+class EmulatorServer:
+    def __init__(
+        self,
+        data_dir: Path,
+        hubs: dict[str, int],
+        consumer_groups: list[str],
+        limiter: ThroughputLimiter,
+        sas_keys: dict[str, str] | None = None,
+        fsync: bool = False,
+    ) -> None:
+        self.broker = Broker(data_dir, hubs, consumer_groups, limiter, fsync)
+        self.sas_keys = sas_keys
+        self.connections: set[AmqpConnection] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._admin: web.AppRunner | None = None
+
+    # --- AMQP ---------------------------------------------------------------------------------------
+    async def start(self, host: str, port: int, admin_port: int | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: AmqpConnection(self), host, port, reuse_address=True)
+        if admin_port is not None:
+            self._admin = web.AppRunner(self.admin_app(), access_log=None)
+            await self._admin.setup()
+            await web.TCPSite(self._admin, host, admin_port).start()
+        LOG.info("Event Hubs emulator listening on amqp://%s:%d (admin %s)", host, port, admin_port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            conn.write(codec.frame_bytes(0, codec.P.CloseFrame(error=None)))
+            if conn.transport is not None:
+                conn.transport.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+        if self._admin is not None:
+            await self._admin.cleanup()
+        self.broker.close()
+
+    def dispatch(
+        self, conn: AmqpConnection, session: Session, link: IncomingLink, data: bytes, fmt: int, done: AckCallback
+    ) -> None:
+        """Handle one complete message received on ``link``."""
+        if link.kind == "ingress":
+            bodies = codec.batch_bodies(data) if fmt == codec.BATCH_FORMAT else [data]
+            self.broker.publish(link.hub, link.partition_id, bodies, partition_key(data), done)
+            return
+        request = codec.decode_payload(memoryview(data))
+        if link.kind == "cbs":
+            reply, ok = handle_cbs(request, self.sas_keys)
+            conn.authorized = conn.authorized or ok
+        else:
+            reply = handle_management(request, self.broker)
+        target = session.reply_link(b"$cbs" if link.kind == "cbs" else b"$management")
+        if isinstance(target, ReplyLink):
+            target.reply(reply)
+        done(None)
+
+    # --- admin --------------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = asdict(self.broker.stats)
+        stats["throttled_requests"] = self.broker.limiter.throttled
+        stats["throughput_units"] = self.broker.limiter.units
+        stats["auto_inflate_max"] = self.broker.limiter.auto_inflate_max
+        stats["hubs"] = {
+            name: {
+                "partitions": {
+                    pid: {
+                        "begin": p.log.events[0].sequence_number if p.log.events else 0,
+                        "last": p.log.events[-1].sequence_number if p.log.events else -1,
+                        "count": len(p.log.events),
+                        "paused": p.paused,
+                        "receivers": sum(len(v) for v in p.subscribers.values()),
+                    }
+                    for pid, p in hub.partitions.items()
+                }
+            }
+            for name, hub in self.broker.hubs.items()
+        }
+        return stats
+
+    def admin_app(self) -> web.Application:
+        app = web.Application()
+        routes = web.RouteTableDef()
+
+        @routes.get("/healthz")
+        async def healthz(_: web.Request) -> web.Response:
+            return web.json_response({"status": "ok"})
+
+        @routes.get("/stats")
+        async def stats(_: web.Request) -> web.Response:
+            return web.json_response(self.stats())
+
+        @routes.post("/faults/drop-connections")
+        async def drop(_: web.Request) -> web.Response:
+            conns = list(self.connections)
+            for conn in conns:
+                conn.abort()
+            return web.json_response({"dropped": len(conns)})
+
+        @routes.post("/hubs/{hub}/partitions/{pid}/{action:pause|resume}")
+        async def pause(req: web.Request) -> web.Response:
+            hub, pid, action = req.match_info["hub"], req.match_info["pid"], req.match_info["action"]
+            if hub not in self.broker.hubs or pid not in self.broker.hubs[hub].partitions:
+                return web.json_response({"error": "no such partition"}, status=404)
+            (self.broker.pause if action == "pause" else self.broker.resume)(hub, pid)
+            return web.json_response({"hub": hub, "partition": pid, "paused": action == "pause"})
+
+        @routes.post("/throughput-units")
+        async def units(req: web.Request) -> web.Response:
+            body = await req.json()
+            self.broker.limiter.configure(body.get("units"), body.get("auto_inflate_max"))
+            return web.json_response({"units": self.broker.limiter.units})
+
+        app.add_routes(routes)
+        return app
