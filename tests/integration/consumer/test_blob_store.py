@@ -7,7 +7,6 @@ import asyncio
 import orjson
 import pytest
 from azure.storage.blob.aio import ContainerClient
-
 from homesec_consumer.adapters.blob import BlobDeadLetterSink, BlobRollupStore
 from homesec_consumer.errors import RollupConflictError
 from homesec_devstack.azurite import AzuriteProcess
