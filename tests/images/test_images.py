@@ -332,7 +332,6 @@ def service_env(
         f"{prefix}HOST": "127.0.0.1",
         f"{prefix}PORT": str(port),
         f"{prefix}EVENTHUB_CONNECTION_STRING": eventhub,
-        f"{prefix}LOG_LEVEL": "info",
     }
     if service.name == "producer":
         env[f"{prefix}AUTH_KEYS"] = json.dumps({"image-test": "k" * 40})
