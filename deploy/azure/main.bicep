@@ -153,7 +153,7 @@ resource hub 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' = {
   dependsOn: [containers]
 }
 
-resource group 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2024-01-01' = {
+resource hubConsumerGroup 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2024-01-01' = {
   parent: hub
   name: consumerGroup
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -144,3 +145,13 @@ def test_dashboard_layout_is_valid() -> None:
 
 def test_dashboard_json_is_generated_from_the_source() -> None:
     assert DASHBOARD.read_text() == dashboard.render()
+
+
+def test_every_dashboard_selector_follows_the_namespace_variable() -> None:
+    """Each metric selector carries namespace=~"$namespace" (so one dashboard serves many installations)."""
+    for query in dashboard_queries():
+        for name in metric_names(query.expr):
+            for match in re.finditer(rf"(?<![\w:]){re.escape(name)}(?![\w:])", query.expr):
+                matchers = re.match(r"\{([^}]*)\}", query.expr[match.end() :])
+                assert matchers, f"{query.where}: {name} has no label matchers"
+                assert 'namespace=~"$namespace"' in matchers.group(1), f"{query.where}: {query.expr}"
