@@ -1,0 +1,57 @@
+"""Helpers for emulator tests: read a hub back with the real SDK."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+
+from azure.eventhub import EventData
+from azure.eventhub.aio import EventHubConsumerClient, EventHubProducerClient
+
+
+@dataclass(frozen=True)
+class Got:
+    partition: str
+    sequence_number: int
+    offset: str
+    body: str
+    partition_key: bytes | None
+    enqueued_time: datetime
+
+
+async def read_all(conn_str: str, expected: int, timeout: float = 20.0, **receive_kw: object) -> list[Got]:
+    """Receive from every partition (from the start by default) until ``expected`` events or the timeout."""
+    got: list[Got] = []
+    done = asyncio.Event()
+
+    async def on_event(ctx: object, ev: EventData | None) -> None:
+        if ev is None:
+            return
+        got.append(Got(ctx.partition_id, ev.sequence_number, ev.offset, ev.body_as_str(),  # type: ignore[attr-defined]
+                       ev.partition_key, ev.enqueued_time))  # fmt: skip
+        if len(got) >= expected:
+            done.set()
+
+    receive_kw.setdefault("starting_position", "-1")
+    client = EventHubConsumerClient.from_connection_string(conn_str, consumer_group="$Default")
+    async with client:
+        task = asyncio.create_task(client.receive(on_event, **receive_kw))  # type: ignore[arg-type]
+        try:
+            await asyncio.wait_for(done.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            await client.close()
+            task.cancel()
+    return got
+
+
+async def send_keyed(conn_str: str, keys_and_bodies: dict[str, list[str]], **client_kw: object) -> None:
+    producer = EventHubProducerClient.from_connection_string(conn_str, **client_kw)  # type: ignore[arg-type]
+    async with producer:
+        for key, bodies in keys_and_bodies.items():
+            batch = await producer.create_batch(partition_key=key)
+            for body in bodies:
+                batch.add(EventData(body))
+            await producer.send_batch(batch)
