@@ -70,6 +70,7 @@ class Service:
     name: str
     port: int
     packages: frozenset[str]
+    stopped_log: str  # logged once its graceful shutdown has finished (its SIGTERM handler ran)
 
     @property
     def image(self) -> str:
@@ -81,8 +82,12 @@ class Service:
 
 
 SERVICES = {
-    "producer": Service("producer", 8080, frozenset({"homesec_domain", "homesec_producer"})),
-    "consumer": Service("consumer", 8081, frozenset({"homesec_domain", "homesec_consumer"})),
+    "producer": Service(
+        "producer", 8080, frozenset({"homesec_domain", "homesec_producer"}), "Application shutdown complete"
+    ),
+    "consumer": Service(
+        "consumer", 8081, frozenset({"homesec_domain", "homesec_consumer"}), "consumer stopped in"
+    ),
 }
 
 
@@ -286,7 +291,9 @@ def test_entrypoint_serves_health_and_metrics(
             assert http_status(f"http://127.0.0.1:{port}/readyz") in (200, 503)
         started = time.monotonic()
         ended = app.terminate(timeout=40)
-    assert ended in {"exit 0", "SIGTERM"}, app.proc.log_tail()
+    log = app.proc.log_tail(200)
+    assert ended in {"exit 0", "SIGTERM"}, log
+    assert service.stopped_log in log, "no graceful shutdown on SIGTERM"
     assert time.monotonic() - started < 35
     assert watch.changed() == []
 
@@ -310,8 +317,9 @@ def test_entrypoint_on_read_only_root(
         assert f"homesec_{service.name}_ready" in _get(f"http://127.0.0.1:{port}/metrics")
         app.send_signal(signal.SIGTERM)
         code = app.wait(timeout=40)
-    log = app.log_tail()
+    log = app.log_tail(200)
     assert code in (0, -signal.SIGTERM), log
+    assert service.stopped_log in log, "no graceful shutdown on SIGTERM"
     assert "Read-only file system" not in log, log
 
 
