@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -12,7 +13,7 @@ from homesec_devstack.procs import ManagedProcess, free_port
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "devstoreaccount1"
 # Azurite's published well-known development key (not a secret).
-ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # noqa: S105
+ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
 def azurite_binary() -> Path:
@@ -63,7 +64,9 @@ class AzuriteProcess:
     def __enter__(self) -> AzuriteProcess:
         return self.start()
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -74,7 +77,5 @@ async def create_containers(connection_string: str, names: Iterable[str]) -> Non
 
     async with BlobServiceClient.from_connection_string(connection_string) as svc:
         for name in names:
-            try:
+            with contextlib.suppress(ResourceExistsError):
                 await svc.create_container(name)
-            except ResourceExistsError:
-                pass

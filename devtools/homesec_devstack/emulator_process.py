@@ -11,10 +11,12 @@ from typing import Any
 from homesec_devstack.procs import ManagedProcess, free_port
 
 DEV_KEY_NAME = "RootManageSharedAccessKey"
-DEV_KEY = "ZGV2LWtleS1ub3Qtc2VjcmV0"  # noqa: S105 - the emulator's documented development key
+DEV_KEY = "ZGV2LWtleS1ub3Qtc2VjcmV0"
 
 
-def emulator_connection_string(port: int, hub: str = "telemetry", key_name: str = DEV_KEY_NAME, key: str = DEV_KEY) -> str:
+def emulator_connection_string(
+    port: int, hub: str = "telemetry", key_name: str = DEV_KEY_NAME, key: str = DEV_KEY
+) -> str:
     return (
         f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName={key_name};SharedAccessKey={key};"
         f"UseDevelopmentEmulator=true;EntityPath={hub}"
@@ -87,7 +89,7 @@ class EmulatorProcess:
 
     def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(  # noqa: S310 - loopback only
+        req = urllib.request.Request(
             f"http://127.0.0.1:{self.admin_port}{path}", data=data, method=method,
             headers={"content-type": "application/json"},
         )  # fmt: skip
@@ -113,5 +115,7 @@ class EmulatorProcess:
     def __enter__(self) -> EmulatorProcess:
         return self.start()
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

@@ -22,7 +22,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=5672, help="AMQP port (default 5672)")
     p.add_argument("--admin-port", type=int, default=None, help="HTTP admin/stats port (default: off)")
-    p.add_argument("--hubs", default="telemetry:16", help="hub:partitions[,hub:partitions] (default telemetry:16)")
+    p.add_argument(
+        "--hubs", default="telemetry:16", help="hub:partitions[,hub:partitions] (default telemetry:16)"
+    )
     p.add_argument("--consumer-groups", default="$Default", help="comma-separated consumer groups ($Default)")
     p.add_argument("--throughput-units", type=int, default=None, help="enforce ingress limits of N TUs")
     p.add_argument("--auto-inflate-max", type=int, default=None, help="auto-inflate TUs up to this maximum")

@@ -65,13 +65,16 @@ class Stats:
 
 
 class Hub:
-    def __init__(self, name: str, partitions: int, consumer_groups: list[str], root: Path, fsync: bool) -> None:
+    def __init__(
+        self, name: str, partitions: int, consumer_groups: list[str], root: Path, fsync: bool
+    ) -> None:
         self.name = name
         self.created_ms = int(time.time() * 1000)
         self.consumer_groups = set(consumer_groups)
         self.partition_ids = [str(i) for i in range(partitions)]
         self.partitions = {
-            pid: Partition(name, pid, PartitionLog(root / name / f"{pid}.log", fsync)) for pid in self.partition_ids
+            pid: Partition(name, pid, PartitionLog(root / name / f"{pid}.log", fsync))
+            for pid in self.partition_ids
         }
         self._rr = 0
 
@@ -79,7 +82,7 @@ class Hub:
         if partition_id is not None:
             return self.partitions.get(partition_id)
         if key is not None:
-            h = generate_hash_code(key.decode("utf-8", "replace"))
+            h: int = generate_hash_code(key.decode("utf-8", "replace"))  # type: ignore[no-untyped-call]
             return self.partitions[self.partition_ids[abs(h % len(self.partition_ids))]]
         self._rr = (self._rr + 1) % len(self.partition_ids)
         return self.partitions[self.partition_ids[self._rr]]
@@ -102,9 +105,14 @@ class Broker:
 
     # --- ingress -----------------------------------------------------------------------------------
     def publish(
-        self, hub_name: str, partition_id: str | None, bodies: list[bytes], key: bytes | None, done: AckCallback
+        self,
+        hub_name: str,
+        partition_id: str | None,
+        bodies: list[bytes],
+        key: bytes | None,
+        done: AckCallback,
     ) -> None:
-        """Append ``bodies`` atomically to one partition and call ``done`` once durable (or with a failure)."""
+        """Append ``bodies`` atomically to one partition; call ``done`` once durable (or with a failure)."""
         hub = self.hubs.get(hub_name)
         part = hub.route(partition_id, key) if hub else None
         if part is None:
@@ -171,12 +179,12 @@ class Broker:
         links = h.partitions[pid].subscribers.setdefault(group, [])
         current = [lnk.epoch for lnk in links if lnk.epoch is not None]
         if current and (link.epoch is None or link.epoch < max(current)):
-            return Failure(LINK_STOLEN, f"Receiver with epoch {link.epoch} rejected: a receiver with a higher "
+            return Failure(LINK_STOLEN, f"Receiver with epoch {link.epoch} rejected: a receiver with higher "
                                         f"epoch {max(current)} exists on partition {pid}.")  # fmt: skip
         if link.epoch is not None:
             for other in list(links):
                 links.remove(other)
-                other.steal(f"New receiver with higher epoch of '{link.epoch}' is created hence current receiver "
+                other.steal(f"New receiver with higher epoch of '{link.epoch}' is created hence receiver "
                             f"with epoch '{other.epoch}' is getting disconnected.")  # fmt: skip
         links.append(link)
         return None

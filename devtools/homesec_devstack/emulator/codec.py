@@ -1,7 +1,7 @@
 """AMQP 1.0 codec for the emulator, built on the azure-eventhub SDK's own pure-Python codec.
 
 The SDK's ``_pyamqp`` modules are private, so the emulator pins the exact SDK version it was written against
-(``PINNED_SDK_VERSION``) and refuses to start with another one; ``tests/unit/devstack/test_codec_pin.py`` breaks
+(``PINNED_SDK_VERSION``) and refuses to start with another one; ``tests/unit/devstack/test_codec.py`` breaks
 loudly when the installed SDK changes. Hot paths (event transfers, annotation splicing) are hand-encoded here.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import struct
 from typing import Any, NamedTuple
 
-from azure.eventhub import VERSION as SDK_VERSION
 from azure.eventhub._pyamqp import _decode, _encode, performatives
 from azure.eventhub._pyamqp.types import TYPE, VALUE, AMQPTypes
+from azure.eventhub._version import VERSION as SDK_VERSION
 
 PINNED_SDK_VERSION = "5.15.1"
 if SDK_VERSION != PINNED_SDK_VERSION:  # pragma: no cover - guarded by a unit test
@@ -121,9 +121,13 @@ def decode_section_value(payload: bytes | memoryview, start: int) -> Any:
 def encode_annotations_section(code: int, values: dict[bytes, Any]) -> bytes:
     """A message-/delivery-annotations section (``code`` 0x72 / 0x71) from symbol keys to typed values."""
     out = bytearray()
+    typed_values: dict[str | bytes, Any] = {k: v for k, v in values.items()}
     encode_value(
         out,
-        {TYPE: AMQPTypes.described, VALUE: ({TYPE: AMQPTypes.ulong, VALUE: code}, _encode.encode_annotations(values))},
+        {
+            TYPE: AMQPTypes.described,
+            VALUE: ({TYPE: AMQPTypes.ulong, VALUE: code}, _encode.encode_annotations(typed_values)),
+        },
     )
     return bytes(out)
 
@@ -133,7 +137,7 @@ def typed(kind: str, value: Any) -> dict[str, Any]:
 
 
 def with_message_annotations(payload: bytes, extra: dict[bytes, Any]) -> tuple[bytes, dict[bytes, Any]]:
-    """Return ``payload`` with ``extra`` merged into its message annotations, and the resulting annotations."""
+    """Return ``payload`` with ``extra`` merged into its message annotations, and those annotations."""
     secs = sections(payload)
     existing: dict[bytes, Any] = {}
     ma = next((s for s in secs if s[0] == 0x72), None)

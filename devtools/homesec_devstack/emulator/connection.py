@@ -41,7 +41,9 @@ class Session:
         return self.conn.writable
 
     def send_transfer(self, handle: int, payload: bytes) -> None:
-        frames = codec.transfer_frames(self.channel, handle, self.next_outgoing_id, payload, self.conn.remote_max_frame)
+        frames = codec.transfer_frames(
+            self.channel, handle, self.next_outgoing_id, payload, self.conn.remote_max_frame
+        )
         self.next_outgoing_id = (self.next_outgoing_id + 1) & 0xFFFFFFFF
         self.conn.write(b"".join(frames))
 
@@ -81,7 +83,7 @@ class AmqpConnection(asyncio.Protocol):
     # --- transport callbacks -----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not subclasses
-        transport.set_write_buffer_limits(high=4 * 1024 * 1024)
+        transport.set_write_buffer_limits(high=4 * 1024 * 1024)  # type: ignore[attr-defined]
         self.server.connections.add(self)
         self.broker.stats.connections_total += 1
         self.broker.stats.connections_open += 1
@@ -158,7 +160,7 @@ class AmqpConnection(asyncio.Protocol):
             self.abort()
 
     def _on_frame(self, channel: int, code: int, fields: list[Any]) -> None:
-        handler: Callable[[int, list[Any]], None] | None = self._HANDLERS.get(code)
+        handler = self._HANDLERS.get(code)
         if handler is None:
             LOG.warning("ignoring frame 0x%x", code)
             return
@@ -217,8 +219,10 @@ class AmqpConnection(asyncio.Protocol):
             failure = exc.failure
         reply = P.AttachFrame(
             name=name, handle=handle, role=not client_is_receiver, send_settle_mode=fields[3],
-            rcv_settle_mode=fields[4], source=Source(address=source[0]), target=Target(address=target[0]),
-            unsettled=None, incomplete_unsettled=None, initial_delivery_count=0 if client_is_receiver else None,
+            rcv_settle_mode=fields[4], source=Source(address=source[0]),  # type: ignore[call-arg]
+            target=Target(address=target[0]),  # type: ignore[call-arg]
+            unsettled=None, incomplete_unsettled=None,
+            initial_delivery_count=0 if client_is_receiver else None,
             max_message_size=MAX_MESSAGE_SIZE, offered_capabilities=(fields[12] or None) if client_is_receiver
             else None, desired_capabilities=None, properties=None,
         )  # fmt: skip
@@ -291,14 +295,18 @@ class AmqpConnection(asyncio.Protocol):
         link.received += 1
         if link.granted_until - link.received < link.credit_window // 2:
             self._grant(session, link)
-        self.server.dispatch(self, session, link, bytes(data), fmt, self._settler(session, delivery_id, settled))
+        self.server.dispatch(
+            self, session, link, bytes(data), fmt, self._settler(session, delivery_id, settled)
+        )
 
     def _settler(self, session: Session, delivery_id: int, settled: bool) -> Callable[[Failure | None], None]:
         def done(failure: Failure | None) -> None:
             if settled:
                 return
-            state = Accepted() if failure is None else Rejected(
-                error=AMQPError(condition=failure.condition, description=failure.description)
+            state = (
+                Accepted()
+                if failure is None
+                else Rejected(error=AMQPError(condition=failure.condition, description=failure.description))
             )
             session.send(P.DispositionFrame(
                 role=True, first=delivery_id, last=None, settled=True, state=state, batchable=None

@@ -14,7 +14,9 @@ from homesec_devstack.emulator.broker import Broker, Partition
 if TYPE_CHECKING:
     from homesec_devstack.emulator.connection import Session
 
-_SELECTOR = re.compile(rb"amqp\.annotation\.x-opt-(offset|sequence-number|enqueued-time)\s*(>=|>)\s*'([^']*)'")
+_SELECTOR = re.compile(
+    rb"amqp\.annotation\.x-opt-(offset|sequence-number|enqueued-time)\s*(>=|>)\s*'([^']*)'"
+)
 RUNTIME_METRIC = b"com.microsoft:enable-receiver-runtime-metric"
 EPOCH = b"com.microsoft:epoch"
 

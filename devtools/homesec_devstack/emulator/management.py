@@ -24,7 +24,7 @@ def _get(props: dict[Any, Any] | None, key: str) -> Any:
 
 def reply_payload(request: Message, status: int, description: str, value: Any = None) -> bytes:
     msg = Message(
-        properties=Properties(correlation_id=request.properties.message_id if request.properties else None),
+        properties=Properties(correlation_id=request.properties.message_id if request.properties else None),  # type: ignore[arg-type]
         application_properties={"status-code": status, "status-description": description},
         value=value,
     )
@@ -59,11 +59,13 @@ def handle_cbs(request: Message, sas_keys: dict[str, str] | None) -> tuple[bytes
     if _get(props, "operation") != "put-token":
         return reply_payload(request, 400, "unsupported CBS operation"), False
     token_type = _get(props, "type")
-    body = request.value if request.value is not None else (request.data[0] if request.data else b"")
+    body: Any = request.value if request.value is not None else next(iter(request.data or [b""]))
     token = body.decode() if isinstance(body, bytes) else str(body)
     if sas_keys is not None:
-        if token_type != "servicebus.windows.net:sastoken":
-            return reply_payload(request, 401, f"token type {token_type!r} not accepted in --check-sas mode"), False
+        if token_type != "servicebus.windows.net:sastoken":  # noqa: S105 - a token type name
+            return reply_payload(
+                request, 401, f"token type {token_type!r} not accepted in --check-sas mode"
+            ), False
         error = check_sas_token(token, sas_keys)
         if error is not None:
             return reply_payload(request, 401, f"InvalidSignature: {error}"), False
@@ -99,4 +101,3 @@ def handle_management(request: Message, broker: Broker) -> bytes:
         }  # fmt: skip
         return reply_payload(request, 200, "OK", info)
     return reply_payload(request, 400, f"unsupported type {kind!r}")
-

@@ -35,7 +35,9 @@ def entity_path(address: bytes | str) -> list[str]:
     return [p for p in path.split("/") if p]
 
 
-def attach_incoming(conn: AmqpConnection, session: Session, handle: int, name: bytes, target: bytes) -> IncomingLink:
+def attach_incoming(
+    conn: AmqpConnection, session: Session, handle: int, name: bytes, target: bytes
+) -> IncomingLink:
     parts = entity_path(target)
     if parts == ["$cbs"]:
         return IncomingLink(session, handle, name, target, "cbs")

@@ -71,7 +71,13 @@ class EmulatorServer:
         self.broker.close()
 
     def dispatch(
-        self, conn: AmqpConnection, session: Session, link: IncomingLink, data: bytes, fmt: int, done: AckCallback
+        self,
+        conn: AmqpConnection,
+        session: Session,
+        link: IncomingLink,
+        data: bytes,
+        fmt: int,
+        done: AckCallback,
     ) -> None:
         """Handle one complete message received on ``link``."""
         if link.kind == "ingress":

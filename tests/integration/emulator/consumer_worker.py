@@ -10,6 +10,7 @@ import asyncio
 import json
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from azure.eventhub.aio import EventHubConsumerClient
@@ -22,12 +23,14 @@ async def main(eh_conn: str, blob_conn: str, container: str, out_path: str) -> N
         eh_conn, consumer_group="$Default", checkpoint_store=store,
         load_balancing_interval=1.0, partition_ownership_expiration_interval=4.0,
     )  # fmt: skip
-    out = open(out_path, "a", buffering=1)  # noqa: SIM115, ASYNC230
+    out = Path(out_path).open("a", buffering=1)  # noqa: SIM115, ASYNC230
 
     async def on_event(ctx: Any, ev: Any) -> None:
         if ev is None:
             return
-        out.write(json.dumps({"p": ctx.partition_id, "seq": ev.sequence_number, "body": ev.body_as_str()}) + "\n")
+        out.write(
+            json.dumps({"p": ctx.partition_id, "seq": ev.sequence_number, "body": ev.body_as_str()}) + "\n"
+        )
         await ctx.update_checkpoint(ev)
 
     stop = asyncio.Event()

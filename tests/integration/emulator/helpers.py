@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from azure.eventhub import EventData
 from azure.eventhub.aio import EventHubConsumerClient, EventHubProducerClient
@@ -28,8 +29,11 @@ async def read_all(conn_str: str, expected: int, timeout: float = 20.0, **receiv
     async def on_event(ctx: object, ev: EventData | None) -> None:
         if ev is None:
             return
-        got.append(Got(ctx.partition_id, ev.sequence_number, ev.offset, ev.body_as_str(),  # type: ignore[attr-defined]
-                       ev.partition_key, ev.enqueued_time))  # fmt: skip
+        assert ev.sequence_number is not None and ev.offset is not None and ev.enqueued_time is not None
+        pid: str = ctx.partition_id  # type: ignore[attr-defined]
+        got.append(
+            Got(pid, ev.sequence_number, ev.offset, ev.body_as_str(), ev.partition_key, ev.enqueued_time)
+        )
         if len(got) >= expected:
             done.set()
 
@@ -47,8 +51,8 @@ async def read_all(conn_str: str, expected: int, timeout: float = 20.0, **receiv
     return got
 
 
-async def send_keyed(conn_str: str, keys_and_bodies: dict[str, list[str]], **client_kw: object) -> None:
-    producer = EventHubProducerClient.from_connection_string(conn_str, **client_kw)  # type: ignore[arg-type]
+async def send_keyed(conn_str: str, keys_and_bodies: dict[str, list[str]], **client_kw: Any) -> None:
+    producer = EventHubProducerClient.from_connection_string(conn_str, **client_kw)
     async with producer:
         for key, bodies in keys_and_bodies.items():
             batch = await producer.create_batch(partition_key=key)

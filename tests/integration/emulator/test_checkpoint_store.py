@@ -1,4 +1,4 @@
-"""EventHubConsumerClient with BlobCheckpointStore (Azurite): checkpoints, resume, load balancing, takeover."""
+"""EventHubConsumerClient + BlobCheckpointStore on Azurite: checkpoints, resume, balancing, takeover."""
 
 from __future__ import annotations
 
@@ -10,16 +10,18 @@ from typing import Any
 
 import pytest
 from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
-
 from homesec_devstack.azurite import AzuriteProcess, create_containers
 from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_devstack.procs import ManagedProcess
+
 from tests.integration.emulator.helpers import send_keyed
 
 pytestmark = pytest.mark.integration
 
 
-def _worker(emu: EmulatorProcess, azurite: AzuriteProcess, container: str, out: Path, tmp: Path) -> ManagedProcess:
+def _worker(
+    emu: EmulatorProcess, azurite: AzuriteProcess, container: str, out: Path, tmp: Path
+) -> ManagedProcess:
     args = [emu.connection_string(), azurite.connection_string, container, str(out)]
     return ManagedProcess.python_module("consumer-worker", "tests.integration.emulator.consumer_worker", args,
                                         log_dir=tmp).start()  # fmt: skip
@@ -33,12 +35,12 @@ def _lines(*paths: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _wait_for(predicate: Any, timeout: float, what: str) -> None:
+async def _wait_for(predicate: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+        await asyncio.sleep(0.2)
 
 
 def _ns(emu: EmulatorProcess) -> str:
@@ -73,8 +75,8 @@ async def test_checkpoint_and_resume(
     out1 = tmp_path / "run1.jsonl"
     w = _worker(emulator, azurite, container_name, out1, tmp_path)
     try:
-        _wait_for(lambda: len(_lines(out1)) >= 160, 60, "first 160 events")
-        time.sleep(1.0)  # let the last checkpoints land
+        await _wait_for(lambda: len(_lines(out1)) >= 160, 60, "first 160 events")
+        await asyncio.sleep(1.0)  # let the last checkpoints land
     finally:
         assert w.stop(grace=15) == 0
     cps = await _checkpoints(emulator, azurite, container_name)
@@ -84,8 +86,8 @@ async def test_checkpoint_and_resume(
     out2 = tmp_path / "run2.jsonl"
     w2 = _worker(emulator, azurite, container_name, out2, tmp_path)
     try:
-        _wait_for(lambda: len(_lines(out2)) >= 96, 60, "96 new events")
-        time.sleep(1.5)
+        await _wait_for(lambda: len(_lines(out2)) >= 96, 60, "96 new events")
+        await asyncio.sleep(1.5)
     finally:
         w2.stop(grace=15)
     bodies = [r["body"] for r in _lines(out2)]
@@ -99,6 +101,7 @@ async def test_two_consumers_share_partitions_and_take_over(
     outs = [tmp_path / "w0.jsonl", tmp_path / "w1.jsonl"]
     workers = [_worker(emulator, azurite, container_name, o, tmp_path) for o in outs]
     try:
+
         async def balanced() -> bool:
             owners = await _ownership(emulator, azurite, container_name)
             counts = sorted({o: list(owners.values()).count(o) for o in owners.values()}.values())
@@ -110,12 +113,14 @@ async def test_two_consumers_share_partitions_and_take_over(
             await asyncio.sleep(0.5)
         first = _data("c", 64, 4)
         await send_keyed(emulator.connection_string(), first)
-        _wait_for(lambda: len({r["body"] for r in _lines(*outs)}) >= 256, 60, "256 events")
+        await _wait_for(lambda: len({r["body"] for r in _lines(*outs)}) >= 256, 60, "256 events")
         workers[0].kill()  # crash one consumer: no clean release of its partitions
         second = _data("d", 64, 4)
         await send_keyed(emulator.connection_string(), second)
         expected = {b for v in (*first.values(), *second.values()) for b in v}
-        _wait_for(lambda: {r["body"] for r in _lines(*outs)} >= expected, 90, "all events after takeover")
+        await _wait_for(
+            lambda: {r["body"] for r in _lines(*outs)} >= expected, 90, "all events after takeover"
+        )
         deadline = time.monotonic() + 30
         while True:  # the survivor claims every partition once the dead owner's claims expire
             owners = await _ownership(emulator, azurite, container_name)

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 import pytest
 from azure.eventhub import EventData
 from azure.eventhub.aio import EventHubConsumerClient, EventHubProducerClient
 from azure.eventhub.exceptions import AuthenticationError, ConnectError, EventDataSendError, EventHubError
-
 from homesec_devstack.emulator_process import EmulatorProcess
+
 from tests.conftest import EmulatorFactory
 from tests.integration.emulator.helpers import read_all
 
 pytestmark = pytest.mark.integration
 
 
-async def _send_batches(cs: str, batches: int, size: int, app_retries: int = 0, **kw: object) -> int:
+async def _send_batches(cs: str, batches: int, size: int, app_retries: int = 0, **kw: Any) -> int:
     """Send keyed batches; retry server-busy in the application (as the producer service does).
 
     Returns how many sends were throttled. azure-eventhub 5.15 (pyamqp transport) does not retry a send whose
@@ -25,7 +26,7 @@ async def _send_batches(cs: str, batches: int, size: int, app_retries: int = 0, 
     whatever ``retry_total`` says (the legacy uamqp transport retried it). Callers must retry themselves.
     """
     throttled = 0
-    producer = EventHubProducerClient.from_connection_string(cs, **kw)  # type: ignore[arg-type]
+    producer = EventHubProducerClient.from_connection_string(cs, **kw)
     async with producer:
         for b in range(batches):
             for attempt in range(app_retries + 1):
@@ -43,7 +44,9 @@ async def _send_batches(cs: str, batches: int, size: int, app_retries: int = 0, 
     return throttled
 
 
-async def test_throttling_surfaces_server_busy_and_app_retries_succeed(emulator_factory: EmulatorFactory) -> None:
+async def test_throttling_surfaces_server_busy_and_app_retries_succeed(
+    emulator_factory: EmulatorFactory,
+) -> None:
     emu = emulator_factory(throughput_units=1)
     cs = emu.connection_string()
     # 6,000 events at 1 TU (1,000 events/s): sends are refused with server-busy until the allowance refills.
@@ -58,7 +61,7 @@ async def test_throttling_surfaces_server_busy_and_app_retries_succeed(emulator_
 
 async def test_throttled_send_is_loud_even_with_sdk_retries(emulator_factory: EmulatorFactory) -> None:
     emu = emulator_factory(throughput_units=1)
-    with pytest.raises(EventDataSendError, match="com.microsoft:server-busy"):
+    with pytest.raises(EventDataSendError, match=r"com\.microsoft:server-busy"):
         await _send_batches(emu.connection_string(), batches=6, size=500, retry_total=10)
     assert 1 <= emu.stats()["throttled_requests"] <= 2
 

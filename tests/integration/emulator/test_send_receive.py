@@ -9,8 +9,8 @@ import pytest
 from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerClient
 from azure.eventhub.aio import EventHubProducerClient as AsyncProducer
 from azure.eventhub.exceptions import EventDataSendError
-
 from homesec_devstack.emulator_process import EmulatorProcess
+
 from tests.integration.emulator.helpers import read_all, send_keyed
 
 pytestmark = pytest.mark.integration
