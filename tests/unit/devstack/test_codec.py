@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import azure.eventhub
 import pytest
 from azure.eventhub._pyamqp._decode import decode_frame
@@ -15,14 +17,14 @@ def test_sdk_version_is_the_pinned_one() -> None:
     assert azure.eventhub.__version__ == codec.PINNED_SDK_VERSION
 
 
-def _message(**kw: object) -> bytes:
+def _message(**kw: Any) -> bytes:
     out = bytearray()
     codec.encode_payload(out, Message(**kw))
     return bytes(out)
 
 
 def test_splice_adds_annotations_and_keeps_other_sections() -> None:
-    raw = _message(data=[b"hello"], properties=Properties(message_id="m-1"),  # type: ignore[call-arg]
+    raw = _message(data=[b"hello"], properties=Properties(message_id="m-1"),
                    application_properties={"a": 1})  # fmt: skip
     spliced, merged = codec.with_message_annotations(raw, {b"x-opt-sequence-number": codec.typed("long", 7)})
     msg = codec.decode_payload(memoryview(spliced))
