@@ -112,7 +112,7 @@ async def read_hub(emulator: EmulatorProcess, timeout: float = 120.0) -> HubCont
         targets = {}
         for pid in pids:
             props: dict[str, Any] = await client.get_partition_properties(pid)
-            if not props["is_partition_empty"]:
+            if not props["is_empty"]:
                 targets[pid] = int(props["last_enqueued_sequence_number"])
         done = {pid: asyncio.Event() for pid in targets}
 
