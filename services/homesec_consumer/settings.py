@@ -28,7 +28,7 @@ class ConsumerSettings(BaseSettings):
     create_containers: bool = True
 
     # Load balancing (azure-eventhub EventProcessor).
-    load_balancing_strategy: Literal["balanced", "greedy"] = "balanced"
+    load_balancing_strategy: Literal["balanced", "greedy"] = "greedy"
     load_balancing_interval_s: float = Field(default=10.0, gt=0)
     ownership_expiration_s: float = Field(default=60.0, gt=0)
     starting_position: Literal["earliest", "latest"] = "earliest"

@@ -47,6 +47,11 @@ class Stack:
         return {"CHECKPOINT_CONTAINER": f"{self.prefix}-cp", "ROLLUP_CONTAINER": f"{self.prefix}-ro",
                 "DEADLETTER_CONTAINER": f"{self.prefix}-dl"}  # fmt: skip
 
+    @property
+    def namespace(self) -> str:
+        """How the SDK names the namespace in the checkpoint store: the endpoint's host[:port]."""
+        return f"127.0.0.1:{self.emulator.port}"
+
     def consumer(self, name: str, **env: str) -> ConsumerProcess:
         return ConsumerProcess(self, name, env)
 
@@ -269,13 +274,13 @@ async def wait_rolled_up(stack: Stack, truth: dict[str, Truth], timeout: float) 
 
 async def checkpoints(stack: Stack) -> dict[str, int]:
     async with stack.checkpoint_store() as store:
-        found = await store.list_checkpoints("127.0.0.1", HUB, GROUP)
+        found = await store.list_checkpoints(stack.namespace, HUB, GROUP)
     return {str(c["partition_id"]): int(c["sequence_number"]) for c in found}
 
 
 async def ownership(stack: Stack) -> list[dict[str, Any]]:
     async with stack.checkpoint_store() as store:
-        return list(await store.list_ownership("127.0.0.1", HUB, GROUP))
+        return list(await store.list_ownership(stack.namespace, HUB, GROUP))
 
 
 def last_sequence_numbers(emulator: EmulatorProcess) -> dict[str, int]:
