@@ -8,10 +8,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := .cache/stamps
 
-.PHONY: help setup setup-system setup-python setup-node lint fmt test test-unit test-integration run bench lock clean
+.PHONY: help setup setup-system setup-python setup-node lint fmt test test-unit test-integration run bench bench-emulator lock clean
 
 help: ## list targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 setup: setup-system setup-python setup-node ## install everything the project needs (idempotent)
 
@@ -56,8 +56,12 @@ test-integration: setup ## integration tests only
 run: setup ## start the whole local pipeline and its sensor simulator (Ctrl-C stops it)
 	$(PY) -m homesec_devstack.stack $(RUN_ARGS)
 
-bench: setup ## benchmarks (bench/), figures go to docs/benchmarks.md
-	$(PY) -m bench $(BENCH_ARGS)
+BENCH_TARGETS ?= bench-emulator bench-producer bench-consumer
+bench: setup ## all benchmarks (bench/); each writes its section of docs/benchmarks.md
+	@for t in $(BENCH_TARGETS); do $(MAKE) --no-print-directory $$t || exit 1; done
+
+bench-emulator: setup ## Event Hubs emulator: send rate, 1 vs 2 consumer processes, SDK decode ceiling
+	$(PY) bench/emulator_throughput.py --write docs/benchmarks.md $(BENCH_EMULATOR_ARGS)
 
 lock: ## regenerate requirements/*.txt from pyproject (needs network)
 	bash scripts/lock.sh

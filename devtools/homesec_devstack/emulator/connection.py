@@ -41,11 +41,15 @@ class Session:
         return self.conn.writable
 
     def send_transfer(self, handle: int, payload: bytes) -> None:
+        self.conn.write(self.transfer_bytes(handle, payload))
+
+    def transfer_bytes(self, handle: int, payload: bytes) -> bytes:
+        """Encode one settled delivery (and use up its delivery id) without writing it."""
         frames = codec.transfer_frames(
             self.channel, handle, self.next_outgoing_id, payload, self.conn.remote_max_frame
         )
         self.next_outgoing_id = (self.next_outgoing_id + 1) & 0xFFFFFFFF
-        self.conn.write(b"".join(frames))
+        return frames[0] if len(frames) == 1 else b"".join(frames)
 
     def send(self, performative: Any) -> None:
         self.conn.write(codec.frame_bytes(self.channel, performative))
