@@ -19,10 +19,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, NotRequired
+from typing import Annotated, Any, NamedTuple, NotRequired
 
 import orjson
-from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from typing_extensions import TypedDict
 
@@ -34,11 +34,15 @@ MAX_READINGS_PER_REQUEST = 500
 READING_ID_NAMESPACE = uuid.UUID("5c1c7f0e-8d0a-5b5e-9a43-0b6f1d2a7c11")
 
 
-_ZERO = timedelta(0)
-
-
-def _to_utc(value: datetime) -> datetime:
-    return value if value.utcoffset() == _ZERO else value.astimezone(UTC)
+# A UUID in its canonical text form (any version; upper case is accepted and lower-cased). Kept as text
+# rather than uuid.UUID: parsing and re-printing 30,000 IDs a second is measurable.
+ReadingId = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ),
+    Field(json_schema_extra={"format": "uuid"}),
+]
 
 
 class ReadingIn(TypedDict):
@@ -46,11 +50,11 @@ class ReadingIn(TypedDict):
 
     __pydantic_config__ = ConfigDict(strict=True, extra="forbid")  # type: ignore[misc]
 
-    reading_id: NotRequired[uuid.UUID | None]
+    reading_id: NotRequired[ReadingId | None]
     home_id: HomeId
     sensor_id: SensorId
     sensor_type: SensorType
-    ts: Annotated[AwareDatetime, AfterValidator(_to_utc)]
+    ts: AwareDatetime  # any offset; the event body carries it in UTC
     value: NotRequired[Annotated[float, Field(allow_inf_nan=False)] | None]
     state: NotRequired[Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")] | None]
     seq: NotRequired[Annotated[int, Field(ge=0, le=2**63 - 1)] | None]
@@ -101,8 +105,7 @@ class TimeWindow:
     max_future: timedelta = timedelta(minutes=5)
 
 
-@dataclass(frozen=True, slots=True)
-class AcceptedReading:
+class AcceptedReading(NamedTuple):
     """A validated reading ready to publish: its ID (the event's message ID), home (partition key), body."""
 
     reading_id: str
@@ -157,13 +160,13 @@ def check_rules(readings: Sequence[ReadingIn], now: datetime, window: TimeWindow
 
 
 def derive_reading_id(reading: ReadingIn) -> uuid.UUID:
-    """The deterministic server-assigned ID: UUIDv5 of the reading's content."""
+    """The deterministic server-assigned ID: UUIDv5 of the reading's content (``ts`` taken in UTC)."""
     key = "\x1f".join(
         (
             reading["home_id"],
             reading["sensor_id"],
             reading["sensor_type"].value,
-            reading["ts"].isoformat(),
+            reading["ts"].astimezone(UTC).isoformat(),
             repr(reading.get("seq")),
             repr(reading.get("value")),
             repr(reading.get("state")),
@@ -174,20 +177,24 @@ def derive_reading_id(reading: ReadingIn) -> uuid.UUID:
 
 def encode_accepted(reading: ReadingIn) -> AcceptedReading:
     """Assign the ID if missing and encode the event body (same bytes as ``events.encode_reading``)."""
-    reading_id = reading.get("reading_id") or derive_reading_id(reading)
+    given = reading.get("reading_id")
+    reading_id = given.lower() if given else str(derive_reading_id(reading))
+    ts = reading["ts"]
+    if ts.utcoffset():
+        ts = ts.astimezone(UTC)
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "reading_id": str(reading_id),
+        "reading_id": reading_id,
         "home_id": reading["home_id"],
         "sensor_id": reading["sensor_id"],
         "sensor_type": reading["sensor_type"],  # a StrEnum: orjson writes its value
-        "ts": reading["ts"],
+        "ts": ts,
         "value": reading.get("value"),
         "state": reading.get("state"),
         "seq": reading.get("seq"),
     }
     body = orjson.dumps(doc, option=orjson.OPT_UTC_Z)
-    return AcceptedReading(doc["reading_id"], reading["home_id"], body)
+    return AcceptedReading(reading_id, reading["home_id"], body)
 
 
 def validate_batch(

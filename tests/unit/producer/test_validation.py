@@ -37,6 +37,19 @@ def test_valid_batch_encodes_like_the_codec() -> None:
     assert orjson.loads(out[0].body)["ts"] == "2025-06-01T11:59:59.500000Z"
 
 
+def test_client_ids_are_canonical_lower_case() -> None:
+    rid = uuid.uuid4()
+    (out,) = validate_batch(body(reading(reading_id=str(rid).upper())), NOW, WINDOW)
+    assert out.reading_id == str(rid)
+
+
+def test_same_instant_in_another_offset_gets_the_same_server_id() -> None:
+    (utc,) = validate_batch(body(reading(ts="2025-06-01T11:59:00Z")), NOW, WINDOW)
+    (cest,) = validate_batch(body(reading(ts="2025-06-01T13:59:00+02:00")), NOW, WINDOW)
+    assert utc.reading_id == cest.reading_id
+    assert utc.body == cest.body
+
+
 def test_server_assigned_ids_are_deterministic_and_distinct() -> None:
     batch = body(reading(seq=1), reading(seq=2))
     first = validate_batch(batch, NOW, WINDOW)
@@ -57,7 +70,8 @@ def test_server_assigned_ids_are_deterministic_and_distinct() -> None:
         (reading(home="bad home!"), "home_id", "string_pattern_mismatch"),
         (reading(extra=1), "extra", "extra_forbidden"),
         (reading(seq=-1), "seq", "greater_than_equal"),
-        (reading(reading_id="not-a-uuid"), "reading_id", "uuid_parsing"),
+        (reading(reading_id="not-a-uuid"), "reading_id", "string_pattern_mismatch"),
+        (reading(reading_id=str(uuid.uuid4()) + "0"), "reading_id", "string_pattern_mismatch"),
         (reading(state=None), "value", "missing"),
         (reading(ts=(NOW - timedelta(hours=2)).isoformat()), "ts", "too_old"),
         (reading(ts=(NOW + timedelta(minutes=6)).isoformat()), "ts", "in_future"),
