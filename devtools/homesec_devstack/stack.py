@@ -1,0 +1,176 @@
+"""``make run``: the whole pipeline on this machine, with live progress.
+
+Starts the Event Hubs emulator, Azurite, the producer, the consumer and a sensor simulator for ``--homes``
+homes, then prints one progress line every ``--interval`` seconds: readings sent by the simulator (as
+counted by the producer), acknowledged by Event Hubs, consumed, rolled up into Blob, and the consumer's lag.
+Ctrl-C (or ``--duration``) stops everything, newest first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import signal
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from homesec_devstack.azurite import AzuriteProcess
+from homesec_devstack.emulator_process import EmulatorProcess
+from homesec_devstack.procs import ManagedProcess, free_port
+
+
+@dataclass
+class Stack:
+    args: argparse.Namespace
+    procs: list[ManagedProcess] = field(default_factory=list)
+    emulator: EmulatorProcess | None = None
+    azurite: AzuriteProcess | None = None
+
+    @property
+    def producer_url(self) -> str:
+        return f"http://127.0.0.1:{self.args.producer_port}"
+
+    @property
+    def consumer_url(self) -> str:
+        return f"http://127.0.0.1:{self.args.consumer_port}"
+
+    def start(self) -> None:
+        a, data, logs = self.args, self.args.data_dir, self.args.data_dir / "logs"
+        self.emulator = EmulatorProcess(data / "eventhubs", port=a.amqp_port, admin_port=a.admin_port,
+                                        consumer_groups="$Default,rollups", log_dir=logs).start()  # fmt: skip
+        self.azurite = AzuriteProcess(data / "azurite", port=a.blob_port, log_dir=logs).start()
+        keys = json.dumps({"dev": a.auth_key})
+        producer_env = {
+            "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(a.producer_port),
+            "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": self.emulator.connection_string(),
+            "HOMESEC_PRODUCER_AUTH_KEYS": keys, "HOMESEC_PRODUCER_LOG_LEVEL": "warning",
+        }  # fmt: skip
+        consumer_env = {
+            "HOMESEC_CONSUMER_HOST": "127.0.0.1", "HOMESEC_CONSUMER_PORT": str(a.consumer_port),
+            "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": self.emulator.connection_string(),
+            "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": self.azurite.connection_string,
+            "HOMESEC_CONSUMER_FLUSH_INTERVAL_SECONDS": str(a.flush_interval),
+            "HOMESEC_CONSUMER_FLUSH_INTERVAL_S": str(a.flush_interval), "HOMESEC_CONSUMER_LOG_LEVEL": "WARNING",
+        }  # fmt: skip
+        producer = ManagedProcess.python_module(
+            "producer", "homesec_producer", env=producer_env, log_dir=logs
+        )
+        consumer = ManagedProcess.python_module(
+            "consumer", "homesec_consumer", env=consumer_env, log_dir=logs
+        )
+        for proc, url in ((producer, self.producer_url), (consumer, self.consumer_url)):
+            self.procs.append(proc.start())
+            proc.wait_http(f"{url}/readyz", timeout=90)
+        sim_args = ["--url", self.producer_url, "--homes", str(a.homes), "--rate", str(a.rate),
+                    "--duration", "0", "--auth-key", f"dev={a.auth_key}"]  # fmt: skip
+        sim = ManagedProcess.python_module("simulator", "homesec_devstack.simulator", sim_args, log_dir=logs)
+        self.procs.append(sim.start())
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop(grace=30)
+        self.procs.clear()
+        if self.azurite:
+            self.azurite.stop()
+        if self.emulator:
+            self.emulator.stop()
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Sum every sample of each metric family (labels folded) from a /metrics endpoint."""
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=3) as resp:  # noqa: S310 - loopback
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
+
+
+def progress_line(stack: Stack, started: float) -> str:
+    p, c = scrape(stack.producer_url), scrape(stack.consumer_url)
+    return (
+        f"[{time.monotonic() - started:6.0f}s] received {p.get('homesec_producer_readings_received_total', 0):>9,.0f}"
+        f"  acknowledged {p.get('homesec_producer_readings_acknowledged_total', 0):>9,.0f}"
+        f"  consumed {c.get('homesec_consumer_events_processed_total', 0):>9,.0f}"
+        f"  rolled up {c.get('homesec_consumer_readings_rolled_up_total', 0):>9,.0f}"
+        f"  lag {c.get('homesec_consumer_partition_lag_events', 0):>6,.0f}"
+        f"  partitions owned {c.get('homesec_consumer_partitions_owned', 0):.0f}"
+        f"  503s {p.get('homesec_producer_shed_total', 0):,.0f}"
+    )
+
+
+def home_status(stack: Stack, home: str = "home-000001") -> str:
+    """What the resident website would show for one home (one blob read behind the consumer's API)."""
+    try:
+        with urllib.request.urlopen(f"{stack.consumer_url}/v1/homes/{home}/status", timeout=5) as resp:  # noqa: S310
+            return resp.read().decode()[:600]
+    except OSError as exc:
+        return f"unavailable ({exc})"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m homesec_devstack.stack", description=__doc__)
+    p.add_argument("--homes", type=int, default=2000, help="simulated homes (default 2000)")
+    p.add_argument("--rate", type=float, default=500.0, help="readings per second, all homes (default 500)")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (default: until Ctrl-C)")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between progress lines")
+    p.add_argument("--flush-interval", type=float, default=5.0, help="consumer rollup flush interval (s)")
+    p.add_argument("--data-dir", type=Path, default=Path(".cache/stack"), help="state of this run")
+    p.add_argument("--amqp-port", type=int, default=5672)
+    p.add_argument("--admin-port", type=int, default=5673)
+    p.add_argument("--blob-port", type=int, default=10000)
+    p.add_argument("--producer-port", type=int, default=8080)
+    p.add_argument("--consumer-port", type=int, default=8081)
+    p.add_argument("--free-ports", action="store_true", help="pick free ports instead of the defaults")
+    p.add_argument("--auth-key", default=secrets.token_urlsafe(24), help="dev token-signing key")
+    args = p.parse_args(argv)
+    if args.free_ports:
+        for name in ("amqp_port", "admin_port", "blob_port", "producer_port", "consumer_port"):
+            setattr(args, name, free_port())
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stack = Stack(args)
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        stack.start()
+        print(f"homesec-telemetry local stack is up ({args.homes} homes, {args.rate:g} readings/s). Ctrl-C stops it.\n"
+              f"  producer  {stack.producer_url}/docs    consumer {stack.consumer_url}/metrics\n"
+              f"  emulator  amqp://127.0.0.1:{args.amqp_port}  stats http://127.0.0.1:{args.admin_port}/stats\n"
+              f"  a home:   curl {stack.consumer_url}/v1/homes/home-000001/status\n"
+              f"            curl '{stack.consumer_url}/v1/homes/home-000001/history?hours=24'\n"
+              f"  logs      {args.data_dir / 'logs'}", flush=True)  # fmt: skip
+        started = time.monotonic()
+        while not stopping and (args.duration <= 0 or time.monotonic() - started < args.duration):
+            time.sleep(args.interval)
+            print(progress_line(stack, started), flush=True)
+        print("final: " + progress_line(stack, started), flush=True)
+        print(f"home-000001 status: {home_status(stack)}", flush=True)
+        print("stopping ...", flush=True)
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
