@@ -57,7 +57,7 @@ class Stack:
             "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": self.emulator.connection_string(),
             "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": self.azurite.connection_string,
             "HOMESEC_CONSUMER_FLUSH_INTERVAL_SECONDS": str(a.flush_interval),
-            "HOMESEC_CONSUMER_FLUSH_INTERVAL_S": str(a.flush_interval), "HOMESEC_CONSUMER_LOG_LEVEL": "WARNING",
+            "HOMESEC_CONSUMER_LOG_LEVEL": "WARNING",
         }  # fmt: skip
         producer = ManagedProcess.python_module(
             "producer", "homesec_producer", env=producer_env, log_dir=logs
@@ -99,8 +99,9 @@ def scrape(url: str) -> dict[str, float]:
 
 def progress_line(stack: Stack, started: float) -> str:
     p, c = scrape(stack.producer_url), scrape(stack.consumer_url)
+    elapsed = time.monotonic() - started
     return (
-        f"[{time.monotonic() - started:6.0f}s] received {p.get('homesec_producer_readings_received_total', 0):>9,.0f}"
+        f"[{elapsed:6.0f}s] received {p.get('homesec_producer_readings_received_total', 0):>9,.0f}"
         f"  acknowledged {p.get('homesec_producer_readings_acknowledged_total', 0):>9,.0f}"
         f"  consumed {c.get('homesec_consumer_events_processed_total', 0):>9,.0f}"
         f"  rolled up {c.get('homesec_consumer_readings_rolled_up_total', 0):>9,.0f}"
@@ -114,7 +115,8 @@ def home_status(stack: Stack, home: str = "home-000001") -> str:
     """What the resident website would show for one home (one blob read behind the consumer's API)."""
     try:
         with urllib.request.urlopen(f"{stack.consumer_url}/v1/homes/{home}/status", timeout=5) as resp:  # noqa: S310
-            return resp.read().decode()[:600]
+            body: bytes = resp.read()
+            return body.decode()[:600]
     except OSError as exc:
         return f"unavailable ({exc})"
 
@@ -154,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         stack.start()
-        print(f"homesec-telemetry local stack is up ({args.homes} homes, {args.rate:g} readings/s). Ctrl-C stops it.\n"
+        print(f"homesec-telemetry local stack is up ({args.homes} homes, {args.rate:g} readings/s). "
+              "Ctrl-C stops it.\n"
               f"  producer  {stack.producer_url}/docs    consumer {stack.consumer_url}/metrics\n"
               f"  emulator  amqp://127.0.0.1:{args.amqp_port}  stats http://127.0.0.1:{args.admin_port}/stats\n"
               f"  a home:   curl {stack.consumer_url}/v1/homes/home-000001/status\n"
