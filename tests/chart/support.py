@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import helm_python
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
 import kubernetes_validate
 import yaml
 from referencing import Registry, Resource

@@ -19,7 +19,8 @@ def _counts(line: str) -> dict[str, int]:
 
 def test_local_stack_runs_the_pipeline_and_stops_cleanly(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "homesec_devstack.stack", "--free-ports", "--duration", "25",
-            "--homes", "500", "--rate", "400", "--flush-interval", "2", "--data-dir", str(tmp_path)]  # fmt: skip
+            "--homes", "500", "--rate", "400", "--flush-interval", "2",
+            "--data-dir", str(tmp_path)]  # fmt: skip
     out = subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     final = next(line for line in out.stdout.splitlines() if line.startswith("final:"))
