@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,8 @@ from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
 from homesec_devstack.procs import ManagedProcess, free_port  # noqa: E402
 
 KEYS = {"bench": "benchmark-signing-key-0123456789abcdef"}
-MAX_RATE = 200_000.0  # "as fast as it goes": the generator's own ceiling bounds it
+MAX_RATE = 200_000.0
+CONCURRENCY = 64  # "as fast as it goes": the generator's own ceiling bounds it
 
 
 def simulate(url: str, rate: float, duration: float, concurrency: int) -> dict[str, Any]:
@@ -68,6 +70,32 @@ def start_app(script: str, logs: Path) -> tuple[ManagedProcess, str]:
     return proc, url
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured(
+    producer: int, emulator: int, url: str, rate: float, duration: float, concurrency: int
+) -> dict[str, Any]:
+    """``simulate`` plus the CPU each process spent per 1,000 acknowledged readings."""
+    before = (cpu_seconds(producer), cpu_seconds(emulator), children_cpu())
+    result = simulate(url, rate, duration, concurrency)
+    after = (cpu_seconds(producer), cpu_seconds(emulator), children_cpu())
+    per_k = 1000.0 / max(1, result["acked"])
+    result["cpu_ms_per_1000"] = {
+        name: round((after[i] - before[i]) * 1000 * per_k, 1)
+        for i, name in enumerate(("producer", "emulator", "simulator"))
+    }
+    return result
+
+
 def run(rates: list[float], duration: float, concurrency: int) -> dict[str, list[dict[str, Any]]]:
     results: dict[str, list[dict[str, Any]]] = {"baseline": [], "offline": [], "producer": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,7 +113,9 @@ def run(rates: list[float], duration: float, concurrency: int) -> dict[str, list
             try:
                 simulate(url, 2000, 2, concurrency)  # warm-up: connections, links
                 for rate in [*rates, MAX_RATE]:
-                    results["producer"].append(simulate(url, rate, duration, concurrency))
+                    results["producer"].append(
+                        measured(producer.pid, emulator.process.pid, url, rate, duration)
+                    )
             finally:
                 producer.stop()
         finally:
@@ -110,6 +140,17 @@ def table(results: dict[str, list[dict[str, Any]]]) -> str:
         target = "max" if base["target_rate"] == MAX_RATE else f"{base['target_rate']:,.0f}"
         base_cell = f"{base['acked_per_s']:,.0f} (p50 {base['p50_ms']} / p99 {base['p99_ms']} ms)"
         lines.append(f"| {target} | {base_cell} | {_cell(offline, base)} | {_cell(prod, base)} |")
+    lines += [
+        "",
+        "CPU per 1,000 acknowledged readings through the emulator (ms; 1,000 ms = one core for one second):",
+        "",
+        "| target readings/s | producer | emulator | simulator |",
+        "|---|---|---|---|",
+    ]
+    for prod in results["producer"]:
+        target = "max" if prod["target_rate"] == MAX_RATE else f"{prod['target_rate']:,.0f}"
+        cpu = prod["cpu_ms_per_1000"]
+        lines.append(f"| {target} | {cpu['producer']} | {cpu['emulator']} | {cpu['simulator']} |")
     return "\n".join(lines)
 
 
