@@ -114,7 +114,7 @@ def run(rates: list[float], duration: float, concurrency: int) -> dict[str, list
                 simulate(url, 2000, 2, concurrency)  # warm-up: connections, links
                 for rate in [*rates, MAX_RATE]:
                     results["producer"].append(
-                        measured(producer.pid, emulator.process.pid, url, rate, duration)
+                        measured(producer.pid, emulator.process.pid, url, rate, duration, concurrency)
                     )
             finally:
                 producer.stop()
