@@ -16,6 +16,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,15 @@ sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
 from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
 from homesec_devstack.procs import ManagedProcess, free_port  # noqa: E402
 
+PREAMBLE = (
+    "`make bench-producer` (`bench/producer_throughput.py`): acknowledged readings/s end to end, one "
+    "producer process (one uvicorn worker) through the Event Hubs emulator; load from the simulator in its "
+    "own process (batch POSTs of 100 readings of 20 homes, 100,000 homes, open loop at each target rate, "
+    "no retries). Ratios are against the bare ASGI baseline of the same run at the same rate (it parses "
+    "the same bodies and publishes nothing). The middle column is the full producer app with a publisher "
+    "that encodes every batch like the Event Hubs adapter but does no I/O: the producer's own cost. "
+    "Analysis and profile: docs/producer.md#performance."
+)
 KEYS = {"bench": "benchmark-signing-key-0123456789abcdef"}
 MAX_RATE = 200_000.0
 CONCURRENCY = 64  # "as fast as it goes": the generator's own ceiling bounds it
@@ -174,11 +184,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--write", type=Path, default=None, help="update this file's '## Producer' section")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     results = run([float(r) for r in args.rates.split(",")], args.duration, args.concurrency)
+    conditions = (
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores, "
+        f"{args.duration:.0f} s per rate, 1-minute load average {load_before:.1f} before and "
+        f"{os.getloadavg()[0]:.1f} after (other work on the machine competes for the cores)."
+    )
     print(json.dumps(results, indent=1))
+    print(conditions)
     print(table(results))
     if args.write:
-        write_section(args.write, table(results))
+        write_section(args.write, f"{PREAMBLE}\n\n{conditions}\n\n{table(results)}")
 
 
 if __name__ == "__main__":
