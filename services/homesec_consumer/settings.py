@@ -42,7 +42,9 @@ class ConsumerSettings(BaseSettings):
     lateness_s: float = Field(default=120.0, gt=0)
     co_alarm_ppm: float = 50.0
     flush_interval_s: float = Field(default=30.0, gt=0)
-    flush_max_homes: int = Field(default=0, ge=0, description="0: no cap per partition and flush")
+    flush_max_homes: int = Field(
+        default=2000, ge=0, description="homes written per partition and flush; 0: all"
+    )
     write_concurrency: int = Field(default=32, gt=0)
     shutdown_grace_s: float = Field(default=25.0, gt=0)
     log_level: str = "INFO"

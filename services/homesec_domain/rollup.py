@@ -24,9 +24,10 @@ FORMAT_VERSION = 1
 STATUS_SCHEMA = "homesec.rollup.status.v1"
 DAY_SCHEMA = "homesec.rollup.day.v1"
 
-_HEAD = struct.Struct("<BBqHHBB")  # version, has_wm, wm, n_sensors, n_window, n_hours, n_closed
+_HEAD = struct.Struct("<BBqHHBB")  # version | wide << 4, has_wm, wm, n_sensors, n_window, n_hours, n_closed
 _SENSOR = struct.Struct("<BqqdqqI")  # type, last_ts, last_seq, value, settled lo, hi - lo, n
-_WINDOW = struct.Struct("<IHqq")  # wm - ts, sensor index, seq, id hash
+_WINDOW = struct.Struct("<IBqq")  # wm - ts, sensor index, seq, id hash
+_WINDOW_WIDE = struct.Struct("<IHqq")  # the same for homes with more than 255 sensors
 _STAT = struct.Struct("<Iqqq")
 _HOUR = struct.Struct(f"<q{len(SENSOR_TYPES)}I60B{len(ALARM_KINDS)}I")
 _NONE = 255
@@ -54,8 +55,10 @@ def pack(state: HomeState) -> bytes:
     index = {name: i for i, name in enumerate(names)}
     wm = state.watermark if state.watermark is not None else 0
     hours = sorted(state.hours.values(), key=lambda h: h.hour) + sorted(state.closed, key=lambda h: h.hour)
+    wide = len(names) > 255
+    window = _WINDOW_WIDE if wide else _WINDOW
     out = bytearray(
-        _HEAD.pack(FORMAT_VERSION, state.watermark is not None, wm, len(names), len(state.window),
+        _HEAD.pack(FORMAT_VERSION | wide << 4, state.watermark is not None, wm, len(names), len(state.window),
                    len(state.hours), len(state.closed))
     )  # fmt: skip
     for name in names:
@@ -68,7 +71,7 @@ def pack(state: HomeState) -> bytes:
             SENSOR_TYPES.index(s.sensor_type), s.last_ts, s.last_seq, value, r.lo, r.hi - r.lo, r.n
         )
     for e in sorted(state.window):
-        out += _WINDOW.pack(wm - e.ts, index[e.sensor_id], e.seq, e.idh)
+        out += window.pack(wm - e.ts, index[e.sensor_id], e.seq, e.idh)
     for h in hours:
         out += _HOUR.pack(h.hour, *h.counts, *h.minutes, *h.alarms)
         out += _STAT.pack(h.co.n, h.co.total, h.co.lo, h.co.hi)
@@ -79,8 +82,9 @@ def pack(state: HomeState) -> bytes:
 def unpack(home_id: str, buf: bytes) -> HomeState:
     """The inverse of ``pack``."""
     version, has_wm, wm, n_sensors, n_window, n_hours, n_closed = _HEAD.unpack_from(buf, 0)
-    if version != FORMAT_VERSION:
+    if version & 0x0F != FORMAT_VERSION:
         raise ValueError(f"unknown state format {version}")
+    window = _WINDOW_WIDE if version >> 4 else _WINDOW
     state = HomeState(home_id, wm if has_wm else None)
     pos = _HEAD.size
     names: list[str] = []
@@ -96,8 +100,8 @@ def unpack(home_id: str, buf: bytes) -> HomeState:
         if n:
             state.settled[name] = SeqRange(lo, lo + span, n)
     for _ in range(n_window):
-        age, si, seq, idh = _WINDOW.unpack_from(buf, pos)
-        pos += _WINDOW.size
+        age, si, seq, idh = window.unpack_from(buf, pos)
+        pos += window.size
         state.window.append(Pending(wm - age, names[si], seq, idh))
     for i in range(n_hours + n_closed):
         agg, pos = _unpack_hour(buf, pos)

@@ -1,0 +1,155 @@
+"""Consumer throughput benchmark: events/s folded by ONE consumer process (``python -m homesec_consumer``:
+decode, dedup, fold, flush to Blob, checkpoint), against a bare SDK receive loop
+(``bench/consumer_baseline_worker.py``) reading the same events from the same emulator in the same run.
+
+``python bench/consumer_throughput.py [--homes 2000] [--minutes 6] [--repeat 2]`` (``make bench-consumer``).
+Figures: events/s of each, the ratio consumer/baseline (goal >= 0.8), and the time until every reading's
+rollup was durable in Blob. Everything runs on this machine (2 cores shared by emulator, Azurite, client).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
+
+from azure.eventhub import EventData  # noqa: E402
+from azure.eventhub.aio import EventHubProducerClient  # noqa: E402
+from homesec_devstack.azurite import AzuriteProcess  # noqa: E402
+from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
+from homesec_devstack.procs import ManagedProcess, free_port  # noqa: E402
+from homesec_domain.events import encode_reading  # noqa: E402
+from homesec_domain.models import Reading, SensorType  # noqa: E402
+
+SENSORS = [("door-1", SensorType.DOOR, "open"), ("window-1", SensorType.WINDOW, "closed"),
+           ("motion-1", SensorType.MOTION, "clear"), ("co-1", SensorType.CO, None),
+           ("temp-1", SensorType.TEMPERATURE, None)]  # fmt: skip
+
+
+def readings_of(home: str, minutes: int, t0: datetime, rng: random.Random) -> list[Reading]:
+    out = []
+    for m in range(minutes):
+        for sensor_id, stype, state in SENSORS:
+            value = None if state else round(rng.uniform(10, 30), 2)
+            out.append(Reading(reading_id=uuid.uuid4(), home_id=home, sensor_id=sensor_id, sensor_type=stype,
+                               ts=t0 + timedelta(minutes=m, seconds=rng.randint(0, 59)), state=state,
+                               value=value, seq=m))  # fmt: skip
+    return out
+
+
+async def publish(conn: str, homes: int, minutes: int) -> int:
+    rng = random.Random(1)
+    t0 = datetime.now(UTC) - timedelta(minutes=minutes + 5)
+    sent = 0
+    async with EventHubProducerClient.from_connection_string(conn) as producer:
+        for h in range(homes):
+            home = f"home-{h:06d}"
+            batch = await producer.create_batch(partition_key=home)
+            for r in readings_of(home, minutes, t0, rng):
+                event = EventData(encode_reading(r))
+                event.message_id = str(r.reading_id)
+                batch.add(event)
+                sent += 1
+            await producer.send_batch(batch)
+    return sent
+
+
+def baseline(conn: str, expected: int) -> dict[str, Any]:
+    argv = [sys.executable, str(ROOT / "bench" / "consumer_baseline_worker.py"), "--conn", conn,
+            "--expected", str(expected)]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=True)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["events_per_s"] = result["events"] / result["seconds"]
+    return result
+
+
+def metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100.0
+
+
+def consumer(
+    emulator: EmulatorProcess, azurite: AzuriteProcess, expected: int, logs: Path, flush: float
+) -> dict[str, Any]:
+    port, prefix = free_port(), f"b{uuid.uuid4().hex[:10]}"
+    env = {
+        "HOMESEC_CONSUMER_PORT": str(port), "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(),
+        "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": azurite.connection_string,
+        "HOMESEC_CONSUMER_CONSUMER_GROUP": "rollups", "HOMESEC_CONSUMER_CHECKPOINT_CONTAINER": f"{prefix}-cp",
+        "HOMESEC_CONSUMER_ROLLUP_CONTAINER": f"{prefix}-ro", "HOMESEC_CONSUMER_DEADLETTER_CONTAINER": f"{prefix}-dl",
+        "HOMESEC_CONSUMER_FLUSH_INTERVAL_S": str(flush), "HOMESEC_CONSUMER_LOG_LEVEL": "WARNING",
+    }  # fmt: skip
+    proc = ManagedProcess.python_module("consumer-bench", "homesec_consumer", env=env, log_dir=logs).start()
+    try:
+        proc.wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60)
+        cpu0 = cpu_seconds(proc.pid)
+        first = done = None
+        while done is None:
+            processed = metric(port, "homesec_consumer_events_processed_total")
+            now = time.perf_counter()
+            if first is None and processed > 0:
+                first = now
+            if processed >= expected:
+                done = now
+            time.sleep(0.05)
+        cpu = cpu_seconds(proc.pid) - cpu0
+        while metric(port, "homesec_consumer_readings_rolled_up_total") < expected:
+            time.sleep(0.1)
+        durable = time.perf_counter()
+        assert first is not None
+        return {"events": expected, "seconds": done - first, "events_per_s": expected / (done - first),
+                "durable_after_s": durable - first, "cpu_seconds": cpu,
+                "rollup_writes": metric(port, 'homesec_consumer_rollup_writes_total{result="ok"}')}  # fmt: skip
+    finally:
+        proc.stop(grace=20)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--homes", type=int, default=2000)
+    p.add_argument("--minutes", type=int, default=6)
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--flush-interval", type=float, default=5.0)
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        emulator = EmulatorProcess(root / "eh", log_dir=root / "logs").start()
+        azurite = AzuriteProcess(root / "az", log_dir=root / "logs").start()
+        try:
+            n = asyncio.run(publish(emulator.connection_string(), a.homes, a.minutes))
+            runs = []
+            for _ in range(a.repeat):
+                runs.append({"baseline": baseline(emulator.connection_string(), n),
+                             "consumer": consumer(emulator, azurite, n, root / "logs", a.flush_interval)})  # fmt: skip
+        finally:
+            azurite.stop()
+            emulator.stop()
+    ratios = [r["consumer"]["events_per_s"] / r["baseline"]["events_per_s"] for r in runs]
+    print(json.dumps({"events": n, "homes": a.homes, "minutes": a.minutes, "runs": runs, "ratios": ratios,
+                      "median_ratio": statistics.median(ratios)}, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
