@@ -28,6 +28,8 @@ from homesec_domain.models import Reading, SensorType
 
 SENSOR_TYPES: tuple[SensorType, ...] = tuple(SensorType)
 ALARM_KINDS: tuple[SensorType, ...] = (SensorType.GLASS_BREAK, SensorType.SMOKE, SensorType.CO)
+TYPE_INDEX = {t: i for i, t in enumerate(SENSOR_TYPES)}
+ALARM_INDEX = {t: i for i, t in enumerate(ALARM_KINDS)}
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
 MINUTE_CAP = 255
@@ -166,11 +168,12 @@ def _apply_hour(state: HomeState, reading: Reading, ts: int, config: FoldConfig)
     agg = state.hours.get(hour_ms // 1000)
     if agg is None:
         agg = state.hours[hour_ms // 1000] = HourAgg(hour_ms // 1000)
-    agg.counts[SENSOR_TYPES.index(reading.sensor_type)] += 1
+    agg.counts[TYPE_INDEX[reading.sensor_type]] += 1
     minute = (ts - hour_ms) // MINUTE_MS
     agg.minutes[minute] = min(agg.minutes[minute] + 1, MINUTE_CAP)
-    if reading.sensor_type in ALARM_KINDS and is_alarm(reading, config):
-        agg.alarms[ALARM_KINDS.index(reading.sensor_type)] += 1
+    alarm = ALARM_INDEX.get(reading.sensor_type)
+    if alarm is not None and is_alarm(reading, config):
+        agg.alarms[alarm] += 1
     if reading.value is not None:
         if reading.sensor_type is SensorType.CO:
             agg.co.add(to_milli(reading.value))
