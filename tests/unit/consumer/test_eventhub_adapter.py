@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from azure.eventhub import EventData
-
 from homesec_consumer.adapters.eventhub import inbound
 from homesec_consumer.ports import Position
 
