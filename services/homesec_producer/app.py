@@ -69,6 +69,7 @@ async def _connect(settings: ProducerSettings, publisher: EventPublisher, runtim
         retry=policy,
         metrics=runtime.metrics,
         ack_on_failure=settings.unsafe_ack_on_publish_failure,
+        linger=settings.publish_linger_seconds,
     )
     buffer.start()
     runtime.set_buffer(buffer)

@@ -83,6 +83,7 @@ class PartitionedBuffer:
         retry: RetryPolicy,
         metrics: ProducerMetrics,
         ack_on_failure: bool = False,
+        linger: float = 0.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._publisher = publisher
@@ -94,6 +95,7 @@ class PartitionedBuffer:
         self._metrics = metrics
         self._ack_on_failure = ack_on_failure
         self._sleep = sleep
+        self._linger = linger
         self._queues: dict[str, deque[Item]] = {pid: deque() for pid in self._ids}
         self._wake: dict[str, asyncio.Event] = {pid: asyncio.Event() for pid in self._ids}
         self._workers: list[asyncio.Task[None]] = []
@@ -145,6 +147,8 @@ class PartitionedBuffer:
                 wake.clear()
                 await wake.wait()
                 continue
+            if self._linger > 0 and len(queue) < self._max_events and not self._closing:
+                await asyncio.sleep(self._linger)  # let a batch fill: fewer, larger sends
             items = self._take(queue)
             if not items:
                 continue

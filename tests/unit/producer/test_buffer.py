@@ -28,7 +28,13 @@ def readings(home: str, n: int, start: int = 0) -> list[AcceptedReading]:
 
 class Harness:
     def __init__(
-        self, *, capacity: int = 1000, max_tries: int = 3, max_events: int = 100, ack_on_failure: bool = False
+        self,
+        *,
+        capacity: int = 1000,
+        max_tries: int = 3,
+        max_events: int = 100,
+        ack_on_failure: bool = False,
+        linger: float = 0.0,
     ) -> None:
         retry = RetryPolicy(max_tries, 0.001, 0.002, random.Random(0))
         self.registry = CollectorRegistry()
@@ -36,7 +42,7 @@ class Harness:
         self.pub = FakePublisher(partitions=4)
         self.buffer = PartitionedBuffer(
             self.pub, self.pub.ids, capacity=capacity, max_batch_events=max_events, max_batch_bytes=100_000,
-            retry=retry, metrics=self.metrics, ack_on_failure=ack_on_failure,
+            retry=retry, metrics=self.metrics, ack_on_failure=ack_on_failure, linger=linger,
         )  # fmt: skip
         self.buffer.start()
 
@@ -176,4 +182,14 @@ async def test_unsafe_mode_acknowledges_lost_readings() -> None:
     h.pub.failures = [ThrottledError("busy")]
     await asyncio.wait_for(h.buffer.submit(readings("home-1", 2)).future, 5)
     assert h.pub.published == []
+    await h.buffer.close(1)
+
+
+async def test_linger_lets_a_batch_fill() -> None:
+    h = Harness(linger=0.05)
+    first = h.buffer.submit(readings("home-1", 1))
+    await asyncio.sleep(0.01)
+    second = h.buffer.submit(readings("home-1", 1, start=1))
+    await asyncio.wait_for(asyncio.gather(first.future, second.future), 5)
+    assert h.pub.calls == [(partition_for("home-1", h.pub.ids), 2)]
     await h.buffer.close(1)
