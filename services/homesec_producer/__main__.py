@@ -40,6 +40,7 @@ class GracefulServer(uvicorn.Server):
         self._signalled = True
         log.info("signal %s: draining", sig)
         _start_watchdog(self.grace + 2.0)
+        self.runtime.mark_draining()  # /readyz answers 503 from now on
         loop = asyncio.get_event_loop()
         loop.call_soon_threadsafe(self.runtime.begin_shutdown)
         loop.call_soon_threadsafe(loop.call_later, self.delay, self._stop_accepting)

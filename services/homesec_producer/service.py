@@ -60,12 +60,16 @@ class Runtime:
         self.buffer = buffer
         self.metrics.ready.set(1 if self.ready else 0)
 
-    def begin_shutdown(self) -> None:
-        """Readiness false at once; after ``delay_seconds`` refuse new readings and flush (idempotent)."""
-        if self.draining:
-            return
+    def mark_draining(self) -> None:
+        """Readiness false (safe to call from a signal handler)."""
         self.draining = True
         self.metrics.ready.set(0)
+
+    def begin_shutdown(self) -> None:
+        """Readiness false at once; after ``delay_seconds`` refuse new readings and flush (idempotent)."""
+        if self.shutdown_task is not None:
+            return
+        self.mark_draining()
         log.info("shutdown: readiness false, draining within %.1fs", self.grace_seconds)
         self.shutdown_task = asyncio.get_running_loop().create_task(self._drain())
 
