@@ -80,6 +80,7 @@ def main() -> None:
             1, int(settings.shutdown_grace_seconds - settings.shutdown_delay_seconds - flush_budget)
         ),
         timeout_keep_alive=30,
+        limit_concurrency=settings.max_concurrent_requests,
     )
     server = GracefulServer(config, runtime, settings.shutdown_delay_seconds, settings.shutdown_grace_seconds)
     server.run()

@@ -33,6 +33,8 @@ class ProducerSettings(BaseSettings):
 
     # Request limits.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Connections + requests served at once; above it uvicorn answers 503 (bounds memory held by bodies).
+    max_concurrent_requests: int = Field(default=1000, ge=1)
     max_readings_per_request: int = Field(default=MAX_READINGS_PER_REQUEST, ge=1, le=MAX_READINGS_PER_REQUEST)
     max_reading_age_seconds: float = Field(default=86_400.0, gt=0)
     max_clock_skew_seconds: float = Field(default=300.0, ge=0)

@@ -50,3 +50,25 @@ def test_mapping(exc: BaseException, kind: type[errors.PublishError], retryable:
 
 def test_server_busy_is_recognised_by_its_condition() -> None:
     assert server_busy().error == "server-busy"
+
+
+async def test_clients_for_both_auth_modes_are_built_without_connecting() -> None:
+    from homesec_producer.adapters.eventhubs import build_client
+
+    from .helpers import settings
+
+    client, credential = build_client(settings())
+    assert credential is None
+    assert client.eventhub_name == "telemetry"
+    await client.close()
+    client, credential = build_client(
+        settings(
+            eventhub_connection_string=None,
+            eventhub_fully_qualified_namespace="ns.servicebus.windows.net",
+            eventhub_name="telemetry",
+        )
+    )
+    assert type(credential).__name__ == "DefaultAzureCredential"
+    assert client.eventhub_name == "telemetry"
+    await client.close()
+    await credential.close()
