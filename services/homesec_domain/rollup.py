@@ -26,8 +26,9 @@ DAY_SCHEMA = "homesec.rollup.day.v1"
 
 _HEAD = struct.Struct("<BBqHHBB")  # version | wide << 4, has_wm, wm, n_sensors, n_window, n_hours, n_closed
 _SENSOR = struct.Struct("<BqqdqqI")  # type, last_ts, last_seq, value, settled lo, hi - lo, n
-_WINDOW = struct.Struct("<IBqq")  # wm - ts, sensor index, seq, id hash
-_WINDOW_WIDE = struct.Struct("<IHqq")  # the same for homes with more than 255 sensors
+_WINDOW = struct.Struct("<IBiq")  # wm - ts, sensor index, sensor's last seq - seq, id hash
+_WINDOW_WIDE = struct.Struct("<IHqq")  # wm - ts, sensor index, seq, id hash (many sensors or far seqs)
+_I32 = range(-(2**31), 2**31)
 _STAT = struct.Struct("<Iqqq")
 _HOUR = struct.Struct(f"<q{len(SENSOR_TYPES)}I60B{len(ALARM_KINDS)}I")
 _NONE = 255
@@ -55,8 +56,8 @@ def pack(state: HomeState) -> bytes:
     index = {name: i for i, name in enumerate(names)}
     wm = state.watermark if state.watermark is not None else 0
     hours = sorted(state.hours.values(), key=lambda h: h.hour) + sorted(state.closed, key=lambda h: h.hour)
-    wide = len(names) > 255
-    window = _WINDOW_WIDE if wide else _WINDOW
+    last_seq = {name: state.sensors[name].last_seq for name in names}
+    wide = len(names) > 255 or any(last_seq[e.sensor_id] - e.seq not in _I32 for e in state.window)
     out = bytearray(
         _HEAD.pack(FORMAT_VERSION | wide << 4, state.watermark is not None, wm, len(names), len(state.window),
                    len(state.hours), len(state.closed))
@@ -71,7 +72,10 @@ def pack(state: HomeState) -> bytes:
             SENSOR_TYPES.index(s.sensor_type), s.last_ts, s.last_seq, value, r.lo, r.hi - r.lo, r.n
         )
     for e in sorted(state.window):
-        out += window.pack(wm - e.ts, index[e.sensor_id], e.seq, e.idh)
+        if wide:
+            out += _WINDOW_WIDE.pack(wm - e.ts, index[e.sensor_id], e.seq, e.idh)
+        else:
+            out += _WINDOW.pack(wm - e.ts, index[e.sensor_id], last_seq[e.sensor_id] - e.seq, e.idh)
     for h in hours:
         out += _HOUR.pack(h.hour, *h.counts, *h.minutes, *h.alarms)
         out += _STAT.pack(h.co.n, h.co.total, h.co.lo, h.co.hi)
@@ -84,7 +88,8 @@ def unpack(home_id: str, buf: bytes) -> HomeState:
     version, has_wm, wm, n_sensors, n_window, n_hours, n_closed = _HEAD.unpack_from(buf, 0)
     if version & 0x0F != FORMAT_VERSION:
         raise ValueError(f"unknown state format {version}")
-    window = _WINDOW_WIDE if version >> 4 else _WINDOW
+    wide = bool(version >> 4)
+    window = _WINDOW_WIDE if wide else _WINDOW
     state = HomeState(home_id, wm if has_wm else None)
     pos = _HEAD.size
     names: list[str] = []
@@ -102,6 +107,8 @@ def unpack(home_id: str, buf: bytes) -> HomeState:
     for _ in range(n_window):
         age, si, seq, idh = window.unpack_from(buf, pos)
         pos += window.size
+        if not wide:
+            seq = state.sensors[names[si]].last_seq - seq
         state.window.append(Pending(wm - age, names[si], seq, idh))
     for i in range(n_hours + n_closed):
         agg, pos = _unpack_hour(buf, pos)
