@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
@@ -76,6 +76,30 @@ async def _connect(settings: ProducerSettings, publisher: EventPublisher, runtim
     log.info("ready: %d partitions", len(partition_ids))
 
 
+def _lifespan(
+    settings: ProducerSettings, publisher: EventPublisher | None, runtime: Runtime
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """Connect in the background on startup; on shutdown flush within the grace period, then close."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        pub = publisher
+        if pub is None:
+            from homesec_producer.adapters.eventhubs import EventHubsPublisher
+
+            pub = EventHubsPublisher.from_settings(settings)
+        connect = asyncio.create_task(_connect(settings, pub, runtime), name="connect")
+        try:
+            yield
+        finally:
+            connect.cancel()
+            await asyncio.gather(connect, return_exceptions=True)
+            await runtime.finish()
+            await pub.close()
+
+    return lifespan
+
+
 def build_app(
     settings: ProducerSettings,
     publisher: EventPublisher | None = None,
@@ -96,28 +120,11 @@ def build_app(
     )
     if settings.unsafe_ack_on_publish_failure:
         log.error("UNSAFE_ACK_ON_PUBLISH_FAILURE is set: failed sends are acknowledged (test harness only)")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        pub = publisher
-        if pub is None:
-            from homesec_producer.adapters.eventhubs import EventHubsPublisher
-
-            pub = EventHubsPublisher.from_settings(settings)
-        connect = asyncio.create_task(_connect(settings, pub, runtime), name="connect")
-        try:
-            yield
-        finally:
-            connect.cancel()
-            await asyncio.gather(connect, return_exceptions=True)
-            await runtime.finish()
-            await pub.close()
-
     app = FastAPI(
         title="homesec producer",
         version="1",
         description="Ingests sensor readings and publishes them to Event Hubs (home ID = partition key).",
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, publisher, runtime),
     )
     endpoint = ReadingsEndpoint(service, settings.max_body_bytes, settings.retry_after_seconds)
     app.include_router(build_router(endpoint, runtime, registry))

@@ -7,6 +7,7 @@ sets, and a home ID is never a label value.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -42,57 +43,7 @@ class ProducerMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ProducerMetrics:
-        p = "homesec_producer_"
-        metrics = cls(
-            http_requests=Counter(
-                f"{p}http_requests", "HTTP requests", ["route", "method", "status"], registry=registry
-            ),
-            http_duration=Histogram(
-                f"{p}http_request_duration_seconds",
-                "HTTP request duration",
-                ["route"],
-                buckets=_LATENCY_BUCKETS,
-                registry=registry,
-            ),
-            http_in_flight=Gauge(
-                f"{p}http_requests_in_flight", "HTTP requests in progress", registry=registry
-            ),
-            readings_received=Counter(
-                f"{p}readings_received", "Readings in POSTed bodies", registry=registry
-            ),
-            readings_acknowledged=Counter(
-                f"{p}readings_acknowledged",
-                "Readings acknowledged by Event Hubs and answered 202",
-                registry=registry,
-            ),
-            readings_rejected=Counter(
-                f"{p}readings_rejected", "Readings not accepted, by reason", ["reason"], registry=registry
-            ),
-            publish_duration=Histogram(
-                f"{p}publish_duration_seconds",
-                "One Event Hubs batch send, retries included",
-                buckets=_LATENCY_BUCKETS,
-                registry=registry,
-            ),
-            publish_batch_size=Histogram(
-                f"{p}publish_batch_size", "Events per send", buckets=_BATCH_BUCKETS, registry=registry
-            ),
-            publish_retries=Counter(
-                f"{p}publish_retries", "Publish attempts retried, by reason", ["reason"], registry=registry
-            ),
-            publish_throttled=Counter(f"{p}publish_throttled", "ServerBusy answers", registry=registry),
-            publish_failures=Counter(
-                f"{p}publish_failures", "Sends failed after the last retry", ["reason"], registry=registry
-            ),
-            buffer_readings=Gauge(
-                f"{p}buffer_readings", "Readings waiting to be published", registry=registry
-            ),
-            buffer_capacity=Gauge(
-                f"{p}buffer_capacity_readings", "Capacity of the buffer in readings", registry=registry
-            ),
-            shed=Counter(f"{p}shed", "Requests shed with 429/503", ["status"], registry=registry),
-            ready=Gauge(f"{p}ready", "1 when ready to take traffic", registry=registry),
-        )
+        metrics = cls(**_http_metrics(registry), **_publish_metrics(registry))
         metrics._prime()
         return metrics
 
@@ -104,3 +55,64 @@ class ProducerMetrics:
             self.publish_retries.labels(reason=reason)
         for status in ("429", "503"):
             self.shed.labels(status=status)
+
+
+_P = "homesec_producer_"
+
+
+def _http_metrics(registry: CollectorRegistry) -> dict[str, Any]:
+    return {
+        "http_requests": Counter(
+            f"{_P}http_requests", "HTTP requests", ["route", "method", "status"], registry=registry
+        ),
+        "http_duration": Histogram(
+            f"{_P}http_request_duration_seconds",
+            "HTTP request duration",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        "http_in_flight": Gauge(
+            f"{_P}http_requests_in_flight", "HTTP requests in progress", registry=registry
+        ),
+        "readings_received": Counter(
+            f"{_P}readings_received", "Readings in POSTed bodies", registry=registry
+        ),
+        "readings_acknowledged": Counter(
+            f"{_P}readings_acknowledged",
+            "Readings acknowledged by Event Hubs and answered 202",
+            registry=registry,
+        ),
+        "readings_rejected": Counter(
+            f"{_P}readings_rejected", "Readings not accepted, by reason", ["reason"], registry=registry
+        ),
+        "shed": Counter(f"{_P}shed", "Requests shed with 429/503", ["status"], registry=registry),
+        "ready": Gauge(f"{_P}ready", "1 when ready to take traffic", registry=registry),
+    }
+
+
+def _publish_metrics(registry: CollectorRegistry) -> dict[str, Any]:
+    return {
+        "publish_duration": Histogram(
+            f"{_P}publish_duration_seconds",
+            "One Event Hubs batch send, retries included",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        "publish_batch_size": Histogram(
+            f"{_P}publish_batch_size", "Events per send", buckets=_BATCH_BUCKETS, registry=registry
+        ),
+        "publish_retries": Counter(
+            f"{_P}publish_retries", "Publish attempts retried, by reason", ["reason"], registry=registry
+        ),
+        "publish_throttled": Counter(f"{_P}publish_throttled", "ServerBusy answers", registry=registry),
+        "publish_failures": Counter(
+            f"{_P}publish_failures", "Sends failed after the last retry", ["reason"], registry=registry
+        ),
+        "buffer_readings": Gauge(
+            f"{_P}buffer_readings", "Readings waiting to be published", registry=registry
+        ),
+        "buffer_capacity": Gauge(
+            f"{_P}buffer_capacity_readings", "Capacity of the buffer in readings", registry=registry
+        ),
+    }
