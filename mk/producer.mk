@@ -2,7 +2,7 @@
 .PHONY: bench-producer producer-token
 
 bench-producer: setup ## producer throughput vs a bare ASGI baseline through the emulator (docs/benchmarks.md)
-	$(PY) bench/producer_throughput.py $(BENCH_PRODUCER_ARGS)
+	$(PY) bench/producer_throughput.py --write docs/benchmarks.md $(BENCH_PRODUCER_ARGS)
 
 producer-token: setup-python ## issue a bearer token: make producer-token HOMES="home-1 home-2" (keys from env)
 	$(PY) -m homesec_producer.auth_cli $(foreach h,$(HOMES),--home $(h))

@@ -73,7 +73,7 @@ def main() -> None:
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        log_level=settings.log_level,
+        log_level=settings.log_level.lower(),
         access_log=False,
         workers=1,
         timeout_graceful_shutdown=max(

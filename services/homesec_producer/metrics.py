@@ -16,6 +16,7 @@ REJECT_REASONS = (
     "shutting_down",
 )  # fmt: skip
 RETRY_REASONS = ("throttled", "timeout", "connection", "other")
+FAILURE_REASONS = (*RETRY_REASONS, "rejected")
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 300, 500, 1000)
@@ -55,6 +56,8 @@ class ProducerMetrics:
             self.publish_retries.labels(reason=reason)
         for status in ("429", "503"):
             self.shed.labels(status=status)
+        for reason in FAILURE_REASONS:
+            self.publish_failures.labels(reason=reason)
 
 
 _P = "homesec_producer_"
