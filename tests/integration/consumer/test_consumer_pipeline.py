@@ -97,7 +97,7 @@ async def test_end_to_end_through_the_producer_and_restart_from_an_old_checkpoin
 
     from tests.integration.producer.harness import AUTH_KEYS, ProducerProcess
 
-    readings = dataset(n_homes=30, minutes=30, seed=11)
+    readings = dataset(n_homes=60, minutes=30, seed=11)
     truth = ground_truth(readings)
     authority = TokenAuthority({k: v.encode() for k, v in AUTH_KEYS.items()})
     token = authority.issue("it", truth.keys(), datetime.now(UTC) + timedelta(hours=1))
@@ -159,6 +159,7 @@ async def test_chaos_sigkill_one_consumer_add_another(stack: Stack) -> None:
             await asyncio.sleep(0.5)
         sending = asyncio.create_task(publish(conn, delivered[third:], pace=0.02))
         await asyncio.sleep(1.0)
+        assert a.metric("homesec_consumer_partitions_owned") > 0
         a.proc.kill()  # SIGKILL mid-stream: no flush, no checkpoint, ownership left to expire
         await asyncio.to_thread(c.start)
         await sending
