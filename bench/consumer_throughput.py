@@ -113,7 +113,7 @@ def consumer(
         "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": azurite.connection_string,
         "HOMESEC_CONSUMER_CONSUMER_GROUP": "rollups", "HOMESEC_CONSUMER_CHECKPOINT_CONTAINER": f"{prefix}-cp",
         "HOMESEC_CONSUMER_ROLLUP_CONTAINER": f"{prefix}-ro", "HOMESEC_CONSUMER_DEADLETTER_CONTAINER": f"{prefix}-dl",
-        "HOMESEC_CONSUMER_FLUSH_INTERVAL_S": str(flush), "HOMESEC_CONSUMER_LOG_LEVEL": "WARNING",
+        "HOMESEC_CONSUMER_FLUSH_INTERVAL_SECONDS": str(flush), "HOMESEC_CONSUMER_LOG_LEVEL": "WARNING",
     }  # fmt: skip
     proc = ManagedProcess.python_module("consumer-bench", "homesec_consumer", env=env, log_dir=logs).start()
     try:

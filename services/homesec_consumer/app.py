@@ -67,8 +67,8 @@ def build_eventhub_client(
     common: dict[str, Any] = {
         "consumer_group": settings.consumer_group, "eventhub_name": settings.eventhub_name,
         "checkpoint_store": store, "load_balancing_strategy": settings.load_balancing_strategy,
-        "load_balancing_interval": settings.load_balancing_interval_s,
-        "partition_ownership_expiration_interval": settings.ownership_expiration_s,
+        "load_balancing_interval": settings.load_balancing_interval_seconds,
+        "partition_ownership_expiration_interval": settings.ownership_expiration_seconds,
     }  # fmt: skip
     if settings.eventhub_connection_string is not None:
         return EventHubConsumerClient.from_connection_string(
@@ -95,7 +95,7 @@ class ConsumerService:
         self.ready = False
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set, then shut down within ``shutdown_grace_s``."""
+        """Run until ``stop`` is set, then shut down within ``shutdown_grace_seconds``."""
         s = self.settings
         needs_credential = s.blob_connection_string is None or s.eventhub_connection_string is None
         credential = _credential(s) if needs_credential else None
@@ -125,7 +125,8 @@ class ConsumerService:
             store, dead_letters=BlobDeadLetterSink(service.get_container_client(s.deadletter_container)),
             checkpoints=sink, metrics=self.metrics, clock=self.clock,
             config=ProcessorConfig(
-                FoldConfig(int(s.lateness_s * 1000), s.co_alarm_ppm), s.flush_max_homes, s.write_concurrency
+                FoldConfig(int(s.lateness_seconds * 1000), s.co_alarm_ppm),
+                s.flush_max_homes, s.write_concurrency,
             ),
         )  # fmt: skip
         app = create_http_app(store, self.registry, lambda: self.ready)
@@ -139,20 +140,21 @@ class ConsumerService:
         log.info("initial checkpoints written for partitions %s", written)
         partition_ids = await client.get_partition_ids()
         runner = EventHubRunner(
-            client, processor, self.metrics, max_batch_size=s.max_batch_size, max_wait_time=s.max_wait_time_s,
+            client, processor, self.metrics, max_batch_size=s.max_batch_size,
+            max_wait_time=s.max_wait_time_seconds,
             prefetch=s.prefetch, starting_position="@latest" if s.starting_position == "latest" else "-1",
         )  # fmt: skip
         loops_stop = asyncio.Event()
         tasks = [
             asyncio.create_task(runner.run(), name="receive"),
-            asyncio.create_task(processor.run_flush_loop(s.flush_interval_s, loops_stop), name="flush"),
+            asyncio.create_task(processor.run_flush_loop(s.flush_interval_seconds, loops_stop), name="flush"),
             asyncio.create_task(
                 watch_ownership(
                     sink,
                     partition_ids,
                     self.metrics,
-                    interval=s.load_balancing_interval_s,
-                    expiration=s.ownership_expiration_s,
+                    interval=s.load_balancing_interval_seconds,
+                    expiration=s.ownership_expiration_seconds,
                     stop=loops_stop,
                 ),
                 name="ownership",
@@ -178,12 +180,14 @@ class ConsumerService:
         loops_stop.set()
         try:
             await asyncio.wait_for(
-                processor.flush_all(force=True), timeout=self.settings.shutdown_grace_s * 0.6
+                processor.flush_all(force=True), timeout=self.settings.shutdown_grace_seconds * 0.6
             )
         except TimeoutError:
             log.error("final flush did not finish in time; the next owner redoes the rest")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(client.close(), timeout=max(1.0, self.settings.shutdown_grace_s * 0.3))
+            await asyncio.wait_for(
+                client.close(), timeout=max(1.0, self.settings.shutdown_grace_seconds * 0.3)
+            )
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+# Bounded label values (docs/contracts.md); primed at start so every series exists from the first scrape.
+DEAD_LETTER_REASONS = ("undecodable", "schema_version", "invalid")
+HANDLER_STAGES = ("partition", "load_balancing", "ownership_watch", "flush", "checkpoint")
+
 _LATENCY_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 300, 600)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 300, 500, 1000)
 
@@ -36,7 +40,7 @@ class ConsumerMetrics:
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ConsumerMetrics:
         p = "homesec_consumer_"
-        return cls(
+        metrics = cls(
             events_received=Counter(
                 f"{p}events_received", "Events received from Event Hubs", registry=registry
             ),
@@ -97,3 +101,12 @@ class ConsumerMetrics:
             homes_in_state=Gauge(f"{p}homes_in_state", "Homes held in memory", registry=registry),
             ready=Gauge(f"{p}ready", "1 when receiving", registry=registry),
         )
+        metrics.prime()
+        return metrics
+
+    def prime(self) -> None:
+        """Create every labelled child so dashboards and alerts see zeros, not missing series."""
+        for reason in DEAD_LETTER_REASONS:
+            self.dead_letters.labels(reason=reason)
+        for stage in HANDLER_STAGES:
+            self.handler_errors.labels(stage=stage)

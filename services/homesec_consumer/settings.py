@@ -29,22 +29,22 @@ class ConsumerSettings(BaseSettings):
 
     # Load balancing (azure-eventhub EventProcessor).
     load_balancing_strategy: Literal["balanced", "greedy"] = "greedy"
-    load_balancing_interval_s: float = Field(default=10.0, gt=0)
-    ownership_expiration_s: float = Field(default=60.0, gt=0)
+    load_balancing_interval_seconds: float = Field(default=10.0, gt=0)
+    ownership_expiration_seconds: float = Field(default=60.0, gt=0)
     starting_position: Literal["earliest", "latest"] = "earliest"
 
     # Receiving.
     max_batch_size: int = Field(default=300, gt=0)
-    max_wait_time_s: float = Field(default=1.0, gt=0)
+    max_wait_time_seconds: float = Field(default=1.0, gt=0)
     prefetch: int = Field(default=600, gt=0)
 
     # Aggregation and flushing.
-    lateness_s: float = Field(default=120.0, gt=0)
+    lateness_seconds: float = Field(default=120.0, gt=0)
     co_alarm_ppm: float = 50.0
-    flush_interval_s: float = Field(default=30.0, gt=0)
+    flush_interval_seconds: float = Field(default=30.0, gt=0)
     flush_max_homes: int = Field(
         default=2000, ge=0, description="homes written per partition and flush; 0: all"
     )
     write_concurrency: int = Field(default=32, gt=0)
-    shutdown_grace_s: float = Field(default=25.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=25.0, gt=0)
     log_level: str = "INFO"

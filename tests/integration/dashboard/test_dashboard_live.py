@@ -131,13 +131,9 @@ def test_every_dashboard_query_returns_data_under_load(pipeline: dict[str, int],
         present = {m["__name__"] for m in prom.api("series", **{"match[]": '{__name__=~"homesec_.+"}'})}
         assert set(prom.rule_health().values()) <= {"ok", "unknown"}
         _check_expositions(pipeline)
-    # A labelled counter has no series until a child exists. Services pre-create the children of every
-    # label value (house practice, see homesec_producer.metrics._prime); where they don't yet, the query is
-    # empty through no fault of the dashboard. Any other empty query fails here.
-    unprimed = {q.where: sorted(metric_names(q.expr) - present) for q in empty}
-    assert [where for where, missing in unprimed.items() if not missing] == [], "queries without data"
-    if unprimed:
-        pytest.xfail(f"services export no series yet for (pre-create their label children): {unprimed}")
+    # Both services pre-create the children of every bounded label value, so every query has data.
+    missing = {q.where: sorted(metric_names(q.expr) - present) for q in empty}
+    assert missing == {}, f"dashboard queries without data (series missing in brackets): {missing}"
 
 
 def _check_expositions(pipeline: dict[str, int]) -> None:
