@@ -39,7 +39,7 @@ def test_contract_parsing_found_every_table() -> None:
     metrics = contract_metrics()
     names = {m.name for m in metrics.values()}
     assert len([n for n in names if n.startswith("homesec_producer_")]) == 15
-    assert len([n for n in names if n.startswith("homesec_consumer_")]) == 19
+    assert len([n for n in names if n.startswith("homesec_consumer_")]) == 20
     assert metrics["homesec_producer_readings_rejected_total"].labels == {"reason"}
     assert metrics["homesec_producer_http_requests_total"].labels == {"route", "method", "status"}
     assert "homesec_producer_publish_duration_seconds_bucket" in metrics

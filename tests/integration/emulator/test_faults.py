@@ -63,7 +63,10 @@ async def test_throttled_send_is_loud_even_with_sdk_retries(emulator_factory: Em
     emu = emulator_factory(throughput_units=1)
     with pytest.raises(EventDataSendError, match=r"com\.microsoft:server-busy"):
         await _send_batches(emu.connection_string(), batches=6, size=500, retry_total=10)
-    assert 1 <= emu.stats()["throttled_requests"] <= 2
+    # The SDK resends a rejected batch at most once, at once, then raises: nowhere near retry_total=10 tries
+    # with back-off. (Two throttles per failing send in isolation; a third when the machine is slow enough
+    # for an earlier batch to meet an empty bucket too.)
+    assert 1 <= emu.stats()["throttled_requests"] <= 3
 
 
 async def test_auto_inflate_raises_throughput_units(emulator_factory: EmulatorFactory) -> None:
