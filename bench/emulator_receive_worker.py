@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from typing import Any
 
@@ -18,7 +19,9 @@ async def run(conn: str, partitions: list[str], expected: int, timeout: float) -
     received = 0
     first: float | None = None
     done = asyncio.Event()
-    client = EventHubConsumerClient.from_connection_string(conn, consumer_group="$Default", prefetch=2000)
+    client = EventHubConsumerClient.from_connection_string(
+        conn, consumer_group="$Default", prefetch=int(os.environ.get("BENCH_PREFETCH", "2000"))
+    )
 
     async def on_batch(ctx: Any, events: list[Any]) -> None:
         nonlocal received, first

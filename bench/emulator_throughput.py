@@ -53,7 +53,15 @@ async def send(conn: str, events: int, partitions: int = 16) -> float:
         return time.perf_counter() - start
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
 def receive(conn: str, groups: list[list[str]], expected_each: int) -> dict[str, Any]:
+    busy0, total0 = machine_busy()
     procs = [
         subprocess.Popen(
             [
@@ -76,7 +84,10 @@ def receive(conn: str, groups: list[list[str]], expected_each: int) -> dict[str,
     # Streaming time: from each process's first event to its last (connection setup excluded).
     wall = max(r["seconds"] - r["first_event_after"] for r in results)
     cpu = sum(r["cpu"] for r in results) / max(r["seconds"] for r in results)
+    busy1, total1 = machine_busy()
+    machine = (os.cpu_count() or 1) * (busy1 - busy0) / max(1, total1 - total0)
     return {
+        "machine_busy_cores": machine,
         "received": total,
         "seconds": wall,
         "rate": total / wall,
@@ -118,6 +129,7 @@ def run(events: int) -> dict[str, Any]:
             cpu1 = cpu_seconds(emu.process.pid)
             two = receive(conn, [[str(p) for p in range(8)], [str(p) for p in range(8, 16)]], sent // 2)
             cpu2 = cpu_seconds(emu.process.pid)
+            half = receive(conn, [[str(p) for p in range(8)]], sent // 2)
             ceiling = sdk_ceiling(Path(tmp) / "eh", 20_000)
         finally:
             emu.stop()
@@ -128,6 +140,8 @@ def run(events: int) -> dict[str, Any]:
         "emulator_cpu_share_1": (cpu1 - cpu0) / one["seconds"], "emulator_cpu_share_2": (cpu2 - cpu1) / two["seconds"],
         "emulator_us_per_event": 1e6 * (cpu2 - cpu1) / max(1, two["received"]),
         "client_cpu_cores_1": one["client_cpu_cores"], "client_cpu_cores_2": two["client_cpu_cores"],
+        "machine_busy_cores_1": one["machine_busy_cores"], "machine_busy_cores_2": two["machine_busy_cores"],
+        "receive_1_of_8": half["rate"], "scale_2_over_1_of_8": two["rate"] / half["rate"],
     }  # fmt: skip
 
 
@@ -142,13 +156,17 @@ def markdown(r: dict[str, Any]) -> str:
         "|---|---:|---:|",
         f"| send, one SDK producer, acknowledged | {r['send_rate']:,.0f} | |",
         f"| SDK client-side decode ceiling (baseline, in-process) | {r['sdk_ceiling']:,.0f} | 1.00 |",
-        f"| receive, 1 consumer process | {r['receive_1']:,.0f} | {r['receive_1_over_ceiling']:.2f} of ceiling |",
-        f"| receive, 2 consumer processes | {r['receive_2']:,.0f} | **{r['scale_2_over_1']:.2f}x** one process |",
+        f"| receive, 1 consumer process, all 16 partitions | {r['receive_1']:,.0f} | {r['receive_1_over_ceiling']:.2f} of ceiling |",
+        f"| receive, 1 consumer process, 8 partitions (the same share as each of the two below) | {r['receive_1_of_8']:,.0f} | |",
+        f"| receive, 2 consumer processes, 8 partitions each | {r['receive_2']:,.0f} | **{r['scale_2_over_1']:.2f}x** one process on 16; **{r['scale_2_over_1_of_8']:.2f}x** one process on 8 |",
         "",
         f"Where the time goes: the emulator spent {r['emulator_us_per_event']:.1f} µs of CPU per delivered event "
         f"({100 * r['emulator_cpu_share_2']:.0f}% of one core while two consumers read); the SDK consumers used "
         f"{r['client_cpu_cores_1']:.2f} core (one process) and {r['client_cpu_cores_2']:.2f} cores (two). "
-        "The receive side is bound by the SDK's pure-Python AMQP decoding in the clients, not by the emulator. "
+        f"The whole machine was {r['machine_busy_cores_2']:.2f} of 2 cores busy during the two-consumer phase "
+        "(worker start-up included): neither the emulator nor the CPU is saturated. Each SDK client stalls on "
+        "its own credit cycle (the pyamqp receiver asks for more credit only when it reaches zero), so 8 "
+        "partitions per process overlap less work than 16 in one process. "
         "Streaming rates count from each consumer's first event (connection setup excluded).",
         "",
     ])  # fmt: skip
