@@ -11,7 +11,6 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
 from homesec_devstack.procs import ManagedProcess, free_port, http_status
 
 from tests.images.buildah import ContainerProcess, ImageConfig, WorkingContainer, cmdline, read_only_root_argv
@@ -41,6 +40,13 @@ def test_runtime_stack_serves_read_only(
     assert watch.changed() == []
 
 
+def _service_root(container: WorkingContainer, service: Service) -> Path:
+    """The mounted container root; the image must carry the service's entrypoint module."""
+    root = container.mount()
+    assert (root / APP / f"homesec_{service.name}" / "__main__.py").is_file(), "service missing from image"
+    return root
+
+
 def test_entrypoint_serves_health_and_metrics(
     service: Service,
     config: ImageConfig,
@@ -49,9 +55,7 @@ def test_entrypoint_serves_health_and_metrics(
     tmp_path: Path,
 ) -> None:
     """The image's own entrypoint starts, answers /healthz and /metrics, and exits 0 on SIGTERM."""
-    root = container.mount()
-    if not (root / APP / f"homesec_{service.name}" / "__main__.py").is_file():
-        pytest.skip(f"homesec_{service.name}.__main__ is not written yet: the image has no service to start")
+    _service_root(container, service)
     port = service_env.port
     container.set_env(service_env.env)
     with (
@@ -83,9 +87,7 @@ def test_entrypoint_on_read_only_root(
     tmp_path: Path,
 ) -> None:
     """readOnlyRootFilesystem: the entrypoint starts, serves and stops with only /tmp writable."""
-    root = container.mount()
-    if not (root / APP / f"homesec_{service.name}" / "__main__.py").is_file():
-        pytest.skip(f"homesec_{service.name}.__main__ is not written yet: the image has no service to start")
+    root = _service_root(container, service)
     port = service_env.port
     argv = read_only_root_argv(root, config, service_env.env)
     with ManagedProcess(f"{service.name}-ro", argv, log_dir=tmp_path) as app:
