@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from homesec_devstack.emulator import codec
 from homesec_devstack.emulator.broker import Broker, Partition
@@ -162,4 +162,3 @@ class IncomingLink:
     credit_window: int = 5000
     received: int = 0
     granted_until: int = 0
-    props: dict[Any, Any] = field(default_factory=dict)
