@@ -11,7 +11,7 @@ from typing import Protocol
 from azure.eventhub._buffered_producer._partition_resolver import generate_hash_code
 
 from homesec_devstack.emulator import codec
-from homesec_devstack.emulator.storage import PartitionLog, StoredEvent
+from homesec_devstack.emulator.storage import RECORD_HEADER_SIZE, PartitionLog, StoredEvent
 from homesec_devstack.emulator.throttle import ThroughputLimiter
 
 MAX_MESSAGE_SIZE = 1024 * 1024
@@ -149,7 +149,7 @@ class Broker:
             payload, _ = codec.with_message_annotations(body, ann)
             payloads.append(payload)
             seq += 1
-            offset += 20 + len(payload)  # record header + payload: the next record's file position
+            offset += RECORD_HEADER_SIZE + len(payload)  # the next record's file position
         events = part.log.append(payloads, enq)
         self.stats.incoming_events += len(events)
         self.stats.incoming_bytes += sum(len(b) for b in bodies)

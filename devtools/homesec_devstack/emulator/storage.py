@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _REC = struct.Struct(">Iqq")
+RECORD_HEADER_SIZE = _REC.size  # an event's offset advances by this plus its payload length
 
 
 @dataclass(slots=True)
