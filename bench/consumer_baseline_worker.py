@@ -1,7 +1,9 @@
 """The baseline of the consumer benchmark: a bare SDK receive loop over every partition, same batch size and
 prefetch as the consumer, doing nothing with the events. Prints JSON: events, seconds (first to last event).
 
-``python bench/consumer_baseline_worker.py --conn ... --expected N [--group $Default]``
+``python bench/consumer_baseline_worker.py --conn ... --expected N [--group $Default] [--loop asyncio|uvloop]``
+(``asyncio``: the SDK's default event loop, what a bare receive loop gets; ``uvloop``: the loop the consumer
+runs on).
 """
 
 from __future__ import annotations
@@ -60,8 +62,15 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=300)
     p.add_argument("--prefetch", type=int, default=600)
     p.add_argument("--timeout", type=float, default=600)
+    p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     a = p.parse_args()
-    print(json.dumps(asyncio.run(run(a.conn, a.group, a.expected, a.batch, a.prefetch, a.timeout))))
+    main_coro = run(a.conn, a.group, a.expected, a.batch, a.prefetch, a.timeout)
+    if a.loop == "uvloop":
+        import uvloop
+
+        print(json.dumps(uvloop.run(main_coro)))
+    else:
+        print(json.dumps(asyncio.run(main_coro)))
 
 
 if __name__ == "__main__":

@@ -45,14 +45,15 @@ def _credential(settings: ConsumerSettings) -> Any:
 def build_blob_clients(
     settings: ConsumerSettings, credential: Any
 ) -> tuple[BlobServiceClient, BlobCheckpointStore]:
+    transport: dict[str, Any] = {"use_env_settings": settings.blob_use_env_proxy}
     if settings.blob_connection_string is not None:
         conn = settings.blob_connection_string.get_secret_value()
-        service = BlobServiceClient.from_connection_string(conn)
-        store = BlobCheckpointStore.from_connection_string(conn, settings.checkpoint_container)
+        service = BlobServiceClient.from_connection_string(conn, **transport)
+        store = BlobCheckpointStore.from_connection_string(conn, settings.checkpoint_container, **transport)
     elif settings.blob_account_url:
-        service = BlobServiceClient(settings.blob_account_url, credential=credential)
+        service = BlobServiceClient(settings.blob_account_url, credential=credential, **transport)
         store = BlobCheckpointStore(
-            settings.blob_account_url, settings.checkpoint_container, credential=credential
+            settings.blob_account_url, settings.checkpoint_container, credential=credential, **transport
         )
     else:
         raise ConfigurationError(
@@ -143,6 +144,7 @@ class ConsumerService:
             client, processor, self.metrics, max_batch_size=s.max_batch_size,
             max_wait_time=s.max_wait_time_seconds,
             prefetch=s.prefetch, starting_position="@latest" if s.starting_position == "latest" else "-1",
+            checkpoints=sink,
         )  # fmt: skip
         loops_stop = asyncio.Event()
         tasks = [

@@ -6,6 +6,12 @@ partition's checkpoint is consistent. A home is *dirty* from its first accepted 
 durable write; ``Dirty.before`` is the partition position just before that reading. The checkpoint may
 advance to the smallest ``before`` of the homes still dirty (or to the last event when none is): every
 event up to there has its effect durable, or had no effect (duplicate, late, dead-lettered).
+
+A home *presumed* new (installed without reading its status blob, see ``RollupProcessor.open_partition``) is
+``unverified`` until its first write, the create-only status write, succeeds. That write goes alone, with the
+home's closed hours kept in the state the status embeds; they go to the day blobs on the next flush, once the
+create has shown that no other writer's state exists. So a day blob never receives hours folded from a wrong
+(empty) base state.
 """
 
 from __future__ import annotations
@@ -87,13 +93,20 @@ class PartitionState:
     checkpointed: Position | None = None
     checkpoint_time: float | None = None
     fenced: bool = False
+    presume_new: bool = False  # homes not in memory are new (no status read); see RollupProcessor
+    unverified: set[str] = field(default_factory=set)  # presumed new, not yet created in the store
 
     def missing(self, home_ids: set[str]) -> list[str]:
         return sorted(h for h in home_ids if h not in self.homes)
 
-    def install(self, state: HomeState, etag: str | None) -> None:
-        """A home's state as loaded from the store (or new)."""
+    def install(self, state: HomeState, etag: str | None, *, presumed: bool = False) -> None:
+        """A home's state as loaded from the store (or new; ``presumed``: new without having looked)."""
         self.homes[state.home_id] = _join(etag, pack(state))
+        if presumed:
+            self.unverified.add(state.home_id)
+        elif state.closed and state.home_id not in self.dirty:
+            # Closed hours a first write kept in the status (its owner stopped before the next flush).
+            self.dirty[state.home_id] = Dirty(self.last, None)
 
     def state_of(self, home_id: str) -> HomeState:
         return unpack(home_id, _split(self.homes[home_id])[1])
@@ -137,7 +150,7 @@ class PartitionState:
         for home_id, mark in chosen:
             etag, packed = _split(self.homes[home_id])
             state = unpack(home_id, packed)
-            closed = state.drain_closed()
+            closed = [] if home_id in self.unverified else state.drain_closed()
             body = orjson.dumps(status_doc(state, self.co_alarm_ppm), option=orjson.OPT_SORT_KEYS)
             items.append(SnapItem(home_id, body, etag, closed, mark))
             del self.dirty[home_id]
@@ -152,6 +165,10 @@ class PartitionState:
         written = {h.hour for h in item.closed}
         state.closed = [h for h in state.closed if h.hour not in written]
         self.homes[item.home_id] = _join(etag, pack(state))
+        if item.home_id in self.unverified:
+            self.unverified.discard(item.home_id)
+            if state.closed and item.home_id not in self.dirty:  # they stayed in the status: write them next
+                self.dirty[item.home_id] = Dirty(self.last, None)
 
     def restore(self, item: SnapItem) -> None:
         """The write failed: the home is dirty again, from its older position."""

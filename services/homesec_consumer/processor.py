@@ -59,10 +59,16 @@ class RollupProcessor:
         self._io = asyncio.Semaphore(config.write_concurrency)
         self.partitions: dict[str, PartitionState] = {}
         self.accepting = True
+        self._fenced: set[str] = set()  # partitions fenced in this process: never presume new homes again
 
     # -- partition lifecycle ---------------------------------------------------------------------
-    def open_partition(self, partition_id: str) -> PartitionState:
+    def open_partition(self, partition_id: str, *, presume_new: bool = False) -> PartitionState:
+        """Start a partition's state. ``presume_new``: its checkpoint is still the initial one, so homes are
+        taken as new without reading their status blob; a create-only first write proves it, and if a blob
+        exists after all (an earlier owner wrote and never checkpointed) the partition is fenced and restarts
+        from its checkpoint, reading every home's status from then on."""
         part = PartitionState(partition_id, self._config.fold, self._config.fold.co_alarm_ppm)
+        part.presume_new = presume_new and partition_id not in self._fenced
         self.partitions[partition_id] = part
         self._metrics.partitions_owned.set(len(self.partitions))
         self._metrics.ownership_changes.labels(change="claimed").inc()
@@ -121,6 +127,11 @@ class RollupProcessor:
         self._metrics.dead_letters.labels(reason=exc.reason).inc()
 
     async def _load(self, part: PartitionState, home_ids: list[str]) -> None:
+        if part.presume_new:
+            for home_id in home_ids:
+                part.install(HomeState(home_id), None, presumed=True)
+            return
+
         async def one(home_id: str) -> None:
             stored = await self._bounded(self._store.load_status(home_id))
             if stored is None:
@@ -157,6 +168,7 @@ class RollupProcessor:
             elif isinstance(outcome, RollupConflictError):
                 log.warning("partition %s fenced: %s", partition_id, outcome)
                 part.fenced = True
+                self._fenced.add(partition_id)
             else:
                 log.warning("rollup write for partition %s failed: %r", partition_id, outcome)
                 part.restore(item)

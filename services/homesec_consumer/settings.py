@@ -26,6 +26,9 @@ class ConsumerSettings(BaseSettings):
     rollup_container: str = "rollups"
     deadletter_container: str = "deadletters"
     create_containers: bool = True
+    # Honour HTTP(S)_PROXY/NO_PROXY and .netrc for Blob requests (aiohttp ``trust_env``). Off by default:
+    # aiohttp then looks both up in a worker thread on every request, which doubles a request's CPU cost.
+    blob_use_env_proxy: bool = False
 
     # Load balancing (azure-eventhub EventProcessor).
     load_balancing_strategy: Literal["balanced", "greedy"] = "greedy"

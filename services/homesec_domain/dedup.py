@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _MASK64 = (1 << 64) - 1
 
@@ -25,9 +26,9 @@ def id_hash(reading_id: uuid.UUID) -> int:
     return value - (1 << 64) if value >= (1 << 63) else value
 
 
-@dataclass(slots=True, frozen=True, order=True)
-class Pending:
-    """One accepted reading still inside the lateness window (ordered for a canonical encoding)."""
+class Pending(NamedTuple):
+    """One accepted reading still inside the lateness window (a tuple: ordered for a canonical encoding,
+    and cheap to rebuild when a packed state is unpacked)."""
 
     ts: int  # epoch milliseconds
     sensor_id: str

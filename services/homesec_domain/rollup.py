@@ -13,11 +13,14 @@ from __future__ import annotations
 import base64
 import math
 import struct
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from itertools import islice
+from operator import attrgetter, lt
+from typing import Any, NoReturn
 
 from homesec_domain.dedup import Pending, SeqRange
-from homesec_domain.fold import ALARM_KINDS, SENSOR_TYPES, HomeState, HourAgg, SensorState, Stat
+from homesec_domain.fold import ALARM_KINDS, SENSOR_TYPES, TYPE_INDEX, HomeState, HourAgg, SensorState, Stat
 from homesec_domain.models import SensorType
 
 FORMAT_VERSION = 1
@@ -28,59 +31,103 @@ _HEAD = struct.Struct("<BBqHHBB")  # version | wide << 4, has_wm, wm, n_sensors,
 _SENSOR = struct.Struct("<BqqdqqI")  # type, last_ts, last_seq, value, settled lo, hi - lo, n
 _WINDOW = struct.Struct("<IBiq")  # wm - ts, sensor index, sensor's last seq - seq, id hash
 _WINDOW_WIDE = struct.Struct("<IHqq")  # wm - ts, sensor index, seq, id hash (many sensors or far seqs)
-_I32 = range(-(2**31), 2**31)
-_STAT = struct.Struct("<Iqqq")
-_HOUR = struct.Struct(f"<q{len(SENSOR_TYPES)}I60B{len(ALARM_KINDS)}I")
+_I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+_NT, _NA = len(SENSOR_TYPES), len(ALARM_KINDS)
+_HOUR = struct.Struct(f"<q{_NT}I60B{_NA}IIqqqIqqq")  # hour, counts, minutes, alarms, co, temperature
+_HOUR_HEAD = struct.Struct(f"<q{_NT}I")  # ``_HOUR`` in three parts for packing: this, 60 minute bytes, tail
+_HOUR_TAIL = struct.Struct(f"<{_NA}IIqqqIqqq")
+_MINUTES, _ALARMS, _CO, _TEMP = 1 + _NT, 61 + _NT, 61 + _NT + _NA, 65 + _NT + _NA
 _NONE = 255
+_LEN = [bytes((n,)) for n in range(256)]  # length prefixes; _LEN[_NONE] also marks None
+_NO_RANGE = SeqRange()
+_WINDOW_KEY = attrgetter("ts", "sensor_id", "seq", "idh")  # the order of ``Pending``
+_HOUR_OF = attrgetter("hour")
+_TS_OF = attrgetter("ts")
+# ``pack``/``unpack`` run for every touched home in every batch, so they avoid per-field struct calls,
+# attribute lookups in loops and object sorting; the byte format is fixed (stored blobs embed it).
 
 
-def _put_str(out: bytearray, text: str | None) -> None:
-    if text is None:
-        out.append(_NONE)
-        return
-    raw = text.encode()
-    out.append(len(raw))
-    out += raw
-
-
-def _get_str(buf: bytes, pos: int) -> tuple[str | None, int]:
-    size = buf[pos]
-    if size == _NONE:
-        return None, pos + 1
-    return buf[pos + 1 : pos + 1 + size].decode(), pos + 1 + size
+def _too_long(raw: bytes) -> NoReturn:
+    raise ValueError(f"string of {len(raw)} bytes is too long to pack")
 
 
 def pack(state: HomeState) -> bytes:
     """Canonical compact bytes of ``state`` (the home ID is not included: it is the key)."""
-    names = sorted(state.sensors)
-    index = {name: i for i, name in enumerate(names)}
+    sensors, window, open_hours, closed = state.sensors, state.window, state.hours, state.closed
+    names = sorted(sensors)
     wm = state.watermark if state.watermark is not None else 0
-    hours = sorted(state.hours.values(), key=lambda h: h.hour) + sorted(state.closed, key=lambda h: h.hour)
-    last_seq = {name: state.sensors[name].last_seq for name in names}
-    wide = len(names) > 255 or any(last_seq[e.sensor_id] - e.seq not in _I32 for e in state.window)
-    out = bytearray(
-        _HEAD.pack(FORMAT_VERSION | wide << 4, state.watermark is not None, wm, len(names), len(state.window),
-                   len(state.hours), len(state.closed))
+    parts = [b""]  # the head, once the layout is known
+    index, last_seq = _pack_sensors(parts, names, sensors, state.settled)
+    window = _sorted_window(window)
+    wide = len(names) > _NONE or not _pack_window(parts, window, wm, index, last_seq)
+    if wide:
+        row = _WINDOW_WIDE.pack
+        parts += [row(wm - e.ts, index[e.sensor_id], e.seq, e.idh) for e in window]
+    parts[0] = _HEAD.pack(
+        FORMAT_VERSION | wide << 4, state.watermark is not None, wm, len(names), len(window), len(open_hours),
+        len(closed),
     )  # fmt: skip
-    for name in names:
-        s = state.sensors[name]
-        r = state.settled.get(name, SeqRange())
-        _put_str(out, name)
-        _put_str(out, s.last_state)
-        value = math.nan if s.last_value is None else s.last_value
-        out += _SENSOR.pack(
-            SENSOR_TYPES.index(s.sensor_type), s.last_ts, s.last_seq, value, r.lo, r.hi - r.lo, r.n
-        )
-    for e in sorted(state.window):
-        if wide:
-            out += _WINDOW_WIDE.pack(wm - e.ts, index[e.sensor_id], e.seq, e.idh)
+    _pack_hours(parts, open_hours.values())
+    if closed:
+        _pack_hours(parts, closed)
+    return b"".join(parts)
+
+
+def _sorted_window(window: list[Pending]) -> list[Pending]:
+    """``sorted(window)``, without building keys when the timestamps already increase (the usual case)."""
+    stamps = list(map(_TS_OF, window))
+    if all(map(lt, stamps, islice(stamps, 1, None))):
+        return window
+    return sorted(window, key=_WINDOW_KEY)
+
+
+def _pack_window(
+    parts: list[bytes], window: list[Pending], wm: int, index: dict[str, int], last_seq: dict[str, int]
+) -> bool:
+    """Add the compact window rows; False (nothing added) if a sequence number is too far for them."""
+    row = _WINDOW.pack
+    try:
+        parts += [row(wm - e.ts, index[e.sensor_id], last_seq[e.sensor_id] - e.seq, e.idh) for e in window]
+    except struct.error:
+        if all(_I32_MIN <= last_seq[e.sensor_id] - e.seq <= _I32_MAX for e in window):
+            raise  # not the sequence numbers: the wide layout cannot pack this either
+        return False
+    return True
+
+
+def _pack_sensors(
+    parts: list[bytes], names: list[str], sensors: dict[str, SensorState], settled: dict[str, SeqRange]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Add the sensors; return each one's index and last sequence number."""
+    row, type_index, get_range, lengths, append = _SENSOR.pack, TYPE_INDEX, settled.get, _LEN, parts.append
+    index: dict[str, int] = {}
+    last_seq: dict[str, int] = {}
+    for i, name in enumerate(names):
+        s = sensors[name]
+        r = get_range(name, _NO_RANGE)
+        raw = name.encode()
+        append(lengths[len(raw)] if len(raw) <= _NONE else _too_long(raw))
+        append(raw)
+        if s.last_state is None:
+            append(lengths[_NONE])
         else:
-            out += _WINDOW.pack(wm - e.ts, index[e.sensor_id], last_seq[e.sensor_id] - e.seq, e.idh)
-    for h in hours:
-        out += _HOUR.pack(h.hour, *h.counts, *h.minutes, *h.alarms)
-        out += _STAT.pack(h.co.n, h.co.total, h.co.lo, h.co.hi)
-        out += _STAT.pack(h.temperature.n, h.temperature.total, h.temperature.lo, h.temperature.hi)
-    return bytes(out)
+            raw = s.last_state.encode()
+            append(lengths[len(raw)] if len(raw) <= _NONE else _too_long(raw))
+            append(raw)
+        value = math.nan if s.last_value is None else s.last_value
+        append(row(type_index[s.sensor_type], s.last_ts, s.last_seq, value, r.lo, r.hi - r.lo, r.n))
+        index[name] = i
+        last_seq[name] = s.last_seq
+    return index, last_seq
+
+
+def _pack_hours(parts: list[bytes], hours: Iterable[HourAgg]) -> None:
+    head, tail, append = _HOUR_HEAD.pack, _HOUR_TAIL.pack, parts.append
+    for h in sorted(hours, key=_HOUR_OF):
+        co, temp = h.co, h.temperature
+        append(head(h.hour, *h.counts))
+        append(bytes(h.minutes))
+        append(tail(*h.alarms, co.n, co.total, co.lo, co.hi, temp.n, temp.total, temp.lo, temp.hi))
 
 
 def unpack(home_id: str, buf: bytes) -> HomeState:
@@ -88,48 +135,69 @@ def unpack(home_id: str, buf: bytes) -> HomeState:
     version, has_wm, wm, n_sensors, n_window, n_hours, n_closed = _HEAD.unpack_from(buf, 0)
     if version & 0x0F != FORMAT_VERSION:
         raise ValueError(f"unknown state format {version}")
-    wide = bool(version >> 4)
-    window = _WINDOW_WIDE if wide else _WINDOW
-    state = HomeState(home_id, wm if has_wm else None)
-    pos = _HEAD.size
+    sensors: dict[str, SensorState] = {}
+    settled: dict[str, SeqRange] = {}
     names: list[str] = []
-    for _ in range(n_sensors):
-        name, pos = _get_str(buf, pos)
-        last_state, pos = _get_str(buf, pos)
-        assert name is not None
-        type_i, last_ts, last_seq, value, lo, span, n = _SENSOR.unpack_from(buf, pos)
-        pos += _SENSOR.size
-        names.append(name)
-        last_value = None if math.isnan(value) else value
-        state.sensors[name] = SensorState(SENSOR_TYPES[type_i], last_ts, last_seq, last_state, last_value)
-        if n:
-            state.settled[name] = SeqRange(lo, lo + span, n)
-    for _ in range(n_window):
-        age, si, seq, idh = window.unpack_from(buf, pos)
-        pos += window.size
-        if not wide:
-            seq = state.sensors[names[si]].last_seq - seq
-        state.window.append(Pending(wm - age, names[si], seq, idh))
+    last_seqs: list[int] = []
+    pos = _unpack_sensors(buf, _HEAD.size, n_sensors, sensors, settled, names, last_seqs)
+    layout = _WINDOW_WIDE if version >> 4 else _WINDOW
+    end = pos + n_window * layout.size
+    window = _unpack_window(layout.iter_unpack(buf[pos:end]), wm, names, None if version >> 4 else last_seqs)
+    hours: dict[int, HourAgg] = {}
+    closed: list[HourAgg] = []
     for i in range(n_hours + n_closed):
-        agg, pos = _unpack_hour(buf, pos)
+        agg, end = _unpack_hour(buf, end)
         if i < n_hours:
-            state.hours[agg.hour] = agg
+            hours[agg.hour] = agg
         else:
-            state.closed.append(agg)
-    return state
+            closed.append(agg)
+    return HomeState(home_id, wm if has_wm else None, sensors, settled, window, hours, closed)
+
+
+def _unpack_window(
+    rows: Iterator[tuple[Any, ...]], wm: int, names: list[str], last_seqs: list[int] | None
+) -> list[Pending]:
+    """The window entries; ``last_seqs`` for the compact layout (sequence numbers relative to them)."""
+    make = Pending._make
+    if last_seqs is None:
+        return [make((wm - age, names[si], seq, idh)) for age, si, seq, idh in rows]
+    return [make((wm - age, names[si], last_seqs[si] - seq, idh)) for age, si, seq, idh in rows]
+
+
+def _unpack_sensors(
+    buf: bytes, pos: int, count: int, sensors: dict[str, SensorState], settled: dict[str, SeqRange],
+    names: list[str], last_seqs: list[int],
+) -> int:  # fmt: skip
+    row, size, types = _SENSOR.unpack_from, _SENSOR.size, SENSOR_TYPES
+    for _ in range(count):
+        end = pos + 1 + buf[pos]
+        assert buf[pos] != _NONE  # a sensor always has a name
+        name = buf[pos + 1 : end].decode()
+        n_text = buf[end]
+        if n_text == _NONE:
+            text, pos = None, end + 1
+        else:
+            pos = end + 1 + n_text
+            text = buf[end + 1 : pos].decode()
+        type_i, last_ts, last_seq, value, lo, span, n = row(buf, pos)
+        pos += size
+        names.append(name)
+        last_seqs.append(last_seq)
+        last_value = None if value != value else value  # noqa: PLR0124 (NaN, without a call)
+        sensors[name] = SensorState(types[type_i], last_ts, last_seq, text, last_value)
+        if n:
+            settled[name] = SeqRange(lo, lo + span, n)
+    return pos
 
 
 def _unpack_hour(buf: bytes, pos: int) -> tuple[HourAgg, int]:
-    fields = _HOUR.unpack_from(buf, pos)
-    pos += _HOUR.size
-    nt, na = len(SENSOR_TYPES), len(ALARM_KINDS)
+    f = _HOUR.unpack_from(buf, pos)
     agg = HourAgg(
-        fields[0], list(fields[1 : 1 + nt]), list(fields[1 + nt : 61 + nt]), list(fields[61 + nt :])
-    )
-    assert len(agg.alarms) == na
-    agg.co = Stat(*_STAT.unpack_from(buf, pos))
-    agg.temperature = Stat(*_STAT.unpack_from(buf, pos + _STAT.size))
-    return agg, pos + 2 * _STAT.size
+        f[0], list(f[1:_MINUTES]), list(f[_MINUTES:_ALARMS]), list(f[_ALARMS:_CO]),
+        Stat(f[_CO], f[_CO + 1], f[_CO + 2], f[_CO + 3]),
+        Stat(f[_TEMP], f[_TEMP + 1], f[_TEMP + 2], f[_TEMP + 3]),
+    )  # fmt: skip
+    return agg, pos + _HOUR.size
 
 
 def iso_ms(ms: int) -> str:

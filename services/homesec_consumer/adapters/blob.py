@@ -130,6 +130,13 @@ class BlobCheckpointSink:
              "sequence_number": position.sequence_number}
         )  # fmt: skip
 
+    async def position(self, partition_id: str) -> Position | None:
+        """The partition's checkpoint, if it has one."""
+        for c in await self._store.list_checkpoints(**self._ids):
+            if str(c["partition_id"]) == partition_id:
+                return Position(int(c.get("sequence_number") or 0), str(c.get("offset")))
+        return None
+
     async def existing(self) -> set[str]:
         """Partitions that already have a checkpoint."""
         found = await self._store.list_checkpoints(**self._ids)

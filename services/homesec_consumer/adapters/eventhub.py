@@ -28,12 +28,13 @@ def event_body(event: EventData) -> bytes:
     if isinstance(body, str):
         return body.encode()
     try:
-        return b"".join(bytes(part) for part in body)
+        return b"".join(body)  # a data body: an iterable of bytes sections
     except TypeError:
         return repr(body).encode()  # not a data body: poison, the codec will reject it
 
 
 _SEQ, _OFFSET, _ENQUEUED = b"x-opt-sequence-number", b"x-opt-offset", b"x-opt-enqueued-time"
+INITIAL_OFFSET = "-1"  # an initial ``earliest`` checkpoint: nothing was ever checkpointed after it
 
 
 def inbound(event: EventData) -> InboundEvent:
@@ -62,8 +63,10 @@ class EventHubRunner:
         max_wait_time: float,
         prefetch: int,
         starting_position: str,
+        checkpoints: BlobCheckpointSink | None = None,
     ) -> None:
         self._client = client
+        self._checkpoints = checkpoints
         self._processor = processor
         self._metrics = metrics
         self._receive_kwargs: dict[str, Any] = {
@@ -88,8 +91,21 @@ class EventHubRunner:
             self._metrics.partition_lag.labels(partition=ctx.partition_id).set(lag)
 
     async def _on_init(self, ctx: PartitionContext) -> None:
-        log.info("claimed partition %s", ctx.partition_id)
-        self._processor.open_partition(ctx.partition_id)
+        fresh = await self._fresh(ctx.partition_id)
+        log.info("claimed partition %s%s", ctx.partition_id, " (initial checkpoint)" if fresh else "")
+        self._processor.open_partition(ctx.partition_id, presume_new=fresh)
+
+    async def _fresh(self, partition_id: str) -> bool:
+        """Whether the partition's checkpoint is still the initial ``earliest`` one (then no home of it was
+        ever checkpointed as durable, and homes are presumed new; see ``RollupProcessor.open_partition``)."""
+        if self._checkpoints is None:
+            return False
+        try:
+            position = await self._checkpoints.position(partition_id)
+        except Exception as exc:  # reading the checkpoint failed: read every home's status instead
+            log.warning("reading the checkpoint of partition %s failed: %r", partition_id, exc)
+            return False
+        return position is not None and position.offset == INITIAL_OFFSET
 
     async def _on_close(self, ctx: PartitionContext, reason: Any) -> None:
         log.info("partition %s closed: %s", ctx.partition_id, reason)
@@ -120,7 +136,7 @@ async def ensure_initial_checkpoints(
                 int(props["last_enqueued_sequence_number"]), str(props["last_enqueued_offset"])
             )
         else:
-            position = Position(int(props["beginning_sequence_number"]) - 1, "-1")
+            position = Position(int(props["beginning_sequence_number"]) - 1, INITIAL_OFFSET)
         await sink.checkpoint(pid, position)
         written.append(pid)
     return written

@@ -18,6 +18,7 @@ class MemoryRollupStore:
         self.blobs: dict[str, tuple[bytes, str]] = {}
         self.fail_writes: set[str] = set()  # home IDs whose status writes fail (storage outage)
         self.writes = 0
+        self.status_reads = 0
         self._etags = itertools.count(1)
 
     def _put(self, name: str, body: bytes, etag: str | None) -> str:
@@ -36,6 +37,7 @@ class MemoryRollupStore:
         return None if current is None else StoredDoc(orjson.loads(current[0]), current[1])
 
     async def load_status(self, home_id: str) -> StoredDoc | None:
+        self.status_reads += 1
         return self._get(f"homes/{home_id}/status.json")
 
     async def put_status(self, home_id: str, body: bytes, etag: str | None) -> str:

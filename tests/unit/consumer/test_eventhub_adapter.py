@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from azure.eventhub import EventData
-from homesec_consumer.adapters.eventhub import inbound
+from azure.eventhub.amqp import AmqpAnnotatedMessage
+from homesec_consumer.adapters.eventhub import event_body, inbound
 from homesec_consumer.ports import Position
 
 
@@ -17,3 +18,15 @@ def test_inbound_reads_position_and_enqueued_time_from_annotations() -> None:
     assert got.position == Position(42, "4200")
     assert got.enqueued_ms == 1_795_600_000_123
     assert got.position.sequence_number == event.sequence_number and got.position.offset == event.offset
+
+
+def _with_message(message: AmqpAnnotatedMessage) -> EventData:
+    event = EventData(b"")
+    event._raw_amqp_message = message  # what the SDK does for a received message
+    return event
+
+
+def test_event_body_joins_data_sections_and_keeps_other_bodies_as_poison() -> None:
+    assert event_body(_with_message(AmqpAnnotatedMessage(data_body=[b'{"a":', b" 1}"]))) == b'{"a": 1}'
+    assert event_body(EventData("text body")) == b"text body"
+    assert event_body(_with_message(AmqpAnnotatedMessage(value_body={"k": 1}))) == repr({"k": 1}).encode()

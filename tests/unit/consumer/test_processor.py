@@ -196,3 +196,67 @@ async def test_close_partition_drops_its_state() -> None:
     assert proc.partitions == {}
     assert metric(registry, "homesec_consumer_ownership_changes_total", change="released") == 1
     assert metric(registry, "homesec_consumer_homes_in_state") == 0
+
+
+def blobs(store: MemoryRollupStore) -> dict[str, bytes]:
+    return {name: body for name, (body, _) in store.blobs.items()}
+
+
+async def test_presumed_new_homes_skip_the_status_read_and_reach_the_same_blobs() -> None:
+    specs = [("h1", 5), ("h2", 6), ("h1", 9), ("h1", 15), ("h2", 16)]  # h1's 09:00 hour closes
+    plain_proc, plain, _, _, _ = make()
+    plain_proc.open_partition("0")
+    await plain_proc.handle_batch("0", events(specs))
+    await plain_proc.flush_all()
+
+    proc, store, _, cps, _ = make()
+    proc.open_partition("0", presume_new=True)
+    await proc.handle_batch("0", events(specs))
+    assert store.status_reads == 0
+    await proc.flush_all()
+    # The first write is the create-only status alone; the closed hour stays in the state it embeds...
+    assert await store.load_day("h1", "2026-11-25") is None
+    assert cps.positions["0"] == Position(4, "400")
+    await proc.flush_all()  # ...and reaches the day blob once the create has succeeded.
+    assert blobs(store) == blobs(plain) and store.status_reads == 0
+
+
+async def test_a_presumed_new_home_that_exists_fences_the_partition_and_the_restart_reads_status() -> None:
+    specs = [(f"h{i % 3}", m) for m in range(0, 120, 3) for i in range(3)]
+    straight_proc, straight, _, _, _ = make()
+    await straight_proc.handle_batch("0", events(specs))
+    await straight_proc.flush_all()
+
+    store = MemoryRollupStore()
+    earlier, _, _, _, _ = make(store)  # an earlier owner wrote rollups but crashed before checkpointing
+    await earlier.handle_batch("0", events(specs)[:60])
+    await earlier.flush_all()
+    store.status_reads = 0
+    # Since then the first 6 events expired (retention): folded from an empty state, the 09:00 hour is short.
+    proc, _, _, cps, _ = make(store)
+    proc.open_partition("0", presume_new=True)
+    await proc.handle_batch("0", events(specs)[6:])
+    await proc.flush_all()
+    assert proc.partitions["0"].fenced and "0" not in cps.positions
+    with pytest.raises(PartitionFencedError):
+        await proc.handle_batch("0", events(specs)[6:7])
+    proc.close_partition("0")  # what the SDK does after the error; it restarts from the checkpoint
+    assert not proc.open_partition("0", presume_new=True).presume_new
+    await proc.handle_batch("0", events(specs)[6:])
+    await proc.flush_all()
+    assert store.status_reads == 3 and blobs(store) == blobs(straight)
+
+
+async def test_closed_hours_kept_in_a_first_write_are_written_by_the_next_owner() -> None:
+    specs = [("h1", 5), ("h1", 9), ("h1", 15)]  # the 09:00 hour closes
+    store = MemoryRollupStore()
+    first, _, _, _, _ = make(store)
+    first.open_partition("0", presume_new=True)
+    await first.handle_batch("0", events(specs))
+    await first.flush_all()  # the create-only status, then the owner stops before writing the day blob
+    assert await store.load_day("h1", "2026-11-25") is None
+    second, _, _, _, _ = make(store)
+    await second.handle_batch("0", events(specs))  # a replay: nothing new for the home
+    await second.flush_all()
+    day = await store.load_day("h1", "2026-11-25")
+    assert day is not None and day.doc["hours"]["09"]["counts"] == {"door": 2}
