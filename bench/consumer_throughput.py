@@ -137,7 +137,8 @@ def consumer(
         assert first is not None
         return {"events": expected, "seconds": done - first, "events_per_s": expected / (done - first),
                 "durable_after_s": durable - first, "cpu_seconds": cpu,
-                "rollup_writes": metric(port, 'homesec_consumer_rollup_writes_total{result="ok"}')}  # fmt: skip
+                "rollup_writes": metric(port, 'homesec_consumer_rollup_writes_total{result="ok"}'),
+                "mean_batch": metric(port, "homesec_consumer_batch_size_sum") / max(1.0, metric(port, "homesec_consumer_batch_size_count"))}  # fmt: skip
     finally:
         proc.stop(grace=20)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import orjson
 from homesec_domain.fold import FoldConfig, HomeState, HourAgg, Outcome, fold
@@ -27,9 +28,8 @@ from homesec_domain.rollup import pack, status_doc, unpack
 from homesec_consumer.ports import Position
 
 
-@dataclass(frozen=True, slots=True)
-class InboundEvent:
-    """What the processor needs of a received event (the adapter builds it from ``EventData``)."""
+class InboundEvent(NamedTuple):
+    """What the processor needs of a received event (the adapter builds one per event from ``EventData``)."""
 
     body: bytes
     position: Position

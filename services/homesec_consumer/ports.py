@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
-    """A place in a partition: the event with this sequence number and offset."""
+class Position(NamedTuple):
+    """A place in a partition: the event with this sequence number and offset (a tuple: one is built per
+    received event)."""
 
     sequence_number: int
     offset: str

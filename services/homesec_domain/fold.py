@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from homesec_domain.dedup import Pending, SeqRange, id_hash, is_duplicate, settle
 from homesec_domain.models import Reading, SensorType
@@ -31,6 +31,7 @@ ALARM_KINDS: tuple[SensorType, ...] = (SensorType.GLASS_BREAK, SensorType.SMOKE,
 TYPE_INDEX = {t: i for i, t in enumerate(SENSOR_TYPES)}
 ALARM_INDEX = {t: i for i, t in enumerate(ALARM_KINDS)}
 HOUR_MS = 3_600_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE_MS = 60_000
 MINUTE_CAP = 255
 
@@ -49,7 +50,7 @@ class FoldConfig:
 
 def to_ms(ts: datetime) -> int:
     """Epoch milliseconds of an aware datetime (exact integer arithmetic, no float rounding)."""
-    delta = ts - datetime(1970, 1, 1, tzinfo=ts.tzinfo)
+    delta = ts - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 

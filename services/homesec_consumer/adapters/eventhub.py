@@ -11,6 +11,7 @@ from typing import Any
 
 from azure.eventhub import EventData
 from azure.eventhub.aio import EventHubConsumerClient, PartitionContext
+from azure.eventhub.amqp import AmqpAnnotatedMessage, AmqpMessageBodyType
 
 from homesec_consumer.adapters.blob import BlobCheckpointSink
 from homesec_consumer.metrics import ConsumerMetrics
@@ -22,29 +23,34 @@ log = logging.getLogger(__name__)
 
 
 def event_body(event: EventData) -> bytes:
-    body: Any = event.body
-    if isinstance(body, bytes | bytearray):
-        return bytes(body)
+    return _message_body(event.raw_amqp_message)
+
+
+def _message_body(message: AmqpAnnotatedMessage) -> bytes:
+    body: Any = message.body
+    if message.body_type is _DATA:
+        return b"".join(body)  # the data sections
     if isinstance(body, str):
         return body.encode()
-    try:
-        return b"".join(body)  # a data body: an iterable of bytes sections
-    except TypeError:
-        return repr(body).encode()  # not a data body: poison, the codec will reject it
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    return repr(body if message.body_type is not AmqpMessageBodyType.SEQUENCE else list(body)).encode()
 
 
+_DATA = AmqpMessageBodyType.DATA
 _SEQ, _OFFSET, _ENQUEUED = b"x-opt-sequence-number", b"x-opt-offset", b"x-opt-enqueued-time"
 INITIAL_OFFSET = "-1"  # an initial ``earliest`` checkpoint: nothing was ever checkpointed after it
 
 
 def inbound(event: EventData) -> InboundEvent:
-    """The processor's view of an event, read straight from the AMQP annotations (``EventData``'s
-    properties build a datetime per call, which costs more than the fold)."""
-    ann = event.raw_amqp_message.annotations or {}
+    """The processor's view of an event, read straight from the AMQP message (``EventData``'s properties
+    build a datetime per call, which costs more than the fold); one per received event."""
+    message = event.raw_amqp_message
+    ann = message.annotations or {}
     offset = ann.get(_OFFSET)
     enqueued = ann.get(_ENQUEUED)
     return InboundEvent(
-        event_body(event),
+        _message_body(message),
         Position(int(ann.get(_SEQ) or 0), offset.decode() if isinstance(offset, bytes) else str(offset)),
         int(enqueued) if enqueued is not None else None,
     )

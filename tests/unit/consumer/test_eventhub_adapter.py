@@ -30,3 +30,7 @@ def test_event_body_joins_data_sections_and_keeps_other_bodies_as_poison() -> No
     assert event_body(_with_message(AmqpAnnotatedMessage(data_body=[b'{"a":', b" 1}"]))) == b'{"a": 1}'
     assert event_body(EventData("text body")) == b"text body"
     assert event_body(_with_message(AmqpAnnotatedMessage(value_body={"k": 1}))) == repr({"k": 1}).encode()
+
+
+def test_event_body_of_a_sequence_body_is_its_repr() -> None:
+    assert event_body(_with_message(AmqpAnnotatedMessage(sequence_body=[1, 2]))) == b"[[1, 2]]"
