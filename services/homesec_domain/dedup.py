@@ -71,6 +71,11 @@ def is_duplicate(window: list[Pending], idh: int, sensor_id: str, seq: int) -> b
 
 def settle(window: list[Pending], horizon: int, ranges: dict[str, SeqRange]) -> list[Pending]:
     """Move entries older than ``horizon`` (ms) out of the window into ``ranges``; return the new window."""
+    for entry in window:
+        if entry.ts < horizon:
+            break
+    else:
+        return window  # nothing to settle (the usual case while the watermark creeps forward)
     keep: list[Pending] = []
     for entry in window:
         if entry.ts >= horizon:

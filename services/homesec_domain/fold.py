@@ -158,7 +158,11 @@ def fold(state: HomeState, reading: Reading, config: FoldConfig) -> Outcome:
 
 def _apply_sensor(state: HomeState, reading: Reading, ts: int, seq: int) -> None:
     current = state.sensors.get(reading.sensor_id)
-    if current is None or _last_key(ts, seq, reading.state, reading.value) > current.key():
+    if (
+        current is None
+        or ts > current.last_ts  # the usual case: a newer reading (the key's first field decides)
+        or (ts == current.last_ts and _last_key(ts, seq, reading.state, reading.value) > current.key())
+    ):
         state.sensors[reading.sensor_id] = SensorState(
             reading.sensor_type, ts, seq, reading.state, reading.value
         )
