@@ -66,6 +66,9 @@ class BatchResult:
     gaps: int = 0  # newly settled lost readings
 
 
+_ACCEPTED, _DUPLICATE = Outcome.ACCEPTED, Outcome.DUPLICATE
+
+
 def _join(etag: str | None, packed: bytes) -> bytes:
     raw = (etag or "").encode()
     return bytes([len(raw)]) + raw + packed
@@ -116,25 +119,30 @@ class PartitionState:
         work: dict[str, HomeState] = {}
         gaps_before: dict[str, int] = {}
         result = BatchResult()
+        accepted = duplicates = late = 0
+        last, config, dirty = self.last, self.config, self.dirty
         for event, reading in items:
-            before, self.last = self.last, event.position
+            before, last = last, event.position
             if reading is None:
                 continue
-            home = work.get(reading.home_id)
+            home_id = reading.home_id
+            home = work.get(home_id)
             if home is None:
-                home = work[reading.home_id] = self.state_of(reading.home_id)
-                gaps_before[reading.home_id] = home.gaps
-            outcome = fold(home, reading, self.config)
-            if outcome is Outcome.DUPLICATE:
-                result.duplicates += 1
-            elif outcome is Outcome.LATE:
-                result.late += 1
-            else:
-                result.accepted += 1
-                mark = self.dirty.get(reading.home_id)
+                home = work[home_id] = self.state_of(home_id)
+                gaps_before[home_id] = home.gaps
+            outcome = fold(home, reading, config)
+            if outcome is _ACCEPTED:
+                accepted += 1
+                mark = dirty.get(home_id)
                 if mark is None:
-                    mark = self.dirty[reading.home_id] = Dirty(before, event.enqueued_ms)
+                    mark = dirty[home_id] = Dirty(before, event.enqueued_ms)
                 mark.readings += 1
+            elif outcome is _DUPLICATE:
+                duplicates += 1
+            else:
+                late += 1
+        self.last = last
+        result.accepted, result.duplicates, result.late = accepted, duplicates, late
         for home_id, home in work.items():
             result.gaps += max(0, home.gaps - gaps_before[home_id])
             self.homes[home_id] = _join(_split(self.homes[home_id])[0], pack(home))

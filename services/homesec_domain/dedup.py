@@ -63,16 +63,16 @@ class SeqRange:
 
 def is_duplicate(window: list[Pending], idh: int, sensor_id: str, seq: int) -> bool:
     """True when the window holds the same reading id, or the same sensor sequence number."""
-    for entry in window:
-        if entry.idh == idh or (seq >= 0 and entry.seq == seq and entry.sensor_id == sensor_id):
+    for _, entry_sensor, entry_seq, entry_idh in window:  # unpacked: faster than attribute access
+        if entry_idh == idh or (entry_seq == seq and seq >= 0 and entry_sensor == sensor_id):
             return True
     return False
 
 
 def settle(window: list[Pending], horizon: int, ranges: dict[str, SeqRange]) -> list[Pending]:
     """Move entries older than ``horizon`` (ms) out of the window into ``ranges``; return the new window."""
-    for entry in window:
-        if entry.ts < horizon:
+    for ts, _, _, _ in window:
+        if ts < horizon:
             break
     else:
         return window  # nothing to settle (the usual case while the watermark creeps forward)
