@@ -9,6 +9,7 @@ every acknowledged reading has long been published (202 is only sent after Event
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import threading
@@ -59,6 +60,16 @@ def _start_watchdog(seconds: float) -> None:
     timer.start()
 
 
+def tune_gc(gen0_threshold: int) -> None:
+    """Freeze what start-up built out of garbage collection and collect the young generation less often.
+    Full collections walked ~100,000 long-lived module objects while requests waited: at 16,700 readings/s
+    through the emulator p99 was 71 ms with CPython's defaults and 15 ms with this (docs/producer.md)."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0_threshold, gen1, gen2)
+
+
 def main() -> None:
     settings = ProducerSettings()
     logging.basicConfig(
@@ -83,6 +94,7 @@ def main() -> None:
         limit_concurrency=settings.max_concurrent_requests,
     )
     server = GracefulServer(config, runtime, settings.shutdown_delay_seconds, settings.shutdown_grace_seconds)
+    tune_gc(settings.gc_gen0_threshold)
     server.run()
 
 

@@ -61,6 +61,8 @@ class ProducerSettings(BaseSettings):
     # then stop accepting, finish in-flight requests, flush, exit within ``shutdown_grace_seconds``.
     shutdown_grace_seconds: float = Field(default=25.0, gt=0)
     shutdown_delay_seconds: float = Field(default=0.0, ge=0)
+    # Python's gen-0 collection threshold (CPython: 700); start-up objects are also frozen out of collection.
+    gc_gen0_threshold: int = Field(default=10_000, ge=700)
 
     # TEST ONLY: answer 202 even when a send failed for good. Reproduces the source document's silent loss
     # (with publish_max_tries=1) so the loss-detecting tests can prove they fail. Never set in production.

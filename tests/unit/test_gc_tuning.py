@@ -1,12 +1,13 @@
-"""The consumer's start-up GC tuning: start-up objects are frozen out of collection, gen 0 raised."""
+"""Both services' start-up GC tuning: start-up objects are frozen out of collection, gen 0 raised."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
-from homesec_consumer.__main__ import tune_gc
+from homesec_consumer.__main__ import tune_gc as consumer_tune_gc
+from homesec_producer.__main__ import tune_gc as producer_tune_gc
 
 
 @pytest.fixture
@@ -18,7 +19,10 @@ def restore_gc() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("restore_gc")
-def test_tune_gc_freezes_start_up_objects_and_raises_the_young_threshold() -> None:
+@pytest.mark.parametrize("tune_gc", [consumer_tune_gc, producer_tune_gc], ids=["consumer", "producer"])
+def test_tune_gc_freezes_start_up_objects_and_raises_the_young_threshold(
+    tune_gc: Callable[[int], None],
+) -> None:
     gc.unfreeze()
     tracked = len(gc.get_objects())
     tune_gc(12_345)
