@@ -35,6 +35,7 @@ class ConsumerMetrics:
     checkpoints: Counter
     rollup_writes: Counter
     homes_in_state: Gauge
+    last_batch_time: Gauge
     ready: Gauge
 
     @classmethod
@@ -99,6 +100,9 @@ class ConsumerMetrics:
             checkpoints=Counter(f"{p}checkpoints", "Checkpoints written", registry=registry),
             rollup_writes=Counter(f"{p}rollup_writes", "Rollup blob writes", ["result"], registry=registry),
             homes_in_state=Gauge(f"{p}homes_in_state", "Homes held in memory", registry=registry),
+            last_batch_time=Gauge(
+                f"{p}last_batch_timestamp_seconds", "Unix time the last batch was folded", registry=registry
+            ),
             ready=Gauge(f"{p}ready", "1 when receiving", registry=registry),
         )
         metrics.prime()

@@ -113,7 +113,9 @@ class RollupProcessor:
         self._metrics.duplicates_dropped.inc(result.duplicates)
         self._metrics.late_readings.inc(result.late)
         self._metrics.sequence_gaps.inc(result.gaps)
-        self._metrics.batch_processing.observe(max(0.0, self._clock() - start))
+        done = self._clock()
+        self._metrics.batch_processing.observe(max(0.0, done - start))
+        self._metrics.last_batch_time.set(done)
         self._update_homes_gauge()
 
     async def _dead_letter(self, partition_id: str, event: InboundEvent, exc: InvalidEventError) -> None:

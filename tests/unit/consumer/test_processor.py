@@ -65,6 +65,7 @@ async def test_flush_writes_rollups_then_checkpoints_the_last_event() -> None:
     proc.open_partition("0")
     await proc.handle_batch("0", events([("h1", 0), ("h2", 0), ("h1", 1)]))
     assert cps.positions == {} and store.writes == 0
+    assert metric(registry, "homesec_consumer_last_batch_timestamp_seconds") == T0.timestamp() + 5
     await proc.flush_all()
     assert cps.positions["0"] == Position(2, "200")
     assert store.status("h1")["sensors"][0]["seq"] == 1
