@@ -8,10 +8,11 @@ advance to the smallest ``before`` of the homes still dirty (or to the last even
 event up to there has its effect durable, or had no effect (duplicate, late, dead-lettered).
 
 A home *presumed* new (installed without reading its status blob, see ``RollupProcessor.open_partition``) is
-``unverified`` until its first write, the create-only status write, succeeds. That write goes alone, with the
-home's closed hours kept in the state the status embeds; they go to the day blobs on the next flush, once the
-create has shown that no other writer's state exists. So a day blob never receives hours folded from a wrong
-(empty) base state.
+``unverified`` until its create-only status write succeeds. When such a home already has closed hours, that
+create goes first, with the closed hours still in the state the status embeds (``SnapItem.create_first``);
+only then are the day blobs merged and the status rewritten without them. So a day blob never receives hours
+folded from a wrong (empty) base state, and a crash in between leaves the hours in the status, from which
+the next owner (replaying from the unchanged checkpoint) writes them.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class SnapItem:
     etag: str | None
     closed: list[HourAgg]
     dirty: Dirty
+    create_first: bytes | None = None  # an unverified home's status with its closed hours, created first
 
 
 @dataclass(slots=True)
@@ -158,9 +160,12 @@ class PartitionState:
         for home_id, mark in chosen:
             etag, packed = _split(self.homes[home_id])
             state = unpack(home_id, packed)
-            closed = [] if home_id in self.unverified else state.drain_closed()
+            create_first = None
+            if home_id in self.unverified and state.closed:
+                create_first = orjson.dumps(status_doc(state, self.co_alarm_ppm), option=orjson.OPT_SORT_KEYS)
+            closed = state.drain_closed()
             body = orjson.dumps(status_doc(state, self.co_alarm_ppm), option=orjson.OPT_SORT_KEYS)
-            items.append(SnapItem(home_id, body, etag, closed, mark))
+            items.append(SnapItem(home_id, body, etag, closed, mark, create_first))
             del self.dirty[home_id]
         target = self.last
         for mark in self.dirty.values():
@@ -173,10 +178,7 @@ class PartitionState:
         written = {h.hour for h in item.closed}
         state.closed = [h for h in state.closed if h.hour not in written]
         self.homes[item.home_id] = _join(etag, pack(state))
-        if item.home_id in self.unverified:
-            self.unverified.discard(item.home_id)
-            if state.closed and item.home_id not in self.dirty:  # they stayed in the status: write them next
-                self.dirty[item.home_id] = Dirty(self.last, None)
+        self.unverified.discard(item.home_id)
 
     def restore(self, item: SnapItem) -> None:
         """The write failed: the home is dirty again, from its older position."""

@@ -179,13 +179,17 @@ class RollupProcessor:
 
     async def _write(self, item: SnapItem) -> str:
         try:
+            etag = item.etag
+            if item.create_first is not None:  # prove the presumed-new home is new before any day merge
+                etag = await self._bounded(self._store.put_status(item.home_id, item.create_first, None))
+                self._metrics.rollup_writes.labels(result="ok").inc()
             by_day: dict[str, dict[str, dict[str, object]]] = {}
             for agg in item.closed:
                 by_day.setdefault(day_of(agg.hour), {})[f"{agg.hour // 3600 % 24:02d}"] = hour_doc(agg)
             for day, hours in sorted(by_day.items()):
                 await self._bounded(self._store.merge_day(item.home_id, day, hours))
                 self._metrics.rollup_writes.labels(result="ok").inc()
-            etag = await self._bounded(self._store.put_status(item.home_id, item.body, item.etag))
+            etag = await self._bounded(self._store.put_status(item.home_id, item.body, etag))
         except (StoreUnavailableError, RollupConflictError):
             self._metrics.rollup_writes.labels(result="error").inc()
             raise

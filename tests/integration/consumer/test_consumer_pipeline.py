@@ -26,6 +26,7 @@ from homesec_domain.events import encode_reading
 from .harness import (
     GROUP,
     HUB,
+    ConsumerProcess,
     Stack,
     checkpoints,
     dataset,
@@ -143,6 +144,17 @@ async def test_end_to_end_through_the_producer_and_restart_from_an_old_checkpoin
         assert await read_rollups(stack) == first
 
 
+async def wait_both_own(a: ConsumerProcess, b: ConsumerProcess, timeout: float = 90) -> None:
+    """Until the two consumers share all 16 partitions, each owning at least a quarter."""
+    deadline = time.monotonic() + timeout
+    while True:
+        owned = a.metric("homesec_consumer_partitions_owned"), b.metric("homesec_consumer_partitions_owned")
+        if sum(owned) == 16 and min(owned) >= 4:
+            return
+        assert time.monotonic() < deadline, f"partitions not shared: {owned}"
+        await asyncio.sleep(0.5)
+
+
 async def test_chaos_sigkill_one_consumer_add_another(stack: Stack) -> None:
     readings = dataset(n_homes=64, minutes=30, seed=5)
     truth = ground_truth(readings)
@@ -151,6 +163,7 @@ async def test_chaos_sigkill_one_consumer_add_another(stack: Stack) -> None:
     a, b, c = stack.consumer("consumer-a"), stack.consumer("consumer-b"), stack.consumer("consumer-c")
     with a, b, c:
         await asyncio.gather(asyncio.to_thread(a.start), asyncio.to_thread(b.start))
+        await wait_both_own(a, b)  # else B may fold the whole first third before A owns anything
         third = len(delivered) // 3
         await publish(conn, delivered[:third])
         deadline = time.monotonic() + 60

@@ -17,6 +17,7 @@ class MemoryRollupStore:
     def __init__(self) -> None:
         self.blobs: dict[str, tuple[bytes, str]] = {}
         self.fail_writes: set[str] = set()  # home IDs whose status writes fail (storage outage)
+        self.fail_days: set[str] = set()  # home IDs whose day-blob merges fail
         self.writes = 0
         self.status_reads = 0
         self._etags = itertools.count(1)
@@ -46,6 +47,8 @@ class MemoryRollupStore:
         return self._put(f"homes/{home_id}/status.json", body, etag)
 
     async def merge_day(self, home_id: str, day: str, hours: dict[str, dict[str, Any]]) -> None:
+        if home_id in self.fail_days:
+            raise StoreUnavailableError("merge_day", "injected outage")
         name = f"homes/{home_id}/hourly/{day}.json"
         stored = self._get(name)
         doc = merge_day(stored.doc if stored else None, home_id, day, hours)

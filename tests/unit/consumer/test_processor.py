@@ -204,7 +204,7 @@ def blobs(store: MemoryRollupStore) -> dict[str, bytes]:
 
 
 async def test_presumed_new_homes_skip_the_status_read_and_reach_the_same_blobs() -> None:
-    specs = [("h1", 5), ("h2", 6), ("h1", 9), ("h1", 15), ("h2", 16)]  # h1's 09:00 hour closes
+    specs = [("h1", 5), ("h2", 6), ("h1", 9), ("h1", 15), ("h2", 16)]  # both homes' 09:00 hours close
     plain_proc, plain, _, _, _ = make()
     plain_proc.open_partition("0")
     await plain_proc.handle_batch("0", events(specs))
@@ -213,13 +213,11 @@ async def test_presumed_new_homes_skip_the_status_read_and_reach_the_same_blobs(
     proc, store, _, cps, _ = make()
     proc.open_partition("0", presume_new=True)
     await proc.handle_batch("0", events(specs))
-    assert store.status_reads == 0
     await proc.flush_all()
-    # The first write is the create-only status alone; the closed hour stays in the state it embeds...
-    assert await store.load_day("h1", "2026-11-25") is None
-    assert cps.positions["0"] == Position(4, "400")
-    await proc.flush_all()  # ...and reaches the day blob once the create has succeeded.
     assert blobs(store) == blobs(plain) and store.status_reads == 0
+    # Each home had a closed hour: its status was created (hour inside) before the day merge, then rewritten.
+    assert store.writes == plain.writes + 2
+    assert cps.positions["0"] == Position(4, "400")
 
 
 async def test_a_presumed_new_home_that_exists_fences_the_partition_and_the_restart_reads_status() -> None:
@@ -248,16 +246,18 @@ async def test_a_presumed_new_home_that_exists_fences_the_partition_and_the_rest
     assert store.status_reads == 3 and blobs(store) == blobs(straight)
 
 
-async def test_closed_hours_kept_in_a_first_write_are_written_by_the_next_owner() -> None:
+async def test_closed_hours_kept_in_a_created_status_are_written_by_the_next_owner() -> None:
     specs = [("h1", 5), ("h1", 9), ("h1", 15)]  # the 09:00 hour closes
     store = MemoryRollupStore()
-    first, _, _, _, _ = make(store)
+    first, _, _, cps, _ = make(store)
     first.open_partition("0", presume_new=True)
     await first.handle_batch("0", events(specs))
-    await first.flush_all()  # the create-only status, then the owner stops before writing the day blob
-    assert await store.load_day("h1", "2026-11-25") is None
+    store.fail_days.add("h1")
+    await first.flush_all()  # the create lands (the hour inside), the day merge fails, the owner goes away
+    assert await store.load_day("h1", "2026-11-25") is None and "0" not in cps.positions
+    store.fail_days.clear()
     second, _, _, _, _ = make(store)
-    await second.handle_batch("0", events(specs))  # a replay: nothing new for the home
+    await second.handle_batch("0", events(specs))  # a replay from the checkpoint: nothing new for the home
     await second.flush_all()
     day = await store.load_day("h1", "2026-11-25")
     assert day is not None and day.doc["hours"]["09"]["counts"] == {"door": 2}
