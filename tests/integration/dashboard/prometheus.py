@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -120,3 +121,14 @@ class PrometheusServer:
 def has_data(samples: list[dict[str, Any]]) -> bool:
     """At least one sample with a real number (histogram_quantile over no observations gives NaN)."""
     return any(not math.isnan(float(s["value"][1])) for s in samples)
+
+
+def assert_expositions_pass_promtool(ports: Sequence[int]) -> None:
+    """Each port's /metrics passes ``promtool check metrics`` (its lint of names, help and units)."""
+    for port in ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read()
+        result = subprocess.run(
+            ["promtool", "check", "metrics"], input=text, capture_output=True, check=False, timeout=60
+        )
+        assert result.returncode == 0, (result.stdout + result.stderr).decode()

@@ -10,9 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +20,12 @@ from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_devstack.procs import ManagedProcess, free_port
 
 from tests.chart.promql import RULES, dashboard_queries, instantiate, metric_names
-from tests.integration.dashboard.prometheus import PrometheusServer, Target, has_data
+from tests.integration.dashboard.prometheus import (
+    PrometheusServer,
+    Target,
+    assert_expositions_pass_promtool,
+    has_data,
+)
 
 REQUIRED_MODULES = (
     "homesec_devstack.emulator.__main__",
@@ -130,18 +133,9 @@ def test_every_dashboard_query_returns_data_under_load(pipeline: dict[str, int],
         empty = [q for q in queries if not has_data(prom.query(instantiate(q.expr, "10s")))]
         present = {m["__name__"] for m in prom.api("series", **{"match[]": '{__name__=~"homesec_.+"}'})}
         assert set(prom.rule_health().values()) <= {"ok", "unknown"}
-        _check_expositions(pipeline)
+        assert_expositions_pass_promtool(
+            list(pipeline.values())
+        )  # the services' /metrics pass promtool's lint
     # Both services pre-create the children of every bounded label value, so every query has data.
     missing = {q.where: sorted(metric_names(q.expr) - present) for q in empty}
     assert missing == {}, f"dashboard queries without data (series missing in brackets): {missing}"
-
-
-def _check_expositions(pipeline: dict[str, int]) -> None:
-    """The services' /metrics pass promtool's lint."""
-    for port in pipeline.values():
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            text = resp.read()
-        result = subprocess.run(
-            ["promtool", "check", "metrics"], input=text, capture_output=True, check=False, timeout=60
-        )
-        assert result.returncode == 0, (result.stdout + result.stderr).decode()

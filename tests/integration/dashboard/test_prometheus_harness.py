@@ -8,8 +8,6 @@ and that the harness notices a query without data. test_dashboard_live.py repeat
 from __future__ import annotations
 
 import shutil
-import subprocess
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +15,12 @@ import pytest
 from homesec_devstack.procs import ManagedProcess, free_port
 
 from tests.chart.promql import RULES, dashboard_queries, instantiate
-from tests.integration.dashboard.prometheus import PrometheusServer, Target, has_data
+from tests.integration.dashboard.prometheus import (
+    PrometheusServer,
+    Target,
+    assert_expositions_pass_promtool,
+    has_data,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -49,13 +52,7 @@ def exporters(tmp_path: Path) -> Iterator[dict[str, int]]:
 
 
 def test_exposition_passes_promtool_check_metrics(exporters: dict[str, int]) -> None:
-    for port in exporters.values():
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            text = resp.read()
-        result = subprocess.run(
-            ["promtool", "check", "metrics"], input=text, capture_output=True, check=False, timeout=60
-        )
-        assert result.returncode == 0, (result.stdout + result.stderr).decode()
+    assert_expositions_pass_promtool(list(exporters.values()))
 
 
 def test_every_dashboard_query_returns_data(exporters: dict[str, int], tmp_path: Path) -> None:
