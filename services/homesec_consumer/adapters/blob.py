@@ -130,17 +130,13 @@ class BlobCheckpointSink:
              "sequence_number": position.sequence_number}
         )  # fmt: skip
 
-    async def position(self, partition_id: str) -> Position | None:
-        """The partition's checkpoint, if it has one."""
-        for c in await self._store.list_checkpoints(**self._ids):
-            if str(c["partition_id"]) == partition_id:
-                return Position(int(c.get("sequence_number") or 0), str(c.get("offset")))
-        return None
-
-    async def existing(self) -> set[str]:
-        """Partitions that already have a checkpoint."""
+    async def positions(self) -> dict[str, Position]:
+        """Every partition's checkpoint (partitions without one are absent)."""
         found = await self._store.list_checkpoints(**self._ids)
-        return {str(c["partition_id"]) for c in found}
+        return {
+            str(c["partition_id"]): Position(int(c.get("sequence_number") or 0), str(c.get("offset")))
+            for c in found
+        }
 
     async def owners(self) -> list[dict[str, Any]]:
         return list(await self._store.list_ownership(**self._ids))

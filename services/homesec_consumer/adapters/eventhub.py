@@ -107,7 +107,7 @@ class EventHubRunner:
         if self._checkpoints is None:
             return False
         try:
-            position = await self._checkpoints.position(partition_id)
+            position = (await self._checkpoints.positions()).get(partition_id)
         except Exception as exc:  # reading the checkpoint failed: read every home's status instead
             log.warning("reading the checkpoint of partition %s failed: %r", partition_id, exc)
             return False
@@ -131,7 +131,7 @@ async def ensure_initial_checkpoints(
     ``earliest``: offset ``-1`` (the start), sequence number ``beginning - 1``; ``latest``: the last
     enqueued event. Returns the partitions written.
     """
-    existing = await sink.existing()
+    existing = await sink.positions()
     written = []
     for pid in await client.get_partition_ids():
         if pid in existing:
