@@ -49,6 +49,12 @@ class Reading(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # The wire format's version. Never dumped (the codec writes it itself) and defaulted for readings built in
+    # code; ``decode_reading`` requires it in an event body (``model_fields_set``), so a body without it is
+    # still poison. Here so that one Rust-side ``model_validate_json`` call decodes a whole event body.
+    schema_version: int = Field(
+        default=SCHEMA_VERSION, ge=SCHEMA_VERSION, le=SCHEMA_VERSION, strict=True, exclude=True, repr=False
+    )
     reading_id: uuid.UUID
     home_id: HomeId
     sensor_id: SensorId

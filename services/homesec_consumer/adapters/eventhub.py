@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from azure.eventhub import EventData
+from azure.eventhub._pyamqp.message import Message as _PyamqpMessage
 from azure.eventhub.aio import EventHubConsumerClient, PartitionContext
 from azure.eventhub.amqp import AmqpAnnotatedMessage, AmqpMessageBodyType
 
@@ -43,8 +44,31 @@ INITIAL_OFFSET = "-1"  # an initial ``earliest`` checkpoint: nothing was ever ch
 
 
 def inbound(event: EventData) -> InboundEvent:
-    """The processor's view of an event, read straight from the AMQP message (``EventData``'s properties
-    build a datetime per call, which costs more than the fold); one per received event."""
+    """The processor's view of an event; one per received event, so it reads the received AMQP message
+    directly where it can (``EventData``'s properties build a datetime per call, and the annotated
+    message's body is a generator): about 1.3 us instead of 2.6 us per event."""
+    return _received(event) or _annotated(event)
+
+
+def _received(event: EventData) -> InboundEvent | None:
+    """Fast path: the pyamqp ``Message`` (a named tuple) the SDK keeps on each received event, with one
+    data section and both position annotations. Anything else (another transport, an event built in code)
+    returns ``None``; ``tests/unit/consumer/test_eventhub_adapter.py`` pins that both paths agree."""
+    message = getattr(event, "_message", None)
+    if type(message) is not _PyamqpMessage:
+        return None
+    data, ann = message.data, message.message_annotations
+    if not ann or type(data) is not list or len(data) != 1 or type(data[0]) is not bytes:
+        return None
+    seq, offset = ann.get(_SEQ), ann.get(_OFFSET)
+    if type(seq) is not int or type(offset) is not bytes:
+        return None
+    enqueued = ann.get(_ENQUEUED)
+    return InboundEvent(data[0], Position(seq, offset.decode()), None if enqueued is None else int(enqueued))
+
+
+def _annotated(event: EventData) -> InboundEvent:
+    """Through the public ``raw_amqp_message``: any body type, any annotation types."""
     message = event.raw_amqp_message
     ann = message.annotations or {}
     offset = ann.get(_OFFSET)
