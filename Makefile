@@ -8,12 +8,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := .cache/stamps
 
-.PHONY: help setup setup-system setup-python setup-node lint fmt test test-unit test-integration run bench bench-emulator lock clean
+.PHONY: help setup setup-system setup-python setup-node native lint fmt test test-unit test-integration run bench bench-emulator lock clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-setup: setup-system setup-python setup-node ## install everything the project needs (idempotent)
+setup: setup-system setup-python setup-node native ## install everything the project needs (idempotent)
 
 setup-system: ## Debian packages (prometheus, promtool, buildah, debootstrap)
 	@bash scripts/setup-system.sh
@@ -27,6 +27,15 @@ $(STAMP)/python: requirements/runtime.txt requirements/dev.txt pyproject.toml
 	@touch $@
 
 setup-python: $(STAMP)/python ## venv + pinned Python deps + the project (editable)
+
+# The fold compiled with mypyc (homesec_domain.native): rebuilt when its sources change; the plain modules
+# load instead whenever the build does not match them.
+NATIVE_SOURCES := $(addprefix services/homesec_domain/,dedup.py fold.py rollup.py native.py) scripts/build_native.py
+services/homesec_domain/_compiled/manifest.json: $(NATIVE_SOURCES) $(STAMP)/python
+	$(PY) scripts/build_native.py --if-stale
+	@touch $@
+
+native: setup-system services/homesec_domain/_compiled/manifest.json ## compile the fold (mypyc; needs gcc)
 
 $(STAMP)/node: package.json package-lock.json
 	@mkdir -p $(STAMP)
@@ -45,7 +54,7 @@ fmt: setup-python ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff format .
 
 test: setup lint ## lint, then the whole suite (unit, integration, chart, rules, images)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	HOMESEC_EXPECT_NATIVE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-unit: setup-python ## fast unit tests only
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)

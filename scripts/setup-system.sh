@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project uses, only where missing (idempotent, needs root).
 set -euo pipefail
-pkgs=(prometheus buildah debootstrap)
+pkgs=(prometheus buildah debootstrap gcc libc6-dev)  # gcc, libc6-dev: the compiled fold (scripts/build_native.py)
+# ...which also needs the interpreter's headers: Debian's python3.11 keeps them in python3.11-dev.
+inc=$(python3.11 -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null || true)
+[ -n "$inc" ] && [ ! -f "$inc/Python.h" ] && pkgs+=(python3.11-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

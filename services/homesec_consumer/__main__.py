@@ -7,10 +7,13 @@ import gc
 import logging
 import signal
 
+from homesec_domain import native
 from prometheus_client import CollectorRegistry
 
 from homesec_consumer.app import ConsumerService
 from homesec_consumer.settings import ConsumerSettings
+
+log = logging.getLogger("homesec_consumer")
 
 
 def tune_gc(gen0_threshold: int) -> None:
@@ -40,6 +43,7 @@ def main() -> None:
     )
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("uamqp").setLevel(logging.WARNING)
+    log.info(native.describe())
     try:
         import uvloop
 

@@ -151,3 +151,19 @@ def test_build_ca_secret_not_baked_in(container: WorkingContainer) -> None:
             assert not any(n in data for n in needles), (
                 f"/{path.relative_to(root)} holds a build-host certificate"
             )
+
+
+def test_the_fold_is_compiled_where_it_runs(service: Service, container: WorkingContainer) -> None:
+    """The consumer image carries the mypyc build of the fold, matching its sources (else the plain modules
+    would load, correct but slower); the producer never folds and carries none. No compiler either way."""
+    root = container.mount()
+    compiled = root / APP / "homesec_domain" / "_compiled"
+    probe = "from homesec_domain import native, fold; print(native.ACTIVE, native.REASON, fold.__file__)"
+    result = container.run(["python", "-c", probe])
+    assert result.returncode == 0, result.stderr
+    if service.name == "consumer":
+        assert result.stdout.startswith("True "), result.stdout
+        assert result.stdout.strip().endswith(".so"), result.stdout
+    else:
+        assert not compiled.exists()
+        assert result.stdout.startswith("False not built"), result.stdout
