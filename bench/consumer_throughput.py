@@ -107,10 +107,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 def consumer(
-    emulator: EmulatorProcess, azurite: AzuriteProcess, expected: int, logs: Path, flush: float
+    emulator: EmulatorProcess,
+    azurite: AzuriteProcess,
+    expected: int,
+    logs: Path,
+    flush: float,
+    *,
+    plain: bool = False,
 ) -> dict[str, Any]:
     port, prefix = free_port(), f"b{uuid.uuid4().hex[:10]}"
-    env = {
+    env = {"HOMESEC_PURE_PYTHON": "1" if plain else "0",
         "HOMESEC_CONSUMER_PORT": str(port), "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(),
         "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": azurite.connection_string,
         "HOMESEC_CONSUMER_CONSUMER_GROUP": "rollups", "HOMESEC_CONSUMER_CHECKPOINT_CONTAINER": f"{prefix}-cp",
@@ -148,6 +154,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--flush-interval", type=float, default=30.0)
     p.add_argument("--interleaved", action="store_true", help="minute by minute across homes")
+    p.add_argument("--plain", action="store_true", help="also run the consumer with the plain Python fold")
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -157,17 +164,28 @@ def main() -> None:
             n = asyncio.run(publish(emulator.connection_string(), a.homes, a.minutes, a.interleaved))
             runs = []
             for _ in range(a.repeat):
-                runs.append({"baseline": baseline(emulator.connection_string(), n, "asyncio"),
-                             "baseline_uvloop": baseline(emulator.connection_string(), n, "uvloop"),
-                             "consumer": consumer(emulator, azurite, n, root / "logs", a.flush_interval)})  # fmt: skip
+                run = {"baseline": baseline(emulator.connection_string(), n, "asyncio"),
+                       "baseline_uvloop": baseline(emulator.connection_string(), n, "uvloop"),
+                       "consumer": consumer(emulator, azurite, n, root / "logs", a.flush_interval)}  # fmt: skip
+                if a.plain:
+                    run["consumer_plain"] = consumer(
+                        emulator, azurite, n, root / "logs", a.flush_interval, plain=True
+                    )
+                runs.append(run)
         finally:
             azurite.stop()
             emulator.stop()
     ratios = [r["consumer"]["events_per_s"] / r["baseline"]["events_per_s"] for r in runs]
     same_loop = [r["consumer"]["events_per_s"] / r["baseline_uvloop"]["events_per_s"] for r in runs]
+    plain = [
+        r["consumer_plain"]["events_per_s"] / r["baseline"]["events_per_s"]
+        for r in runs
+        if "consumer_plain" in r
+    ]
     print(json.dumps({"events": n, "homes": a.homes, "minutes": a.minutes, "interleaved": a.interleaved, "runs": runs,
                       "ratios": ratios, "median_ratio": statistics.median(ratios),
-                      "ratios_same_loop": same_loop, "median_ratio_same_loop": statistics.median(same_loop)}, indent=2))  # fmt: skip
+                      "ratios_same_loop": same_loop, "median_ratio_same_loop": statistics.median(same_loop),
+                      "ratios_plain_fold": plain}, indent=2))  # fmt: skip
 
 
 if __name__ == "__main__":

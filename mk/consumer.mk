@@ -3,8 +3,8 @@
 
 bench-consumer: setup ## consumer: events/s vs a bare SDK receive loop (backlog + first contact), memory at 100k homes
 	$(PY) bench/consumer_memory.py --homes 100000
-	$(PY) bench/consumer_throughput.py --homes 200 --minutes 60 --repeat 3 $(BENCH_CONSUMER_ARGS)
-	$(PY) bench/consumer_throughput.py --homes 1000 --minutes 12 --repeat 3 --interleaved $(BENCH_CONSUMER_ARGS)
+	$(PY) bench/consumer_throughput.py --homes 200 --minutes 60 --repeat 3 --plain $(BENCH_CONSUMER_ARGS)
+	$(PY) bench/consumer_throughput.py --homes 1000 --minutes 12 --repeat 3 --interleaved --plain $(BENCH_CONSUMER_ARGS)
 
 consumer-progress: setup-python ## live consumer progress: make consumer-progress [CONSUMER_URL=http://127.0.0.1:8081]
 	$(PY) -m homesec_consumer.inspect progress --url $(or $(CONSUMER_URL),http://127.0.0.1:8081) --watch 2
