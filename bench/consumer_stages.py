@@ -1,0 +1,125 @@
+"""The consumer's own work per event, step by step, with the compiled fold and with the plain one.
+
+``python bench/consumer_stages.py [--homes 1000] [--minutes 12] [--repeat 3]`` (``make bench-consumer``).
+Builds the interleaved scenario's events the way the SDK's receiver does (``EventData`` from a pyamqp
+message: body, sequence number, offset, enqueued time), then replays them in batches of 60, partitions
+interleaved, through the consumer's real code: ``inbound`` (event conversion), ``decode_reading`` and
+``PartitionState.apply`` (unpack, dedup, fold, repack); no I/O. Each mode runs in its own process
+(``HOMESEC_PURE_PYTHON`` is read at import), alternately, ``--repeat`` times; the plain fold is the
+baseline of the ratio. GC as in the service (``tune_gc``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "services")]
+
+from azure.eventhub import EventData  # noqa: E402
+from azure.eventhub._pyamqp.message import Message  # noqa: E402
+from homesec_consumer.__main__ import tune_gc  # noqa: E402
+from homesec_consumer.adapters.eventhub import inbound  # noqa: E402
+from homesec_consumer.partition import PartitionState  # noqa: E402
+from homesec_domain import native  # noqa: E402
+from homesec_domain.events import decode_reading, encode_reading  # noqa: E402
+from homesec_domain.fold import FoldConfig, HomeState  # noqa: E402
+from homesec_domain.models import Reading, SensorType  # noqa: E402
+from homesec_domain.partitioning import partition_for  # noqa: E402
+
+SENSORS = [("door-1", SensorType.DOOR, "open"), ("window-1", SensorType.WINDOW, "closed"),
+           ("motion-1", SensorType.MOTION, "clear"), ("co-1", SensorType.CO, None),
+           ("temp-1", SensorType.TEMPERATURE, None)]  # fmt: skip
+PARTITIONS = 16
+BATCH = 60
+
+
+def events(homes: int, minutes: int) -> dict[str, list[EventData]]:
+    rng = random.Random(1)
+    t0 = datetime.now(UTC) - timedelta(minutes=minutes + 5)
+    ids = [str(p) for p in range(PARTITIONS)]
+    parts: dict[str, list[EventData]] = {pid: [] for pid in ids}
+    for m in range(minutes):
+        for h in range(homes):
+            home = f"home-{h:06d}"
+            pid = partition_for(home, ids)
+            for sensor_id, stype, state in SENSORS:
+                r = Reading(reading_id=uuid.UUID(int=rng.getrandbits(128)), home_id=home, sensor_id=sensor_id,
+                            sensor_type=stype, ts=t0 + timedelta(minutes=m, seconds=rng.randint(0, 59)),
+                            state=state, value=None if state else round(rng.uniform(10, 30), 2), seq=m)  # fmt: skip
+                seq = len(parts[pid])
+                ann: dict[str | bytes, Any] = {b"x-opt-sequence-number": seq, b"x-opt-offset": str(seq * 300).encode(),
+                       b"x-opt-enqueued-time": 1_795_600_000_123, b"x-opt-partition-key": home.encode()}  # fmt: skip
+                parts[pid].append(
+                    EventData._from_message(Message(data=[encode_reading(r)], message_annotations=ann))
+                )
+    return parts
+
+
+def child(homes: int, minutes: int) -> dict[str, Any]:
+    parts = events(homes, minutes)
+    batches = [(p, evs[i : i + BATCH]) for p, evs in parts.items() for i in range(0, len(evs), BATCH)]
+    batches.sort(key=lambda b: b[1][0].sequence_number or 0)  # partitions interleaved, as received
+    states = {p: PartitionState(p, FoldConfig()) for p in parts}
+    tune_gc(10_000)
+    spent = {"inbound": 0.0, "decode": 0.0, "apply": 0.0}
+    clock = time.perf_counter
+    for pid, batch in batches:
+        t0 = clock()
+        inbound_events = [inbound(e) for e in batch]
+        t1 = clock()
+        items = [(e, decode_reading(e.body)) for e in inbound_events]
+        t2 = clock()
+        part = states[pid]
+        for home_id in part.missing({r.home_id for _, r in items}):
+            part.install(HomeState(home_id), None, presumed=True)
+        part.apply(items)
+        t3 = clock()
+        spent["inbound"] += t1 - t0
+        spent["decode"] += t2 - t1
+        spent["apply"] += t3 - t2
+    n = sum(len(b) for _, b in batches)
+    us = {k: 1e6 * v / n for k, v in spent.items()}
+    return {"compiled": native.ACTIVE, "events": n, "us_per_event": {**us, "total": sum(us.values())}}
+
+
+def run(mode: str, homes: int, minutes: int) -> dict[str, Any]:
+    env = {**os.environ, "HOMESEC_PURE_PYTHON": "1" if mode == "plain" else "0"}
+    argv = [sys.executable, __file__, "--child", "--homes", str(homes), "--minutes", str(minutes)]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True, timeout=600)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--homes", type=int, default=1000)
+    p.add_argument("--minutes", type=int, default=12)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.child:
+        print(json.dumps(child(a.homes, a.minutes)))
+        return
+    runs = [{"plain": run("plain", a.homes, a.minutes), "compiled": run("compiled", a.homes, a.minutes)}
+            for _ in range(a.repeat)]  # fmt: skip
+    if not all(r["compiled"]["compiled"] for r in runs):
+        raise SystemExit("consumer_stages: the compiled fold did not load (make native)")
+    speedups = [r["plain"]["us_per_event"]["total"] / r["compiled"]["us_per_event"]["total"] for r in runs]
+    print(json.dumps({"homes": a.homes, "minutes": a.minutes, "runs": runs, "speedup_total": speedups,
+                      "median_speedup_total": statistics.median(speedups)}, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
