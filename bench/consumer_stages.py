@@ -29,7 +29,6 @@ sys.path[:0] = [str(ROOT / "services")]
 
 from azure.eventhub import EventData  # noqa: E402
 from azure.eventhub._pyamqp.message import Message  # noqa: E402
-from homesec_consumer.__main__ import tune_gc  # noqa: E402
 from homesec_consumer.adapters.eventhub import inbound  # noqa: E402
 from homesec_consumer.partition import PartitionState  # noqa: E402
 from homesec_domain import native  # noqa: E402
@@ -37,6 +36,7 @@ from homesec_domain.events import decode_reading, encode_reading  # noqa: E402
 from homesec_domain.fold import FoldConfig, HomeState  # noqa: E402
 from homesec_domain.models import Reading, SensorType  # noqa: E402
 from homesec_domain.partitioning import partition_for  # noqa: E402
+from homesec_domain.runtime import tune_gc  # noqa: E402
 
 SENSORS = [("door-1", SensorType.DOOR, "open"), ("window-1", SensorType.WINDOW, "closed"),
            ("motion-1", SensorType.MOTION, "clear"), ("co-1", SensorType.CO, None),

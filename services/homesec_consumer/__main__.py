@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 
 from homesec_domain import native
+from homesec_domain.runtime import tune_gc
 from prometheus_client import CollectorRegistry
 
 from homesec_consumer.app import ConsumerService
 from homesec_consumer.settings import ConsumerSettings
 
 log = logging.getLogger("homesec_consumer")
-
-
-def tune_gc(gen0_threshold: int) -> None:
-    """Collect less often, and never scan what start-up built. The ~100,000 objects of the imported modules
-    and clients live as long as the process, yet every full collection walked them: under load that was
-    about a fifth of the consumer's CPU (``docs/benchmarks.md``). Fold state is packed bytes, which the
-    collector does not track, so frozen start-up objects are almost all it would otherwise look at."""
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(gen0_threshold, gen1, gen2)
 
 
 async def _main(settings: ConsumerSettings) -> None:

@@ -1,13 +1,13 @@
-"""Both services' start-up GC tuning: start-up objects are frozen out of collection, gen 0 raised."""
+"""The start-up GC tuning both services call (``homesec_domain.runtime``): start-up objects are frozen
+out of collection, gen 0 raised."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from homesec_consumer.__main__ import tune_gc as consumer_tune_gc
-from homesec_producer.__main__ import tune_gc as producer_tune_gc
+from homesec_domain.runtime import tune_gc
 
 
 @pytest.fixture
@@ -19,10 +19,7 @@ def restore_gc() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("restore_gc")
-@pytest.mark.parametrize("tune_gc", [consumer_tune_gc, producer_tune_gc], ids=["consumer", "producer"])
-def test_tune_gc_freezes_start_up_objects_and_raises_the_young_threshold(
-    tune_gc: Callable[[int], None],
-) -> None:
+def test_tune_gc_freezes_start_up_objects_and_raises_the_young_threshold() -> None:
     gc.unfreeze()
     tracked = len(gc.get_objects())
     tune_gc(12_345)
