@@ -37,7 +37,7 @@ def decode_reading(body: bytes) -> Reading:
     except ValidationError:
         return _decode_stepwise(body)
     if "schema_version" not in reading.model_fields_set:
-        raise InvalidEventError("schema_version", "unsupported schema_version None")
+        return _decode_stepwise(body)  # no version in the body: poison, and that path names the reason
     return reading
 
 
