@@ -162,15 +162,18 @@ class PartitionState:
             state = unpack(home_id, packed)
             create_first = None
             if home_id in self.unverified and state.closed:
-                create_first = orjson.dumps(status_doc(state, self.co_alarm_ppm), option=orjson.OPT_SORT_KEYS)
+                create_first = self._status_body(state)
             closed = state.drain_closed()
-            body = orjson.dumps(status_doc(state, self.co_alarm_ppm), option=orjson.OPT_SORT_KEYS)
+            body = self._status_body(state)
             items.append(SnapItem(home_id, body, etag, closed, mark, create_first))
             del self.dirty[home_id]
         target = self.last
         for mark in self.dirty.values():
             target = older(target, mark.before)
         return Snapshot(items, target)
+
+    def _status_body(self, state: HomeState) -> bytes:
+        return orjson.dumps(status_doc(state, self.co_alarm_ppm), option=orjson.OPT_SORT_KEYS)
 
     def commit(self, item: SnapItem, etag: str) -> None:
         """The item is durable: remember the new etag and forget the closed hours it persisted."""
