@@ -151,11 +151,22 @@ async def test_conflicting_write_fences_the_partition_and_the_next_batch_raises(
     assert store.status("h1")["sensors"][0]["seq"] == 2
 
 
+def blobs(store: MemoryRollupStore) -> dict[str, bytes]:
+    return {name: body for name, (body, _) in store.blobs.items()}
+
+
+async def straight(specs: list[tuple[str, int]]) -> MemoryRollupStore:
+    """The reference rollups: every event in one batch through a fresh processor (which reads every home's
+    status), flushed once."""
+    proc, store, _, _, _ = make()
+    await proc.handle_batch("0", events(specs))
+    await proc.flush_all()
+    return store
+
+
 async def test_new_owner_replaying_from_an_old_checkpoint_writes_identical_blobs() -> None:
     specs = [(f"h{i % 5}", m) for m in range(0, 200, 3) for i in range(5)]
-    straight_proc, straight, _, _, _ = make()
-    await straight_proc.handle_batch("0", events(specs))
-    await straight_proc.flush_all()
+    reference = await straight(specs)
 
     store = MemoryRollupStore()
     first, _, _, _, _ = make(store)
@@ -167,7 +178,7 @@ async def test_new_owner_replaying_from_an_old_checkpoint_writes_identical_blobs
     for start in (150, 0):  # replay from a checkpoint older than the state, then from the very beginning
         await second.handle_batch("0", evs[start:])
         await second.flush_all()
-        assert {k: v[0] for k, v in store.blobs.items()} == {k: v[0] for k, v in straight.blobs.items()}
+        assert blobs(store) == blobs(reference)
 
 
 async def test_closed_hours_move_to_day_documents() -> None:
@@ -199,16 +210,9 @@ async def test_close_partition_drops_its_state() -> None:
     assert metric(registry, "homesec_consumer_homes_in_state") == 0
 
 
-def blobs(store: MemoryRollupStore) -> dict[str, bytes]:
-    return {name: body for name, (body, _) in store.blobs.items()}
-
-
 async def test_presumed_new_homes_skip_the_status_read_and_reach_the_same_blobs() -> None:
     specs = [("h1", 5), ("h2", 6), ("h1", 9), ("h1", 15), ("h2", 16)]  # both homes' 09:00 hours close
-    plain_proc, plain, _, _, _ = make()
-    plain_proc.open_partition("0")
-    await plain_proc.handle_batch("0", events(specs))
-    await plain_proc.flush_all()
+    plain = await straight(specs)
 
     proc, store, _, cps, _ = make()
     proc.open_partition("0", presume_new=True)
@@ -222,9 +226,7 @@ async def test_presumed_new_homes_skip_the_status_read_and_reach_the_same_blobs(
 
 async def test_a_presumed_new_home_that_exists_fences_the_partition_and_the_restart_reads_status() -> None:
     specs = [(f"h{i % 3}", m) for m in range(0, 120, 3) for i in range(3)]
-    straight_proc, straight, _, _, _ = make()
-    await straight_proc.handle_batch("0", events(specs))
-    await straight_proc.flush_all()
+    reference = await straight(specs)
 
     store = MemoryRollupStore()
     earlier, _, _, _, _ = make(store)  # an earlier owner wrote rollups but crashed before checkpointing
@@ -243,7 +245,7 @@ async def test_a_presumed_new_home_that_exists_fences_the_partition_and_the_rest
     assert not proc.open_partition("0", presume_new=True).presume_new
     await proc.handle_batch("0", events(specs)[6:])
     await proc.flush_all()
-    assert store.status_reads == 3 and blobs(store) == blobs(straight)
+    assert store.status_reads == 3 and blobs(store) == blobs(reference)
 
 
 async def test_closed_hours_kept_in_a_created_status_are_written_by_the_next_owner() -> None:
