@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,39 +28,36 @@ sys.path[:0] = [str(ROOT / "services")]
 
 from azure.eventhub import EventData  # noqa: E402
 from azure.eventhub._pyamqp.message import Message  # noqa: E402
+from consumer_throughput import SENSORS, readings_of  # noqa: E402  (bench/, on sys.path as the script's dir)
 from homesec_consumer.adapters.eventhub import inbound  # noqa: E402
 from homesec_consumer.partition import PartitionState  # noqa: E402
 from homesec_domain import native  # noqa: E402
 from homesec_domain.events import decode_reading, encode_reading  # noqa: E402
 from homesec_domain.fold import FoldConfig, HomeState  # noqa: E402
-from homesec_domain.models import Reading, SensorType  # noqa: E402
 from homesec_domain.partitioning import partition_for  # noqa: E402
 from homesec_domain.runtime import tune_gc  # noqa: E402
 
-SENSORS = [("door-1", SensorType.DOOR, "open"), ("window-1", SensorType.WINDOW, "closed"),
-           ("motion-1", SensorType.MOTION, "clear"), ("co-1", SensorType.CO, None),
-           ("temp-1", SensorType.TEMPERATURE, None)]  # fmt: skip
 PARTITIONS = 16
 BATCH = 60
 
 
 def events(homes: int, minutes: int) -> dict[str, list[EventData]]:
+    """The throughput benchmark's readings (``readings_of``), minute by minute across homes as its interleaved
+    scenario publishes them, as received events with consecutive positions per partition."""
     rng = random.Random(1)
     t0 = datetime.now(UTC) - timedelta(minutes=minutes + 5)
+    by_home = {f"home-{h:06d}": readings_of(f"home-{h:06d}", minutes, t0, rng) for h in range(homes)}
+    per_minute = len(SENSORS)
     ids = [str(p) for p in range(PARTITIONS)]
     parts: dict[str, list[EventData]] = {pid: [] for pid in ids}
     for m in range(minutes):
-        for h in range(homes):
-            home = f"home-{h:06d}"
-            pid = partition_for(home, ids)
-            for sensor_id, stype, state in SENSORS:
-                r = Reading(reading_id=uuid.UUID(int=rng.getrandbits(128)), home_id=home, sensor_id=sensor_id,
-                            sensor_type=stype, ts=t0 + timedelta(minutes=m, seconds=rng.randint(0, 59)),
-                            state=state, value=None if state else round(rng.uniform(10, 30), 2), seq=m)  # fmt: skip
-                seq = len(parts[pid])
+        for home, readings in by_home.items():
+            received = parts[partition_for(home, ids)]
+            for r in readings[m * per_minute : (m + 1) * per_minute]:
+                seq = len(received)
                 ann: dict[str | bytes, Any] = {b"x-opt-sequence-number": seq, b"x-opt-offset": str(seq * 300).encode(),
                        b"x-opt-enqueued-time": 1_795_600_000_123, b"x-opt-partition-key": home.encode()}  # fmt: skip
-                parts[pid].append(
+                received.append(
                     EventData._from_message(Message(data=[encode_reading(r)], message_annotations=ann))
                 )
     return parts
