@@ -15,7 +15,7 @@ help: ## list targets
 
 setup: setup-system setup-python setup-node native ## install everything the project needs (idempotent)
 
-setup-system: ## Debian packages (prometheus, promtool, buildah, debootstrap)
+setup-system: ## Debian packages (prometheus, promtool, buildah, debootstrap, gcc for the compiled fold)
 	@bash scripts/setup-system.sh
 
 $(STAMP)/python: requirements/runtime.txt requirements/dev.txt pyproject.toml
