@@ -133,9 +133,8 @@ def test_every_dashboard_query_returns_data_under_load(pipeline: dict[str, int],
         empty = [q for q in queries if not has_data(prom.query(instantiate(q.expr, "10s")))]
         present = {m["__name__"] for m in prom.api("series", **{"match[]": '{__name__=~"homesec_.+"}'})}
         assert set(prom.rule_health().values()) <= {"ok", "unknown"}
-        assert_expositions_pass_promtool(
-            list(pipeline.values())
-        )  # the services' /metrics pass promtool's lint
+        # The services' /metrics pass promtool's lint.
+        assert_expositions_pass_promtool(list(pipeline.values()))
     # Both services pre-create the children of every bounded label value, so every query has data.
     missing = {q.where: sorted(metric_names(q.expr) - present) for q in empty}
     assert missing == {}, f"dashboard queries without data (series missing in brackets): {missing}"
