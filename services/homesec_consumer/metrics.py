@@ -7,8 +7,16 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # Bounded label values (docs/contracts.md); primed at start so every series exists from the first scrape.
-DEAD_LETTER_REASONS = ("undecodable", "schema_version", "invalid")
+# Why an event was set aside uncounted (in the dead-letter container): poison, or outside the acceptance
+# horizon (older than the maximum age, or too far in the future, relative to its enqueued time).
+DEAD_LETTER_REASONS = ("undecodable", "schema_version", "invalid", "outside_horizon")
+# Why a reading had no effect: ``resent`` = the same reading_id or (sensor_id, seq, ts) again (a client or
+# producer retry); ``redelivered`` = an event at or below the home's last applied position (a replay after
+# a restart or rebalance).
+DUPLICATE_REASONS = ("resent", "redelivered")
 HANDLER_STAGES = ("partition", "load_balancing", "ownership_watch", "flush", "checkpoint")
+ROLLUP_WRITE_RESULTS = ("ok", "error")
+OWNERSHIP_CHANGES = ("claimed", "released")
 
 _LATENCY_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 300, 600)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 300, 500, 1000)
@@ -31,6 +39,7 @@ class ConsumerMetrics:
     ownership_changes: Counter
     partitions_unowned: Gauge
     sequence_gaps: Counter
+    sensor_restarts: Counter
     checkpoint_age: Gauge
     checkpoints: Counter
     rollup_writes: Counter
@@ -51,14 +60,21 @@ class ConsumerMetrics:
             ),
             duplicates_dropped=Counter(
                 f"{p}duplicates_dropped",
-                "Duplicate readings dropped (same reading_id or sensor seq)",
+                "Readings with no effect because already applied: resent (same reading_id or sensor, seq "
+                "and ts) or redelivered (event at or below the home's last applied position)",
+                ["reason"],
                 registry=registry,
             ),
             late_readings=Counter(
-                f"{p}late_readings", "Readings older than the lateness bound, dropped", registry=registry
+                f"{p}late_readings",
+                "Readings applied to an hour that had already closed (amended into its day blob); not a loss",
+                registry=registry,
             ),
             dead_letters=Counter(
-                f"{p}dead_letters", "Poison events dead-lettered", ["reason"], registry=registry
+                f"{p}dead_letters",
+                "Events set aside uncounted in the dead-letter container (poison or outside the horizon)",
+                ["reason"],
+                registry=registry,
             ),
             handler_errors=Counter(
                 f"{p}handler_errors", "Errors in the handler", ["stage"], registry=registry
@@ -91,6 +107,11 @@ class ConsumerMetrics:
             sequence_gaps=Counter(
                 f"{p}sequence_gaps", "Per-sensor sequence numbers lost for good", registry=registry
             ),
+            sensor_restarts=Counter(
+                f"{p}sensor_restarts",
+                "Sensors whose sequence numbers started again (reboot, battery swap, replacement)",
+                registry=registry,
+            ),
             checkpoint_age=Gauge(
                 f"{p}checkpoint_age_seconds",
                 "Seconds since this pod last checkpointed",
@@ -112,5 +133,11 @@ class ConsumerMetrics:
         """Create every labelled child so dashboards and alerts see zeros, not missing series."""
         for reason in DEAD_LETTER_REASONS:
             self.dead_letters.labels(reason=reason)
+        for reason in DUPLICATE_REASONS:
+            self.duplicates_dropped.labels(reason=reason)
         for stage in HANDLER_STAGES:
             self.handler_errors.labels(stage=stage)
+        for result in ROLLUP_WRITE_RESULTS:
+            self.rollup_writes.labels(result=result)
+        for change in OWNERSHIP_CHANGES:
+            self.ownership_changes.labels(change=change)
