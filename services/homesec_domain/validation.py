@@ -2,8 +2,8 @@
 
 The whole batch is validated in one pass by a pydantic ``TypeAdapter`` in strict mode (no string-to-number
 or number-to-timestamp coercion, no unknown fields, timezone required). Rules no schema can express (the
-timestamp window, "value or state") are checked afterwards. Any failure rejects the whole batch with per-item
-detail, so nothing from a bad request is ever published.
+timestamp window, "value or state", no ``reading_id`` twice in one batch) are checked afterwards. Any
+failure rejects the whole batch with per-item detail, so nothing from a bad request is ever published.
 
 ``reading_id`` is the idempotency key. A client SHOULD send one. When it does not, the server derives a
 deterministic UUIDv5 from the reading's content (home, sensor, type, timestamp, sequence, value, state), so a
@@ -146,7 +146,7 @@ def parse_batch(body: bytes, max_readings: int = MAX_READINGS_PER_REQUEST) -> li
 def check_rules(readings: Sequence[ReadingIn], now: datetime, window: TimeWindow) -> None:
     """The rules beyond the schema; raises ``InvalidReadingsError`` listing every offending item."""
     oldest, newest = now - window.max_age, now + window.max_future
-    items: list[ItemError] = []
+    items = repeated_ids(readings)
     for index, reading in enumerate(readings):
         ts = reading["ts"]
         if ts < oldest:
@@ -156,7 +156,30 @@ def check_rules(readings: Sequence[ReadingIn], now: datetime, window: TimeWindow
         if reading.get("value") is None and reading.get("state") is None:
             items.append(ItemError(index, "value", "missing", "a reading needs a value or a state"))
     if items:
-        raise InvalidReadingsError(items)
+        raise InvalidReadingsError(sorted(items, key=lambda item: item.index))
+
+
+def repeated_ids(readings: Sequence[ReadingIn]) -> list[ItemError]:
+    """One error per item whose client-supplied ``reading_id`` (case-insensitive) another item also uses.
+
+    A repeated ID in one batch is refused rather than collapsed: the consumer would keep one of the readings
+    and drop the others as duplicates, so a 202 for all of them would be a lie when their contents differ.
+    IDs the server derives are not checked: two items with the same derived ID have the same content.
+    """
+    first: dict[str, int] = {}
+    groups: dict[str, list[int]] = {}
+    for index, reading in enumerate(readings):
+        given = reading.get("reading_id")
+        if given:
+            key = given.lower()
+            seen = first.setdefault(key, index)
+            if seen != index:
+                groups.setdefault(key, [seen]).append(index)
+    items: list[ItemError] = []
+    for indexes in groups.values():
+        message = f"reading_id repeated in items {', '.join(map(str, indexes))} of the batch"
+        items.extend(ItemError(i, "reading_id", "duplicate", message) for i in indexes)
+    return items
 
 
 def derive_reading_id(reading: ReadingIn) -> uuid.UUID:

@@ -113,3 +113,30 @@ def test_batch_size_limits() -> None:
         validate_batch(body(*[reading(seq=i) for i in range(11)]), NOW, WINDOW, max_readings=10)
     assert info.value.items[0].error == "too_long"
     assert len(validate_batch(body(*[reading(seq=i) for i in range(500)]), NOW, WINDOW)) == 500
+
+
+def test_a_repeated_client_id_rejects_the_batch_naming_every_item_that_uses_it() -> None:
+    twice, thrice = str(uuid.uuid4()), str(uuid.uuid4())
+    batch = body(
+        reading(reading_id=twice, state="open"),
+        reading(reading_id=thrice, seq=1),
+        reading(reading_id=twice.upper(), state="closed"),  # the same ID in another case
+        reading(reading_id=str(uuid.uuid4())),
+        reading(reading_id=thrice, seq=2),
+        reading(reading_id=thrice, seq=3, ts=(NOW - timedelta(hours=2)).isoformat()),
+    )
+    with pytest.raises(InvalidReadingsError) as info:
+        validate_batch(batch, NOW, WINDOW)
+    found = [(e.index, e.field, e.error) for e in info.value.items]
+    assert found == [
+        (0, "reading_id", "duplicate"), (1, "reading_id", "duplicate"), (2, "reading_id", "duplicate"),
+        (4, "reading_id", "duplicate"), (5, "reading_id", "duplicate"), (5, "ts", "too_old"),
+    ]  # fmt: skip
+    assert "items 0, 2 " in info.value.items[0].message
+    assert "items 1, 4, 5 " in info.value.items[1].message
+
+
+def test_identical_readings_without_ids_are_not_refused() -> None:
+    """Server-derived IDs repeat only for identical content: the consumer keeps one, nothing differs."""
+    out = validate_batch(body(reading(seq=1), reading(seq=1), reading(seq=2)), NOW, WINDOW)
+    assert out[0].reading_id == out[1].reading_id != out[2].reading_id
