@@ -15,6 +15,12 @@ from typing import Any
 NS = 'namespace=~"$namespace"'
 RI = "$__rate_interval"
 KSM_NOTE = "Needs kube-state-metrics (kube-prometheus-stack installs it)."
+UNCOUNTED_NOTE = (
+    "Readings that reached the consumer but were NOT counted, by reason: poison (undecodable, "
+    "schema_version, invalid) or outside the acceptance horizon (outside_horizon). Each is kept in the "
+    "dead-letter container (default deadletters) and raises HomesecConsumerDeadLetters; see "
+    "docs/operations.md. Anything but zero here breaks the promise that a 202 means counted."
+)
 
 
 def sel(metric: str, extra: str = "") -> str:
@@ -71,11 +77,11 @@ def _loss_budget() -> Row:
             (rate("homesec_consumer_readings_rolled_up_total", per_minute=True), "rolled up"),
         ], unit="short", width=10,
             description="Each stage should follow the one before it. Readings/min across all pods."),
-        Panel("Loss budget per minute: rejected, in flight, sequence gaps, dead letters", [
+        Panel("Loss budget per minute: rejected, in flight, sequence gaps, not counted", [
             (rate("homesec_producer_readings_rejected_total", per_minute=True), "rejected (client resends)"),
             (f"({acked} - {rolled}) * 60", "acknowledged, not yet rolled up"),
             (rate("homesec_consumer_sequence_gaps_total", per_minute=True), "sequence gaps (lost upstream)"),
-            (rate("homesec_consumer_dead_letters_total", per_minute=True), "dead letters"),
+            (rate("homesec_consumer_dead_letters_total", per_minute=True), "not counted (dead letters)"),
         ], width=8, description="Sequence gaps are readings that never reached the producer or were lost."),
         Panel("Acknowledged / received (1h)", [(
             f"sum(increase({sel('homesec_producer_readings_acknowledged_total')}[1h]))"
@@ -85,6 +91,12 @@ def _loss_budget() -> Row:
             f"sum(increase({sel('homesec_consumer_readings_rolled_up_total')}[1h]))"
             f" / sum(increase({sel('homesec_producer_readings_acknowledged_total')}[1h]))", "ratio")],
             unit="percentunit", width=3, kind="stat"),
+        Panel("Not counted per minute, by reason (dead letters)", [
+            (rate("homesec_consumer_dead_letters_total", by="reason", per_minute=True), "{{reason}}"),
+        ], width=16, stack=True, description=UNCOUNTED_NOTE),
+        Panel("Not counted in the last hour, by reason", [
+            (f"sum by (reason) (increase({sel('homesec_consumer_dead_letters_total')}[1h]))", "{{reason}}"),
+        ], width=8, kind="stat", description=UNCOUNTED_NOTE),
     ])  # fmt: skip
 
 
@@ -138,7 +150,6 @@ def _consumer() -> Row:
         Panel("Consumer throughput", [
             (rate("homesec_consumer_events_received_total"), "received"),
             (rate("homesec_consumer_events_processed_total"), "processed"),
-            (rate("homesec_consumer_duplicates_dropped_total"), "duplicates dropped"),
         ], unit="short"),
         Panel("Batch processing time and size", [
             (quantile(0.95, "homesec_consumer_batch_processing_seconds"), "p95 seconds"),
@@ -166,6 +177,19 @@ def _consumer() -> Row:
         Panel("Dead letters by reason", [
             (rate("homesec_consumer_dead_letters_total", by="reason"), "{{reason}}")], stack=True),
         Panel("Homes in state", [(agg("sum", "homesec_consumer_homes_in_state"), "homes")]),
+        Panel("Duplicates dropped by reason", [
+            (rate("homesec_consumer_duplicates_dropped_total", by="reason"), "{{reason}}")], stack=True,
+            description="Readings already applied, so without effect: expected, never alerted on. resent: "
+            "the same reading_id or (sensor_id, seq, ts) sent again (client or producer retries). "
+            "redelivered: events replayed after a consumer restart or rebalance, skipped by position."),
+        Panel("Late readings (amended into closed hours)", [
+            (rate("homesec_consumer_late_readings_total", per_minute=True), "late, applied")],
+            description="Readings per minute applied to an hour that had already closed: the day blob is "
+            "amended. Counted, not a loss; a rise means sensors upload backlogs."),
+        Panel("Sensor restarts", [
+            (rate("homesec_consumer_sensor_restarts_total", per_minute=True), "restarts")],
+            description="Sensors per minute whose sequence numbers started again (reboot, battery swap, "
+            "replacement). Their readings are applied; gap accounting starts a new run."),
     ])  # fmt: skip
 
 

@@ -58,6 +58,44 @@ def test_contract_parsing_found_every_table() -> None:
     assert "homesec_producer_publish_duration_seconds_bucket" in metrics
 
 
+def _primed(create: Callable[[CollectorRegistry], object]) -> dict[str, set[frozenset[tuple[str, str]]]]:
+    """Sample name -> the label sets it is exposed with right after creation (before any traffic)."""
+    registry = CollectorRegistry()
+    create(registry)
+    children: dict[str, set[frozenset[tuple[str, str]]]] = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            if not sample.name.endswith("_created"):
+                children.setdefault(sample.name, set()).add(frozenset(sample.labels.items()))
+    return children
+
+
+@pytest.mark.parametrize(
+    ("prefix", "create"),
+    [("homesec_producer_", ProducerMetrics.create), ("homesec_consumer_", ConsumerMetrics.create)],
+    ids=["producer", "consumer"],
+)
+def test_every_counter_is_primed_with_exactly_the_contract_label_values(
+    prefix: str, create: Callable[[CollectorRegistry], object]
+) -> None:
+    """The contract's enumerated label values are the children that exist from the first scrape, no more."""
+    primed = _primed(create)
+    checked = 0
+    for name, metric in contract_metrics().items():
+        if not name.startswith(prefix) or metric.kind != "counter":
+            continue
+        if not metric.labels:
+            assert primed.get(name) == {frozenset()}, name
+        elif metric.values:
+            ((label, values),) = metric.values
+            assert {dict(labels).get(label) for labels in primed.get(name, set())} == set(values), name
+            assert all({k for k, _ in labels} == set(metric.labels) for labels in primed[name]), name
+        else:
+            continue  # free (bounded) label values, such as route: created on first use
+        checked += 1
+    assert checked >= 5
+
+
 def test_extractor_is_not_fooled() -> None:
     expr = (
         'histogram_quantile(0.95, sum by (le) (rate(homesec_x_bucket{namespace=~"$namespace",a="b c"}[5m])))'
@@ -125,6 +163,47 @@ def test_dashboard_top_row_is_the_loss_budget() -> None:
     ]
     assert all(t["expr"].endswith("* 60") for t in flow["targets"]), "per minute"
     assert any("sequence_gaps" in t["expr"] for p in top for t in p["targets"])
+
+
+def _row_panels(title: str) -> list[dict[str, Any]]:
+    """The panels under the row called ``title``, up to the next row."""
+    panels = _panels()
+    start = next(i for i, p in enumerate(panels) if p["type"] == "row" and p["title"] == title)
+    end = next((i for i, p in enumerate(panels) if i > start and p["type"] == "row"), len(panels))
+    return panels[start + 1 : end]
+
+
+def _grouped_by_reason(panels: list[dict[str, Any]], metric: str) -> bool:
+    return any(
+        metric in metric_names(t["expr"])
+        and "reason" in label_names(t["expr"])
+        and "{{reason}}" in t["legendFormat"]
+        for p in panels
+        for t in p["targets"]
+    )
+
+
+def test_loss_budget_row_shows_uncounted_readings_by_reason() -> None:
+    """Every way an acknowledged reading goes uncounted is a dead-letter reason, shown by reason on top."""
+    top = _row_panels("Loss budget")
+    assert _grouped_by_reason(top, "homesec_consumer_dead_letters_total")
+    reasons = dict(contract_metrics()["homesec_consumer_dead_letters_total"].values)["reason"]
+    assert "outside_horizon" in reasons
+
+
+def test_consumer_row_shows_duplicates_by_reason_late_readings_and_sensor_restarts() -> None:
+    consumer = _row_panels("Consumer")
+    assert _grouped_by_reason(consumer, "homesec_consumer_duplicates_dropped_total")
+    exprs = [t["expr"] for p in consumer for t in p["targets"]]
+    for metric in ("homesec_consumer_late_readings_total", "homesec_consumer_sensor_restarts_total"):
+        assert any(metric in metric_names(e) for e in exprs), metric
+
+
+def test_duplicates_are_only_ever_shown_by_reason() -> None:
+    """Duplicates are only ever shown by reason: a total of them would hide a redelivery storm."""
+    for query in dashboard_queries():
+        if "homesec_consumer_duplicates_dropped_total" in metric_names(query.expr):
+            assert "reason" in label_names(query.expr), query.where
 
 
 def test_dashboard_covers_every_topic_of_the_issue() -> None:
