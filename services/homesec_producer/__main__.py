@@ -1,9 +1,15 @@
 """Run the producer: ``python -m homesec_producer`` (one uvicorn worker; scale with pods).
 
 SIGTERM/SIGINT: readiness turns false at once; after ``SHUTDOWN_DELAY_SECONDS`` the listener closes,
-in-flight requests finish, the buffer is flushed, and the process exits (code 0) within
-``SHUTDOWN_GRACE_SECONDS``. A watchdog exits with code 70 if anything hangs past the grace period; by then
-every acknowledged reading has long been published (202 is only sent after Event Hubs acknowledged).
+in-flight requests finish, the buffer is flushed, every request not acknowledged in time gets 503 +
+Retry-After before uvicorn's own graceful-shutdown timeout (``shutdown.ShutdownPlan``), and the process
+exits (code 0) within ``SHUTDOWN_GRACE_SECONDS``. A watchdog exits with code 70 if anything hangs past the
+grace period; by then every acknowledged reading has long been published (202 is only sent after Event
+Hubs acknowledged).
+
+Concurrency: the app limits ingest requests (``MAX_CONCURRENT_REQUESTS``, 503 + Retry-After, counted);
+uvicorn's ``limit_concurrency`` (connections, idle keep-alive ones included, or tasks; a bare 503) stays
+only as a backstop at ``BACKSTOP_FACTOR`` times that.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import threading
 from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 from homesec_domain.runtime import tune_gc
 
 from homesec_producer.app import build_app
@@ -22,6 +29,8 @@ from homesec_producer.service import Runtime
 from homesec_producer.settings import ProducerSettings
 
 log = logging.getLogger("homesec_producer")
+
+BACKSTOP_FACTOR = 4
 
 
 class GracefulServer(uvicorn.Server):
@@ -60,15 +69,9 @@ def _start_watchdog(seconds: float) -> None:
     timer.start()
 
 
-def main() -> None:
-    settings = ProducerSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    app = build_app(settings)
-    runtime: Runtime = app.state.runtime
-    flush_budget = 1.5
-    config = uvicorn.Config(
+def server_config(settings: ProducerSettings, app: FastAPI) -> uvicorn.Config:
+    """uvicorn's settings: its graceful timeout from the shutdown plan, its concurrency limit a backstop."""
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -77,13 +80,21 @@ def main() -> None:
         log_level=settings.log_level.lower(),
         access_log=False,
         workers=1,
-        timeout_graceful_shutdown=max(
-            1, int(settings.shutdown_grace_seconds - settings.shutdown_delay_seconds - flush_budget)
-        ),
+        timeout_graceful_shutdown=settings.shutdown_plan().server_timeout,
         timeout_keep_alive=30,
-        limit_concurrency=settings.max_concurrent_requests,
+        limit_concurrency=BACKSTOP_FACTOR * settings.max_concurrent_requests,
     )
-    server = GracefulServer(config, runtime, settings.shutdown_delay_seconds, settings.shutdown_grace_seconds)
+
+
+def main() -> None:
+    settings = ProducerSettings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    app = build_app(settings)
+    runtime: Runtime = app.state.runtime
+    plan = settings.shutdown_plan()
+    server = GracefulServer(server_config(settings, app), runtime, plan.delay, plan.grace)
     tune_gc(settings.gc_gen0_threshold)
     server.run()
 

@@ -3,7 +3,8 @@
 Statuses of ``POST /v1/readings``: 202 (every reading acknowledged by Event Hubs), 400 (not JSON),
 401 (no/invalid token), 403 (a home outside the token's scope), 413 (body too large), 415 (not JSON
 content type), 422 (schema or rules, per-item detail), 429 + Retry-After (buffer full), 503 + Retry-After
-(Event Hubs unavailable past the deadline, publish failed after retries, starting or shutting down).
+(Event Hubs unavailable past the deadline, publish failed after retries, too many requests at once,
+starting or shutting down; never 500 at shutdown: see ``shutdown.py``).
 Nothing from a 4xx request is published. After a 429/503 the client retries the whole batch with the same
 ``reading_id`` values; readings that were published anyway are deduplicated downstream by ``reading_id``.
 """
@@ -22,6 +23,7 @@ from homesec_domain.validation import (
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from homesec_producer.admission import INGEST_PATHS
 from homesec_producer.errors import (
     AuthError,
     BufferFullError,
@@ -166,9 +168,14 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             self.metrics.http_in_flight.dec()
-            route = getattr(scope.get("route"), "path", None) or "other"
+            route = getattr(scope.get("route"), "path", None) or _known(scope["path"])
             self.metrics.http_requests.labels(route=route, method=scope["method"], status=str(status)).inc()
             self.metrics.http_duration.labels(route=route).observe(time.monotonic() - started)
+
+
+def _known(path: str) -> str:
+    """The route label of a request answered before routing (admission refusals), else ``other``."""
+    return path if path in INGEST_PATHS else "other"
 
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -180,7 +187,10 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     415: {"description": "Content-Type is not application/json"},
     422: {"description": "Schema or rule violations, per item (`items[].index/field/error/message`)"},
     429: {"description": "Buffer full; retry the whole batch after Retry-After"},
-    503: {"description": "Event Hubs unavailable past the deadline, starting or draining; retry later"},
+    503: {
+        "description": "Event Hubs unavailable past the deadline, too many requests at once, starting or "
+        "shutting down; retry the whole batch after Retry-After"
+    },
 }
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from homesec_producer.admission import Admission, AdmissionMiddleware
 from homesec_producer.api import MetricsMiddleware, ReadingsEndpoint, build_router, install_openapi_schemas
 from homesec_producer.auth import TokenAuthority
 from homesec_producer.buffer import PartitionedBuffer
@@ -109,7 +110,8 @@ def build_app(
     """The producer's ASGI app; ``app.state.runtime`` is the ``Runtime`` (for the signal handler)."""
     registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
     metrics = ProducerMetrics.create(registry)
-    runtime = Runtime(metrics, settings.shutdown_grace_seconds, settings.shutdown_delay_seconds)
+    admission = Admission(settings.max_concurrent_requests, metrics, settings.retry_after_seconds)
+    runtime = Runtime(metrics, settings.shutdown_plan(), admission)
     service = IngestService(
         runtime=runtime,
         authority=_authority(settings),
@@ -128,7 +130,8 @@ def build_app(
     )
     endpoint = ReadingsEndpoint(service, settings.max_body_bytes, settings.retry_after_seconds)
     app.include_router(build_router(endpoint, runtime, registry))
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(AdmissionMiddleware, admission=admission)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts the refusals too
     install_openapi_schemas(app)
     app.state.runtime = runtime
     return app

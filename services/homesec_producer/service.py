@@ -23,6 +23,7 @@ from homesec_domain.validation import (
     parse_batch,
 )
 
+from homesec_producer.admission import Admission
 from homesec_producer.auth import TokenAuthority, TokenScope, bearer_token
 from homesec_producer.buffer import PartitionedBuffer
 from homesec_producer.errors import (
@@ -31,6 +32,7 @@ from homesec_producer.errors import (
     ShuttingDownError,
 )
 from homesec_producer.metrics import ProducerMetrics
+from homesec_producer.shutdown import ShutdownPlan
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,8 @@ class Runtime:
     """Mutable process state shared by the routes, the lifespan and the signal handler."""
 
     metrics: ProducerMetrics
-    grace_seconds: float
-    delay_seconds: float = 0.0
+    plan: ShutdownPlan
+    admission: Admission
     buffer: PartitionedBuffer | None = None
     draining: bool = False
     shutdown_task: asyncio.Task[None] | None = None
@@ -66,22 +68,32 @@ class Runtime:
         self.metrics.ready.set(0)
 
     def begin_shutdown(self) -> None:
-        """Readiness false at once; after ``delay_seconds`` refuse new readings and flush (idempotent)."""
+        """Readiness false at once; then the timeline of ``shutdown.ShutdownPlan`` (idempotent)."""
         if self.shutdown_task is not None:
             return
         self.mark_draining()
-        log.info("shutdown: readiness false, draining within %.1fs", self.grace_seconds)
+        log.info(
+            "shutdown: readiness false, every request answered within %.1fs",
+            self.plan.delay + self.plan.cutoff,
+        )
         self.shutdown_task = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
-        await asyncio.sleep(self.delay_seconds)
+        """Flush until ``plan.flush`` (the rest fail: 503); at ``plan.cutoff`` the stragglers get 503."""
+        plan = self.plan
+        await asyncio.sleep(plan.delay)
+        started = asyncio.get_running_loop().time()
         if self.buffer is not None:
-            budget = max(0.0, self.grace_seconds - self.delay_seconds - 1.0)
-            left = await self.buffer.close(budget)
-            log.info("shutdown: buffer flushed, %d readings unpublished (their requests got 503)", left)
+            left = await self.buffer.close(plan.flush)
+            log.info("shutdown: buffer closed, %d readings unpublished (their requests get 503)", left)
+        elapsed = asyncio.get_running_loop().time() - started
+        await self.admission.settle(max(0.0, plan.cutoff - elapsed))
+        cut = self.admission.cut_off()
+        if cut:
+            log.warning("shutdown: %d requests still unanswered at the cutoff get 503", cut)
 
     async def finish(self) -> None:
-        """Lifespan end: make sure the buffer is closed (flushing within the grace period)."""
+        """Lifespan end: make sure the buffer is closed and every request answered."""
         self.begin_shutdown()
         if self.shutdown_task is not None:
             with contextlib.suppress(asyncio.CancelledError):

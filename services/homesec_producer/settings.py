@@ -12,6 +12,8 @@ from homesec_domain.validation import MAX_READINGS_PER_REQUEST
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from homesec_producer.shutdown import ShutdownPlan
+
 
 class ProducerSettings(BaseSettings):
     """Every knob of the producer. Defaults follow the source documents where they name a value."""
@@ -33,7 +35,8 @@ class ProducerSettings(BaseSettings):
 
     # Request limits.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    # Connections + requests served at once; above it uvicorn answers 503 (bounds memory held by bodies).
+    # Ingest requests served at once; above it 503 + Retry-After (bounds the memory held by bodies).
+    # uvicorn's own limit (connections, idle keep-alive ones included) is a backstop at 4x this.
     max_concurrent_requests: int = Field(default=1000, ge=1)
     max_readings_per_request: int = Field(default=MAX_READINGS_PER_REQUEST, ge=1, le=MAX_READINGS_PER_REQUEST)
     max_reading_age_seconds: float = Field(default=86_400.0, gt=0)
@@ -58,9 +61,13 @@ class ProducerSettings(BaseSettings):
     retry_after_seconds: int = Field(default=2, ge=1)
 
     # Shutdown: readiness false at once, keep serving ``shutdown_delay_seconds`` (endpoint propagation),
-    # then stop accepting, finish in-flight requests, flush, exit within ``shutdown_grace_seconds``.
+    # then stop accepting, flush, answer every request (503 for what was not acknowledged in time), exit
+    # within ``shutdown_grace_seconds``; the timeline is ``shutdown.ShutdownPlan``.
     shutdown_grace_seconds: float = Field(default=25.0, gt=0)
     shutdown_delay_seconds: float = Field(default=0.0, ge=0)
+    # Seconds the platform gives the process between SIGTERM and SIGKILL (the pod's
+    # terminationGracePeriodSeconds minus its preStop sleep; the chart sets it). Unset: not checked.
+    termination_grace_seconds: float | None = Field(default=None, gt=0)
     # Python's gen-0 collection threshold (CPython: 700); start-up objects are also frozen out of collection.
     gc_gen0_threshold: int = Field(default=10_000, ge=700)
 
@@ -88,4 +95,11 @@ class ProducerSettings(BaseSettings):
             )
         if self.publish_backoff_max_seconds < self.publish_backoff_initial_seconds:
             raise ValueError("publish_backoff_max_seconds is smaller than publish_backoff_initial_seconds")
+        self.shutdown_plan()  # raises ValueError for a grace that cannot answer every request in time
         return self
+
+    def shutdown_plan(self) -> ShutdownPlan:
+        """The shutdown timeline these settings give (``shutdown.ShutdownPlan``)."""
+        return ShutdownPlan.derive(
+            self.shutdown_grace_seconds, self.shutdown_delay_seconds, self.termination_grace_seconds
+        )

@@ -36,7 +36,7 @@ def settings(**over: Any) -> ProducerSettings:
         "publish_backoff_initial_seconds": 0.001,
         "publish_backoff_max_seconds": 0.01,
         "request_deadline_seconds": 2.0,
-        "shutdown_grace_seconds": 3.0,
+        "shutdown_grace_seconds": 5.0,
     }
     values.update(over)
     return ProducerSettings(**values)

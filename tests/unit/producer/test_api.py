@@ -2,68 +2,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
-from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
-from homesec_producer.app import build_app
-from homesec_producer.auth import TokenAuthority
 from homesec_producer.errors import PublishRejectedError
-from homesec_producer.service import Runtime
-from prometheus_client import CollectorRegistry
 
+from .apiclient import JSON, Api, started_api, token
 from .fakes import FakePublisher
-from .helpers import KEY, NOW, body, reading, settings
-
-AUTH = TokenAuthority({"k1": KEY.encode()})
-
-
-def token(*homes: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {AUTH.issue('t', homes, NOW + timedelta(days=1))}"}
-
-
-JSON = {"content-type": "application/json"}
-
-
-class Api:
-    def __init__(
-        self, app: FastAPI, client: httpx.AsyncClient, pub: FakePublisher, reg: CollectorRegistry
-    ) -> None:
-        self.app, self.client, self.pub, self.registry = app, client, pub, reg
-
-    @property
-    def runtime(self) -> Runtime:
-        rt: Runtime = self.app.state.runtime
-        return rt
-
-    async def post(self, content: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
-        return await self.client.post("/v1/readings", content=content, headers={**JSON, **(headers or {})})
-
-    def metric(self, name: str, **labels: str) -> float:
-        return self.registry.get_sample_value(name, labels) or 0.0
-
-
-async def _started(overrides: dict[str, Any], pub: FakePublisher) -> AsyncIterator[Api]:
-    registry = CollectorRegistry()
-    app = build_app(settings(**overrides), publisher=pub, clock=lambda: NOW, registry=registry)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://producer") as client:
-            api = Api(app, client, pub, registry)
-            for _ in range(100):
-                if api.runtime.ready:
-                    break
-                await asyncio.sleep(0.01)
-            yield api
-
-
-@pytest.fixture
-async def api(request: pytest.FixtureRequest) -> AsyncIterator[Api]:
-    overrides = getattr(request, "param", {})
-    async for started in _started(overrides, FakePublisher()):
-        yield started
+from .helpers import body, reading
 
 
 async def test_accepts_and_returns_ids_after_ack(api: Api) -> None:
@@ -211,14 +156,14 @@ async def test_draining_flips_readiness_and_refuses_new_readings(api: Api) -> No
 async def test_not_ready_until_event_hubs_answers() -> None:
     pub = FakePublisher()
     pub.unreachable = 2
-    async for api in _started({}, pub):
+    async for api in started_api({}, pub):
         assert api.runtime.ready  # connected after two failed attempts
         assert pub.unreachable == 0
 
 
 async def test_in_flight_request_finishes_during_shutdown() -> None:
     pub = FakePublisher()
-    async for api in _started({}, pub):
+    async for api in started_api({}, pub):
         pub.stall.clear()
         pending = asyncio.create_task(api.post(body(reading()), token("home-1")))
         await asyncio.sleep(0.05)
