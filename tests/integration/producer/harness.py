@@ -38,9 +38,11 @@ class ProducerProcess:
         log_dir: Path,
         env: dict[str, str] | None = None,
         port: int | None = None,
+        fast: bool = True,
     ) -> None:
+        """``fast=False`` runs the service's own defaults (only ``env`` overrides them)."""
         self.port = port or free_port()
-        values = {**FAST, **(env or {})}
+        values = {**(FAST if fast else {}), **(env or {})}
         full_env = {
             "HOMESEC_PRODUCER_HOST": "127.0.0.1",
             "HOMESEC_PRODUCER_PORT": str(self.port),
