@@ -124,6 +124,27 @@ a set value must leave the app its whole grace after the preStop hook, or render
 {{- end -}}
 {{- end -}}
 
+{{/*
+Settings the chart owns may not be overridden through <component>.config (the rendered keys would clash and
+the producer and the consumer could disagree on the horizon); the producer's shutdown grace must leave it
+4.5 s after its SHUTDOWN_DELAY_SECONDS to flush and answer every waiting request (it refuses to start otherwise).
+*/}}
+{{- define "homesec.validateShutdownAndHorizon" -}}
+{{- $owned := dict "MAX_READING_AGE_SECONDS" "readings.maxAgeSeconds" "MAX_CLOCK_SKEW_SECONDS" "readings.maxClockSkewSeconds" "RESEND_WINDOW_SECONDS" "consumer.resendWindowSeconds" "TERMINATION_GRACE_SECONDS" "producer.terminationGracePeriodSeconds" "SHUTDOWN_GRACE_SECONDS" "<component>.shutdownGraceSeconds" -}}
+{{- range $component := list "producer" "consumer" }}
+{{- range $key, $value := (index $.Values $component).config }}
+{{- if hasKey $owned $key }}
+{{- fail (printf "%s.config.%s: set %s instead (the chart renders it)" $component $key (get $owned $key)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $p := .Values.producer -}}
+{{- $delay := float64 (default 0 (index $p.config "SHUTDOWN_DELAY_SECONDS")) -}}
+{{- if and $p.enabled (lt (subf (float64 $p.shutdownGraceSeconds) $delay) 4.5) -}}
+{{- fail (printf "producer.shutdownGraceSeconds (%d) must be at least 4.5 + producer.config.SHUTDOWN_DELAY_SECONDS (%g): the producer needs that long to flush and answer every waiting request (503 + Retry-After) before the server's own shutdown timeout, and refuses to start otherwise" (int $p.shutdownGraceSeconds) $delay) -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Pod labels for Workload Identity. */}}
 {{- define "homesec.podAzureLabels" -}}
 {{- if .Values.azure.workloadIdentity.enabled -}}
