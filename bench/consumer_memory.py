@@ -1,12 +1,12 @@
 """Consumer memory benchmark: resident memory per home with 100,000 homes in state.
 
 Drives the real ``PartitionState`` (packed per-home fold state, the structure the consumer holds) with
-5 sensors per home reporting once a minute until the dedup window is in steady state (lateness 120 s),
+5 sensors per home reporting once a minute until the re-send window is in steady state (300 s of arrivals),
 then measures the process's resident set growth (``VmRSS``) and the Python heap growth (tracemalloc)
 per home. Baseline of the same run: the memory of just the home-ID keys in a dict (the least any
 per-home map can cost).
 
-``python bench/consumer_memory.py [--homes 100000] [--minutes 4]`` (``make bench-consumer``).
+``python bench/consumer_memory.py [--homes 100000] [--minutes 7]`` (``make bench-consumer``).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def fill(part: PartitionState, homes: list[str], minutes: int) -> int:
                     reading_id=uuid.uuid4(), home_id=home, sensor_id=sensor_id, sensor_type=stype, ts=ts,
                     value=None if state else 21.5, state=state, seq=m,
                 )  # fmt: skip
-                batch.append((InboundEvent(NO_BODY, Position(seq, str(seq))), reading))
+                arrived = int(ts.timestamp() * 1000) + 1500  # enqueued 1.5 s after the reading's time
+                batch.append((InboundEvent(NO_BODY, Position(seq, str(seq)), arrived), reading))
                 seq += 1
             part.apply(batch)
         part.dirty.clear()  # as after a flush: the dirty map is transient
@@ -65,11 +66,12 @@ def fill(part: PartitionState, homes: list[str], minutes: int) -> int:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--homes", type=int, default=100_000)
-    p.add_argument("--minutes", type=int, default=4)
+    p.add_argument("--minutes", type=int, default=7)
+    p.add_argument("--resend-window", type=int, default=300, help="seconds (the consumer's default: 300)")
     a = p.parse_args()
     homes = [f"home-{i:06d}" for i in range(a.homes)]
 
-    part = PartitionState("0", FoldConfig(lateness_ms=120_000))
+    part = PartitionState("0", FoldConfig(lateness_ms=120_000, resend_window_ms=a.resend_window * 1000))
     gc.collect()
     before = rss_bytes()
     start = time.perf_counter()
@@ -85,7 +87,7 @@ def main() -> None:
     sizes = sorted(len(v) for v in part.homes.values())
     sample = part.state_of(homes[0])
     print(json.dumps({
-        "homes": a.homes, "events": events, "fold_events_per_s": events / elapsed,
+        "homes": a.homes, "resend_window_s": a.resend_window, "events": events, "fold_events_per_s": events / elapsed,
         "rss_growth_bytes": grown, "rss_bytes_per_home": grown / a.homes,
         "baseline_key_dict_bytes_per_home": baseline / a.homes, "ratio_to_baseline": grown / baseline,
         "packed_state_bytes_median": sizes[len(sizes) // 2], "packed_state_bytes_max": sizes[-1],

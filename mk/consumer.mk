@@ -3,6 +3,7 @@
 
 bench-consumer: setup ## consumer: memory at 100k homes, per-event cost (compiled vs plain fold), events/s vs a bare SDK receive loop
 	$(PY) bench/consumer_memory.py --homes 100000
+	$(PY) bench/consumer_memory.py --homes 100000 --resend-window 120
 	$(PY) bench/consumer_stages.py --repeat 3
 	$(PY) bench/consumer_throughput.py --homes 200 --minutes 60 --repeat 3 --plain $(BENCH_CONSUMER_ARGS)
 	$(PY) bench/consumer_throughput.py --homes 1000 --minutes 12 --repeat 3 --interleaved --plain $(BENCH_CONSUMER_ARGS)

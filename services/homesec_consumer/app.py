@@ -36,6 +36,18 @@ class _Server(uvicorn.Server):
         yield
 
 
+def processor_config(s: ConsumerSettings) -> ProcessorConfig:
+    def ms(seconds: float) -> int:
+        return int(seconds * 1000)
+
+    return ProcessorConfig(
+        FoldConfig(ms(s.lateness_seconds), ms(s.resend_window_seconds), s.co_alarm_ppm),
+        s.flush_max_homes, s.write_concurrency,
+        max_age_ms=ms(s.max_reading_age_seconds + s.horizon_margin_seconds),
+        max_ahead_ms=ms(s.max_clock_skew_seconds + s.horizon_margin_seconds),
+    )  # fmt: skip
+
+
 def _credential(settings: ConsumerSettings) -> Any:
     from azure.identity.aio import DefaultAzureCredential  # Workload Identity on AKS
 
@@ -125,10 +137,7 @@ class ConsumerService:
         processor = RollupProcessor(
             store, dead_letters=BlobDeadLetterSink(service.get_container_client(s.deadletter_container)),
             checkpoints=sink, metrics=self.metrics, clock=self.clock,
-            config=ProcessorConfig(
-                FoldConfig(int(s.lateness_seconds * 1000), s.co_alarm_ppm),
-                s.flush_max_homes, s.write_concurrency,
-            ),
+            config=processor_config(s),
         )  # fmt: skip
         app = create_http_app(store, self.registry, lambda: self.ready)
         http = _Server(

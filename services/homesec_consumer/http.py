@@ -33,6 +33,9 @@ async def home_status(store: RollupStore, home_id: str) -> dict[str, Any]:
     return {k: v for k, v in stored.doc.items() if k != "state"}
 
 
+_STAMP_FIELDS = ("rev", "stream")  # a day entry's merge bookkeeping (homesec_domain.rollup.merge_day)
+
+
 async def home_history(store: RollupStore, home_id: str, hours: int) -> dict[str, Any]:
     """Hourly rollups of the last ``hours`` hours up to the home's watermark: the status blob plus one
     day blob per UTC day the range touches (2 reads for 24 hours)."""
@@ -49,7 +52,7 @@ async def home_history(store: RollupStore, home_id: str, hours: int) -> dict[str
         except StoreUnavailableError as exc:
             raise HTTPException(status_code=503, detail="rollup store unavailable") from exc
         for doc in stored.doc["hours"].values() if stored else []:
-            by_hour.setdefault(doc["hour"], doc)
+            by_hour.setdefault(doc["hour"], {k: v for k, v in doc.items() if k not in _STAMP_FIELDS})
         day += timedelta(days=1)
     keep = [by_hour[h] for h in sorted(by_hour) if start <= _parse(h) <= end]
     return {"home_id": home_id, "from": start.isoformat(), "to": end.isoformat(), "hours": keep}

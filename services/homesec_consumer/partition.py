@@ -2,17 +2,23 @@
 position a checkpoint may safely record.
 
 Every home lives in exactly one partition (partition key = home ID), so per-partition state plus the
-partition's checkpoint is consistent. A home is *dirty* from its first accepted reading after the last
-durable write; ``Dirty.before`` is the partition position just before that reading. The checkpoint may
-advance to the smallest ``before`` of the homes still dirty (or to the last event when none is): every
-event up to there has its effect durable, or had no effect (duplicate, late, dead-lettered).
+partition's checkpoint is consistent. Each home's state records the position of the last event folded for it
+(``HomeState.applied``), so an event redelivered after a restart or rebalance is skipped exactly.
+
+A home is *dirty* from its first applied reading after the last durable write; ``Dirty.before`` is the
+partition position just before that reading. The checkpoint may advance to the smallest ``before`` of the
+homes still dirty (or to the last event when none is): every event up to there has its effect durable, or
+had no effect (duplicate, redelivered, dead-lettered).
+
+Flushing a home is two steps. First its status blob, whose packed state still holds the home's closed hours
+and late amendments, each stamped with the home's position (``SnapItem.closed``): from then on they are
+durable. Then they are merged into the day blobs, where a stamp already present changes nothing, and only
+then do they leave the state (``merged``). A crash in between leaves them in the status, from which the next
+owner merges them again, idempotently.
 
 A home *presumed* new (installed without reading its status blob, see ``RollupProcessor.open_partition``) is
-``unverified`` until its create-only status write succeeds. When such a home already has closed hours, that
-create goes first, with the closed hours still in the state the status embeds (``SnapItem.create_first``);
-only then are the day blobs merged and the status rewritten without them. So a day blob never receives hours
-folded from a wrong (empty) base state, and a crash in between leaves the hours in the status, from which
-the next owner (replaying from the unchanged checkpoint) writes them.
+``unverified`` until its create-only status write succeeds; if the blob exists after all, that write fails
+and the partition is fenced before any day blob is touched.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import orjson
-from homesec_domain.fold import FoldConfig, HomeState, HourAgg, Outcome, fold
+from homesec_domain.fold import FoldConfig, HomeState, HourAgg, Outcome, fold, to_ms
 from homesec_domain.models import Reading
 from homesec_domain.rollup import pack, status_doc, unpack
 
@@ -49,9 +55,8 @@ class SnapItem:
     home_id: str
     body: bytes  # the status document
     etag: str | None
-    closed: list[HourAgg]
+    closed: list[HourAgg]  # stamped closed entries the status holds, to merge into day blobs after it
     dirty: Dirty
-    create_first: bytes | None = None  # an unverified home's status with its closed hours, created first
 
 
 @dataclass(slots=True)
@@ -62,13 +67,15 @@ class Snapshot:
 
 @dataclass(slots=True)
 class BatchResult:
-    accepted: int = 0
-    duplicates: int = 0
-    late: int = 0
-    gaps: int = 0  # newly settled lost readings
+    accepted: int = 0  # applied (late ones included)
+    late: int = 0  # applied to an hour already closed
+    resent: int = 0  # duplicates: re-sent readings
+    redelivered: int = 0  # duplicates: events at or below their home's applied position
+    gaps: int = 0  # newly missing sequence numbers
+    restarts: int = 0  # sensors whose sequence numbers started again
 
 
-_ACCEPTED, _DUPLICATE = Outcome.ACCEPTED, Outcome.DUPLICATE
+_ACCEPTED, _LATE, _DUPLICATE = Outcome.ACCEPTED, Outcome.LATE, Outcome.DUPLICATE
 
 
 def _join(etag: str | None, packed: bytes) -> bytes:
@@ -87,6 +94,12 @@ def older(a: Position | None, b: Position | None) -> Position | None:
     return a if a.sequence_number <= b.sequence_number else b
 
 
+def stream_of(partition_id: str) -> int:
+    """The fold's stream number of a partition (Event Hubs partition IDs are "0", "1", ...); -1 (no
+    redelivery detection by position) for any other ID."""
+    return int(partition_id) if partition_id.isdigit() and len(partition_id) < 6 else -1
+
+
 @dataclass(slots=True)
 class PartitionState:
     partition_id: str
@@ -100,6 +113,10 @@ class PartitionState:
     fenced: bool = False
     presume_new: bool = False  # homes not in memory are new (no status read); see RollupProcessor
     unverified: set[str] = field(default_factory=set)  # presumed new, not yet created in the store
+    stream: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stream = stream_of(self.partition_id)
 
     def missing(self, home_ids: set[str]) -> list[str]:
         return sorted(h for h in home_ids if h not in self.homes)
@@ -110,7 +127,7 @@ class PartitionState:
         if presumed:
             self.unverified.add(state.home_id)
         elif state.closed and state.home_id not in self.dirty:
-            # Closed hours a first write kept in the status (its owner stopped before the next flush).
+            # Closed entries the status holds and an earlier owner may not have merged: merge them again.
             self.dirty[state.home_id] = Dirty(self.last, None)
 
     def state_of(self, home_id: str) -> HomeState:
@@ -120,9 +137,8 @@ class PartitionState:
         """Fold a batch in partition order; ``None`` readings were dead-lettered and only advance."""
         work: dict[str, HomeState] = {}
         gaps_before: dict[str, int] = {}
-        result = BatchResult()
-        accepted = duplicates = late = 0
-        last, config, dirty = self.last, self.config, self.dirty
+        outcomes = dict.fromkeys(Outcome, 0)
+        last, config, dirty, stream = self.last, self.config, self.dirty, self.stream
         for event, reading in items:
             before, last = last, event.position
             if reading is None:
@@ -132,26 +148,28 @@ class PartitionState:
             if home is None:
                 home = work[home_id] = self.state_of(home_id)
                 gaps_before[home_id] = home.gaps
-            outcome = fold(home, reading, config)
-            if outcome is _ACCEPTED:
-                accepted += 1
+            arrived = event.enqueued_ms if event.enqueued_ms is not None else to_ms(reading.ts)
+            outcome = fold(home, reading, config, stream, last.sequence_number, arrived)
+            outcomes[outcome] += 1
+            if outcome is _ACCEPTED or outcome is _LATE:
                 mark = dirty.get(home_id)
                 if mark is None:
                     mark = dirty[home_id] = Dirty(before, event.enqueued_ms)
                 mark.readings += 1
-            elif outcome is _DUPLICATE:
-                duplicates += 1
-            else:
-                late += 1
         self.last = last
-        result.accepted, result.duplicates, result.late = accepted, duplicates, late
+        result = BatchResult(
+            outcomes[_ACCEPTED] + outcomes[_LATE], outcomes[_LATE], outcomes[_DUPLICATE],
+            outcomes[Outcome.REDELIVERED],
+        )  # fmt: skip
         for home_id, home in work.items():
             result.gaps += max(0, home.gaps - gaps_before[home_id])
+            result.restarts += home.restarts
             self.homes[home_id] = _join(_split(self.homes[home_id])[0], pack(home))
         return result
 
     def snapshot(self, limit: int = 0) -> Snapshot:
-        """Take the dirty homes (oldest first, at most ``limit`` unless 0) out for writing."""
+        """Take the dirty homes (oldest first, at most ``limit`` unless 0) out for writing; their closed
+        entries are stamped now, so the status about to be written holds them as they will be merged."""
         order = sorted(
             self.dirty.items(), key=lambda kv: -1 if kv[1].before is None else kv[1].before.sequence_number
         )
@@ -160,12 +178,11 @@ class PartitionState:
         for home_id, mark in chosen:
             etag, packed = _split(self.homes[home_id])
             state = unpack(home_id, packed)
-            create_first = None
-            if home_id in self.unverified and state.closed:
-                create_first = self._status_body(state)
-            closed = state.drain_closed()
-            body = self._status_body(state)
-            items.append(SnapItem(home_id, body, etag, closed, mark, create_first))
+            if state.closed:
+                state.stamp_closed()
+                self.homes[home_id] = _join(etag, pack(state))
+            closed = sorted(state.closed, key=lambda h: (h.hour, h.rev))
+            items.append(SnapItem(home_id, self._status_body(state), etag, closed, mark))
             del self.dirty[home_id]
         target = self.last
         for mark in self.dirty.values():
@@ -176,12 +193,17 @@ class PartitionState:
         return orjson.dumps(status_doc(state, self.co_alarm_ppm), option=orjson.OPT_SORT_KEYS)
 
     def commit(self, item: SnapItem, etag: str) -> None:
-        """The item is durable: remember the new etag and forget the closed hours it persisted."""
-        state = self.state_of(item.home_id)
-        written = {h.hour for h in item.closed}
-        state.closed = [h for h in state.closed if h.hour not in written]
-        self.homes[item.home_id] = _join(etag, pack(state))
+        """The item's status is durable: remember its new etag."""
+        self.homes[item.home_id] = _join(etag, _split(self.homes[item.home_id])[1])
         self.unverified.discard(item.home_id)
+
+    def merged(self, item: SnapItem) -> None:
+        """The item's closed entries are in their day blobs: they leave the state."""
+        etag, packed = _split(self.homes[item.home_id])
+        state = unpack(item.home_id, packed)
+        done = {(h.hour, h.rev, h.stream) for h in item.closed}
+        state.closed = [h for h in state.closed if (h.hour, h.rev, h.stream) not in done]
+        self.homes[item.home_id] = _join(etag, pack(state))
 
     def restore(self, item: SnapItem) -> None:
         """The write failed: the home is dirty again, from its older position."""

@@ -29,8 +29,9 @@ class RollupStore(Protocol):
     ``put_status`` is durable when it returns. It is conditional: ``etag=None`` creates the blob and fails
     if it exists, otherwise the blob must still have ``etag``; a lost condition raises
     ``RollupConflictError``. Writing the same name and content again changes nothing (idempotent).
-    ``merge_day`` adds closed hourly rollups to a home's day document (read-modify-write with etags,
-    retried on conflict); re-adding an hour is a no-op because closed hours are final.
+    ``merge_day`` adds closed entries (``("HH", amendment_doc)``: closed hours and late amendments, in stamp
+    order) to a home's day document (read-modify-write with etags, retried on conflict); an entry whose stamp
+    the hour already carries is a no-op, so a retried or replayed merge is idempotent.
     Other failures raise ``StoreUnavailableError``.
     """
 
@@ -38,7 +39,7 @@ class RollupStore(Protocol):
 
     async def put_status(self, home_id: str, body: bytes, etag: str | None) -> str: ...
 
-    async def merge_day(self, home_id: str, day: str, hours: dict[str, dict[str, Any]]) -> None: ...
+    async def merge_day(self, home_id: str, day: str, entries: list[tuple[str, dict[str, Any]]]) -> None: ...
 
     async def load_day(self, home_id: str, day: str) -> StoredDoc | None: ...
 

@@ -1,5 +1,6 @@
-"""The per-partition pipeline: decode -> dead-letter poison -> load missing homes -> fold; and the flush:
-write dirty homes' rollups, then checkpoint the partition where every earlier effect is durable.
+"""The per-partition pipeline: decode -> dead-letter poison and readings outside the acceptance horizon ->
+load missing homes -> fold; and the flush: write dirty homes' status blobs, merge their closed hours and
+late amendments into the day blobs, then checkpoint the partition where every earlier effect is durable.
 
 SDK-free: the Event Hubs adapter calls ``open_partition``/``handle_batch``/``close_partition``; the flush
 loop runs beside it. Batches of one partition are sequential (the SDK guarantees it) and folding is
@@ -19,13 +20,13 @@ from typing import TypeVar
 import orjson
 from homesec_domain.errors import InvalidEventError
 from homesec_domain.events import decode_reading
-from homesec_domain.fold import FoldConfig, HomeState
+from homesec_domain.fold import FoldConfig, HomeState, to_ms
 from homesec_domain.models import Reading
-from homesec_domain.rollup import day_of, hour_doc, state_from_status
+from homesec_domain.rollup import amendment_doc, day_of, hh_of, state_from_status
 
 from homesec_consumer.errors import PartitionFencedError, RollupConflictError, StoreUnavailableError
 from homesec_consumer.metrics import ConsumerMetrics
-from homesec_consumer.partition import InboundEvent, PartitionState, SnapItem, older
+from homesec_consumer.partition import BatchResult, InboundEvent, PartitionState, SnapItem, older
 from homesec_consumer.ports import CheckpointSink, DeadLetterSink, Position, RollupStore
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ class ProcessorConfig:
     fold: FoldConfig
     flush_max_homes: int = 0
     write_concurrency: int = 32
+    # The acceptance horizon, relative to an event's enqueued time: the producer's MAX_READING_AGE_SECONDS
+    # and MAX_CLOCK_SKEW_SECONDS plus a margin for the time between its check and the enqueue.
+    max_age_ms: int = 86_400_000 + 900_000
+    max_ahead_ms: int = 300_000 + 900_000
 
 
 class RollupProcessor:
@@ -101,7 +106,7 @@ class RollupProcessor:
         items: list[tuple[InboundEvent, Reading | None]] = []
         for event in events:
             try:
-                items.append((event, decode_reading(event.body)))
+                items.append((event, self._admit(event)))
             except InvalidEventError as exc:
                 await self._dead_letter(partition_id, event, exc)
                 items.append((event, None))
@@ -109,14 +114,32 @@ class RollupProcessor:
         if missing:
             await self._load(part, missing)
         result = part.apply(items)
-        self._metrics.events_processed.inc(result.accepted)
-        self._metrics.duplicates_dropped.inc(result.duplicates)
-        self._metrics.late_readings.inc(result.late)
-        self._metrics.sequence_gaps.inc(result.gaps)
+        self._count(result)
         done = self._clock()
         self._metrics.batch_processing.observe(max(0.0, done - start))
         self._metrics.last_batch_time.set(done)
         self._update_homes_gauge()
+
+    def _admit(self, event: InboundEvent) -> Reading:
+        """The event's reading if it decodes and lies in the acceptance horizon, else InvalidEventError."""
+        reading = decode_reading(event.body)
+        enqueued = event.enqueued_ms
+        if enqueued is not None:
+            ts, config = to_ms(reading.ts), self._config
+            if not enqueued - config.max_age_ms <= ts <= enqueued + config.max_ahead_ms:
+                raise InvalidEventError(
+                    "outside_horizon", f"ts {reading.ts.isoformat()} vs enqueued time {enqueued} ms"
+                )
+        return reading
+
+    def _count(self, result: BatchResult) -> None:
+        metrics = self._metrics
+        metrics.events_processed.inc(result.accepted)
+        metrics.duplicates_dropped.labels(reason="resent").inc(result.resent)
+        metrics.duplicates_dropped.labels(reason="redelivered").inc(result.redelivered)
+        metrics.late_readings.inc(result.late)
+        metrics.sequence_gaps.inc(result.gaps)
+        metrics.sensor_restarts.inc(result.restarts)
 
     async def _dead_letter(self, partition_id: str, event: InboundEvent, exc: InvalidEventError) -> None:
         seq = event.position.sequence_number
@@ -156,45 +179,72 @@ class RollupProcessor:
         if part is None or part.fenced:
             return
         snap = part.snapshot(0 if force else self._config.flush_max_homes)
-        outcomes = await asyncio.gather(*(self._write(item) for item in snap.items), return_exceptions=True)
         target = snap.target
+        durable = await self._write_statuses(part, snap.items)
+        written = {id(item) for item in durable}
+        failed = [item for item in snap.items if id(item) not in written]
+        failed += await self._merge_days(part, [item for item in durable if item.closed])
+        for item in failed:
+            target = older(target, item.dirty.before)
+        await self._checkpoint(part, target)
+
+    async def _write_statuses(self, part: PartitionState, items: list[SnapItem]) -> list[SnapItem]:
+        """Write each item's status blob; return the items now durable (the rest are dirty again)."""
+        outcomes = await asyncio.gather(*(self._put_status(part, i) for i in items), return_exceptions=True)
         now = self._clock()
-        for item, outcome in zip(snap.items, outcomes, strict=True):
+        durable: list[SnapItem] = []
+        for item, outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, str):
                 part.commit(item, outcome)
+                durable.append(item)
                 self._metrics.readings_rolled_up.inc(item.dirty.readings)
                 if item.dirty.first_enqueued_ms is not None:
                     self._metrics.end_to_end_latency.observe(
                         max(0.0, now - item.dirty.first_enqueued_ms / 1000)
                     )
             elif isinstance(outcome, RollupConflictError):
-                log.warning("partition %s fenced: %s", partition_id, outcome)
+                log.warning("partition %s fenced: %s", part.partition_id, outcome)
                 part.fenced = True
-                self._fenced.add(partition_id)
+                self._fenced.add(part.partition_id)
             else:
-                log.warning("rollup write for partition %s failed: %r", partition_id, outcome)
+                log.warning("rollup write for partition %s failed: %r", part.partition_id, outcome)
                 part.restore(item)
-                target = older(target, item.dirty.before)
-        await self._checkpoint(part, target)
+        return durable
 
-    async def _write(self, item: SnapItem) -> str:
+    async def _put_status(self, part: PartitionState, item: SnapItem) -> str:
+        return await self._counted(self._store.put_status(item.home_id, item.body, item.etag))
+
+    async def _merge_days(self, part: PartitionState, items: list[SnapItem]) -> list[SnapItem]:
+        """Merge durable items' closed entries into their day blobs; return the items that failed. Those
+        stay dirty, and the checkpoint stays before them, so whoever owns the partition next replays an
+        event of the home, loads its status and merges them from there."""
+        outcomes = await asyncio.gather(*(self._merge_item(i) for i in items), return_exceptions=True)
+        failed: list[SnapItem] = []
+        for item, outcome in zip(items, outcomes, strict=True):
+            if outcome is None:
+                part.merged(item)
+            else:
+                log.warning("day merge for partition %s failed: %r", part.partition_id, outcome)
+                part.restore(item)
+                failed.append(item)
+        return failed
+
+    async def _merge_item(self, item: SnapItem) -> None:
+        by_day: dict[str, list[tuple[str, dict[str, object]]]] = {}
+        for agg in item.closed:
+            by_day.setdefault(day_of(agg.hour), []).append((hh_of(agg.hour), amendment_doc(agg)))
+        for day, entries in sorted(by_day.items()):
+            await self._counted(self._store.merge_day(item.home_id, day, entries))
+
+    async def _counted(self, aw: Awaitable[T]) -> T:
+        """One bounded store write, counted in ``rollup_writes_total{result}``."""
         try:
-            etag = item.etag
-            if item.create_first is not None:  # prove the presumed-new home is new before any day merge
-                etag = await self._bounded(self._store.put_status(item.home_id, item.create_first, None))
-                self._metrics.rollup_writes.labels(result="ok").inc()
-            by_day: dict[str, dict[str, dict[str, object]]] = {}
-            for agg in item.closed:
-                by_day.setdefault(day_of(agg.hour), {})[f"{agg.hour // 3600 % 24:02d}"] = hour_doc(agg)
-            for day, hours in sorted(by_day.items()):
-                await self._bounded(self._store.merge_day(item.home_id, day, hours))
-                self._metrics.rollup_writes.labels(result="ok").inc()
-            etag = await self._bounded(self._store.put_status(item.home_id, item.body, etag))
+            result = await self._bounded(aw)
         except (StoreUnavailableError, RollupConflictError):
             self._metrics.rollup_writes.labels(result="error").inc()
             raise
         self._metrics.rollup_writes.labels(result="ok").inc()
-        return etag
+        return result
 
     async def _checkpoint(self, part: PartitionState, target: Position | None) -> None:
         if target is None or part.fenced or self.partitions.get(part.partition_id) is not part:

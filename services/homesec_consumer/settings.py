@@ -42,7 +42,17 @@ class ConsumerSettings(BaseSettings):
     prefetch: int = Field(default=600, gt=0)
 
     # Aggregation and flushing.
+    # How long past its end an hour stays open in the status blob; later readings amend its day blob.
     lateness_seconds: float = Field(default=120.0, gt=0)
+    # Arrival-time window in which a re-sent reading (same reading_id, or same sensor, seq and ts) is
+    # recognised: covers the producer's and the sensors' retry horizon (docs/consumer.md#what-counted-means).
+    resend_window_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    # The acceptance horizon: the producer's settings of the same names (one chart value sets both), plus a
+    # margin for the time between the producer's check and the enqueue. Readings outside it are dead-lettered
+    # with reason outside_horizon.
+    max_reading_age_seconds: float = Field(default=86_400.0, gt=0)
+    max_clock_skew_seconds: float = Field(default=300.0, ge=0)
+    horizon_margin_seconds: float = Field(default=900.0, ge=0)
     co_alarm_ppm: float = 50.0
     flush_interval_seconds: float = Field(default=30.0, gt=0)
     flush_max_homes: int = Field(

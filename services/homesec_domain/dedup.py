@@ -1,85 +1,61 @@
-"""The bounded recent-reading window of one home: duplicate detection and sequence-gap settlement.
+"""The re-send window of one home: recognises a reading that a client or the producer sent again.
 
-A reading stays *pending* while its timestamp is within the lateness bound of the home's watermark
-(``ts >= watermark - lateness``). Pending readings are remembered by a 64-bit hash of their ``reading_id``
-and by ``(sensor_id, seq)``, so a redelivered reading (same ``reading_id``) or a re-sent one (new id, same
-sensor sequence number) is recognised as a duplicate. A reading older than the bound is *late*: it is
-dropped whether or not it was seen before, so memory stays bounded by the readings of one lateness window.
+A reading is a *re-send* of one already applied when it has the same ``reading_id``, or the same
+``(sensor_id, seq, ts)`` (a client that re-sends with a fresh ID). Both keys are remembered as 64-bit digests
+for every applied reading whose event *arrived* (was enqueued in Event Hubs) within ``resend_window`` of the
+home's newest arrival. The window is over arrival time, not event time, because a re-send is a new event
+that arrives shortly after the first copy, however old the reading itself is: it covers the producer's and
+the sensors' retry horizon, and memory stays bounded by the readings of one window.
 
-When a pending reading falls out of the window it is *settled*: its sequence number joins the sensor's
-settled range ``[lo, hi]`` with a count ``n``. Any number missing from a settled range can no longer
-arrive (it would be late), so ``hi - lo + 1 - n`` is the number of readings lost for good.
+Redelivery of the *same event* (a replay from a checkpoint after a restart or a rebalance) is not this
+module's business: the fold recognises it exactly by partition position (``HomeState.applied``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from dataclasses import dataclass
 from typing import NamedTuple
 
 _MASK64 = (1 << 64) - 1
 
 
-def id_hash(reading_id: uuid.UUID) -> int:
-    """A 64-bit (signed) digest of a UUID; collisions inside one home's window are negligible (~2^-58)."""
-    value = (reading_id.int >> 64) ^ (reading_id.int & _MASK64)
+def _signed(value: int) -> int:
     return value - (1 << 64) if value >= (1 << 63) else value
 
 
-class Pending(NamedTuple):
-    """One accepted reading still inside the lateness window (a tuple: ordered for a canonical encoding,
-    and cheap to rebuild when a packed state is unpacked)."""
+def id_hash(reading_id: uuid.UUID) -> int:
+    """A 64-bit (signed) digest of a UUID; collisions inside one home's window are negligible (~2^-58)."""
+    return _signed((reading_id.int >> 64) ^ (reading_id.int & _MASK64))
 
-    ts: int  # epoch milliseconds
-    sensor_id: str
-    seq: int  # -1 when the reading carries no sequence number
+
+def key_hash(sensor_id: str, seq: int, ts_ms: int) -> int:
+    """A stable 64-bit (signed, never 0) digest of ``(sensor_id, seq, ts)``; 0 means "no key" (no seq)."""
+    raw = hashlib.blake2b(f"{sensor_id}\x00{seq}\x00{ts_ms}".encode(), digest_size=8).digest()
+    return _signed(int.from_bytes(raw, "little")) or 1
+
+
+class Recent(NamedTuple):
+    """One applied reading still inside the re-send window (a tuple: cheap to rebuild when unpacked)."""
+
+    arrived: int  # the event's enqueued time, epoch milliseconds
     idh: int  # id_hash(reading_id)
+    keyh: int  # key_hash(sensor_id, seq, ts), 0 when the reading carries no sequence number
 
 
-@dataclass(slots=True)
-class SeqRange:
-    """Settled sequence numbers of one sensor: lowest, highest, how many distinct ones arrived."""
-
-    lo: int = -1
-    hi: int = -1
-    n: int = 0
-
-    def add(self, seq: int) -> None:
-        if self.n == 0:
-            self.lo = self.hi = seq
-        else:
-            self.lo = min(self.lo, seq)
-            self.hi = max(self.hi, seq)
-        self.n += 1
-
-    def contains(self, seq: int) -> bool:
-        return self.n > 0 and self.lo <= seq <= self.hi
-
-    @property
-    def gaps(self) -> int:
-        """Sequence numbers missing for good inside the settled range."""
-        return self.hi - self.lo + 1 - self.n if self.n else 0
-
-
-def is_duplicate(window: list[Pending], idh: int, sensor_id: str, seq: int) -> bool:
-    """True when the window holds the same reading id, or the same sensor sequence number."""
-    for _, entry_sensor, entry_seq, entry_idh in window:  # unpacked: faster than attribute access
-        if entry_idh == idh or (entry_seq == seq and seq >= 0 and entry_sensor == sensor_id):
+def is_resent(window: list[Recent], idh: int, keyh: int) -> bool:
+    """True when the window holds the same reading id, or the same ``(sensor_id, seq, ts)``."""
+    for _, entry_idh, entry_keyh in window:  # noqa: SIM110 - a plain loop over unpacked tuples is fastest
+        if entry_idh == idh or (entry_keyh == keyh and keyh != 0):
             return True
     return False
 
 
-def settle(window: list[Pending], horizon: int, ranges: dict[str, SeqRange]) -> list[Pending]:
-    """Move entries older than ``horizon`` (ms) out of the window into ``ranges``; return the new window."""
-    for ts, _, _, _ in window:
-        if ts < horizon:
+def trim(window: list[Recent], horizon: int) -> list[Recent]:
+    """The entries that arrived at or after ``horizon`` (ms), in their order."""
+    for arrived, _, _ in window:
+        if arrived < horizon:
             break
     else:
-        return window  # nothing to settle (the usual case while the watermark creeps forward)
-    keep: list[Pending] = []
-    for entry in window:
-        if entry.ts >= horizon:
-            keep.append(entry)
-        elif entry.seq >= 0:
-            ranges.setdefault(entry.sensor_id, SeqRange()).add(entry.seq)
-    return keep
+        return window  # nothing to drop (the usual case)
+    return [entry for entry in window if entry.arrived >= horizon]

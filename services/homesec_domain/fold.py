@@ -1,20 +1,25 @@
 """The per-home aggregation fold: a pure function of the readings, no I/O.
 
-``fold(state, reading, config)`` applies one reading to a home's state and says whether it was accepted,
-a duplicate, or late. The result is a deterministic function of the *set* of readings as long as every
-reading arrives before the home's watermark (the newest accepted timestamp) is more than
-``config.lateness_ms`` ahead of it: any order and any duplication of the same readings give the same state.
+``fold(state, reading, config, stream, position, arrived)`` applies one reading of a home, delivered at
+``position`` of log ``stream`` (the Event Hubs partition and sequence number) and enqueued at ``arrived``.
+What counts (docs/consumer.md#what-counted-means):
 
-What the state holds:
+- An event at or below the home's last applied position of the same stream is a *redelivery* (a replay from a
+  checkpoint): no effect, whatever its timestamp.
+- A reading seen in the re-send window (``homesec_domain.dedup``) is a *duplicate*: no effect.
+- Every other reading is applied exactly once, however late it is and whatever its sequence number. An hour
+  stays *open* until the home's watermark (the newest timestamp applied) is ``config.lateness_ms`` past its
+  end; then it is *closed*: moved to ``closed``, from where the caller persists it into the day blob. A
+  reading for an hour already closed is applied to an *amendment* of that hour (outcome ``LATE``), which the
+  caller merges into the day blob the same way. Each closed entry is stamped (``stamp_closed``) with the
+  home's position when it is first persisted, so that merging it is idempotent under replay.
+- A sensor's current state, value and last-seen time come from its reading with the greatest
+  ``(ts, seq, state, value)``, so a late reading never hides a newer one. A sequence number at or below the
+  newest reading's with a newer timestamp means the sensor restarted: a new run of gap accounting starts.
 
-- per sensor: the last reading (state, value, last-seen time, sequence number; "last" is the greatest
-  ``(ts, seq, state, value)``, so ties resolve the same way in any order) and the settled sequence range;
-- open hourly windows: counts by sensor type, per-minute counts (1-minute windows rolled up to the hour,
-  saturating at 255), alarm counts (glass break, smoke, CO at or above ``co_alarm_ppm``) and CO and
-  temperature min/max/mean in fixed point (integer milli-units, so sums do not depend on order);
-- closed hours (end older than the lateness bound): final, waiting in ``closed`` until the caller persists
-  them and calls ``drain_closed``;
-- the bounded dedup window (``homesec_domain.dedup``).
+Hourly aggregates: counts by sensor type, per-minute counts (saturating at 255), alarm counts (glass break,
+smoke, CO at or above ``co_alarm_ppm``), CO and temperature count/sum/min/max in integer milli-units (sums
+do not depend on order). The result for a set of readings does not depend on their order or duplication.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from homesec_domain.dedup import Pending, SeqRange, id_hash, is_duplicate, settle
+from homesec_domain.dedup import Recent, id_hash, is_resent, key_hash, trim
 from homesec_domain.models import Reading, SensorType
 
 SENSOR_TYPES: tuple[SensorType, ...] = tuple(SensorType)
@@ -34,17 +39,20 @@ HOUR_MS = 3_600_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE_MS = 60_000
 MINUTE_CAP = 255
+UNSTAMPED = -1
 
 
 class Outcome(enum.Enum):
-    ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"
-    LATE = "late"
+    ACCEPTED = "accepted"  # applied to an open hour
+    LATE = "late"  # applied to an hour already closed (an amendment of its day blob)
+    DUPLICATE = "duplicate"  # a re-sent reading: no effect
+    REDELIVERED = "redelivered"  # an event at or below the home's applied position: no effect
 
 
 @dataclass(frozen=True, slots=True)
 class FoldConfig:
-    lateness_ms: int = 120_000
+    lateness_ms: int = 120_000  # how long past its end an hour stays open
+    resend_window_ms: int = 300_000  # arrival-time window in which re-sent readings are recognised
     co_alarm_ppm: float = 50.0
 
 
@@ -85,18 +93,31 @@ class HourAgg:
     alarms: list[int] = field(default_factory=lambda: [0] * len(ALARM_KINDS))
     co: Stat = field(default_factory=Stat)
     temperature: Stat = field(default_factory=Stat)
+    # A closed entry's identity once persisted: the home's stream and applied position (UNSTAMPED before).
+    rev: int = UNSTAMPED
+    stream: int = UNSTAMPED
 
 
 @dataclass(slots=True)
 class SensorState:
     sensor_type: SensorType
     last_ts: int
-    last_seq: int
+    last_seq: int  # -1: the newest reading carries no sequence number
     last_state: str | None
     last_value: float | None
+    run_ts: int = 0  # timestamp of the first reading of the current run (since the last restart)
+    lo: int = 0  # lowest, highest and number of distinct sequence numbers applied in the current run
+    hi: int = 0
+    n: int = 0
+    lost: int = 0  # sequence numbers missing from earlier runs
 
     def key(self) -> tuple[int, int, str, float]:
         return _last_key(self.last_ts, self.last_seq, self.last_state, self.last_value)
+
+    @property
+    def gaps(self) -> int:
+        """Sequence numbers missing: from earlier runs, and so far in the current one."""
+        return self.lost + (max(0, self.hi - self.lo + 1 - self.n) if self.n else 0)
 
 
 def _last_key(ts: int, seq: int, state: str | None, value: float | None) -> tuple[int, int, str, float]:
@@ -106,21 +127,31 @@ def _last_key(ts: int, seq: int, state: str | None, value: float | None) -> tupl
 @dataclass(slots=True)
 class HomeState:
     home_id: str
-    watermark: int | None = None  # newest accepted timestamp, epoch ms
+    watermark: int | None = None  # newest applied timestamp, epoch ms
+    stream: int = UNSTAMPED  # the log (partition) of ``applied``; UNSTAMPED: none yet
+    applied: int = UNSTAMPED  # position (sequence number) of the last event folded for this home
+    arrived: int | None = None  # newest arrival (enqueued) time folded, epoch ms: the re-send window's end
     sensors: dict[str, SensorState] = field(default_factory=dict)
-    settled: dict[str, SeqRange] = field(default_factory=dict)
-    window: list[Pending] = field(default_factory=list)
+    window: list[Recent] = field(default_factory=list)
     hours: dict[int, HourAgg] = field(default_factory=dict)
-    closed: list[HourAgg] = field(default_factory=list)
+    closed: list[HourAgg] = field(default_factory=list)  # closed hours and amendments, not yet in a day blob
+    restarts: int = 0  # transient (never packed): sensor restarts seen since this object was built
 
     @property
     def gaps(self) -> int:
-        """Readings lost for good: sequence numbers missing from settled ranges."""
-        return sum(r.gaps for r in self.settled.values())
+        """Sequence numbers missing, over all sensors."""
+        return sum(s.gaps for s in self.sensors.values())
+
+    def stamp_closed(self) -> None:
+        """Give each closed entry not yet persisted its identity: the home's current position."""
+        for agg in self.closed:
+            if agg.rev == UNSTAMPED:
+                agg.rev, agg.stream = self.applied, self.stream
 
     def drain_closed(self) -> list[HourAgg]:
-        """Hand over the closed hours (sorted) once the caller has them; they leave the state."""
-        out = sorted(self.closed, key=lambda h: h.hour)
+        """Hand over the closed entries (sorted, stamped) once the caller has them; they leave the state."""
+        self.stamp_closed()
+        out = sorted(self.closed, key=lambda h: (h.hour, h.rev))
         self.closed = []
         return out
 
@@ -135,44 +166,74 @@ def is_alarm(reading: Reading, config: FoldConfig) -> bool:
     return reading.sensor_type in ALARM_KINDS and reading.value >= 1
 
 
-def fold(state: HomeState, reading: Reading, config: FoldConfig) -> Outcome:
+def fold(
+    state: HomeState, reading: Reading, config: FoldConfig, stream: int, position: int, arrived: int
+) -> Outcome:
     """Apply one reading of ``state.home_id``; return what became of it."""
+    if position <= state.applied and stream == state.stream and stream >= 0:
+        return Outcome.REDELIVERED
+    state.stream, state.applied = stream, position
+    if state.arrived is None or arrived > state.arrived:
+        state.arrived = arrived
+        state.window = trim(state.window, arrived - config.resend_window_ms)
     ts = to_ms(reading.ts)
-    if state.watermark is not None and ts < state.watermark - config.lateness_ms:
-        return Outcome.LATE
     seq = -1 if reading.seq is None else reading.seq
     idh = id_hash(reading.reading_id)
-    if is_duplicate(state.window, idh, reading.sensor_id, seq):
+    keyh = key_hash(reading.sensor_id, seq, ts) if seq >= 0 else 0
+    if is_resent(state.window, idh, keyh):
         return Outcome.DUPLICATE
-    settled = state.settled.get(reading.sensor_id)
-    if seq >= 0 and settled is not None and settled.contains(seq):
-        return Outcome.LATE  # its sequence number is already settled (counted as present or lost)
+    state.window.append(Recent(arrived, idh, keyh))
     _apply_sensor(state, reading, ts, seq)
-    _apply_hour(state, reading, ts, config)
-    state.window.append(Pending(ts, reading.sensor_id, seq, idh))
+    late = _apply_hour(state, reading, ts, config)
     if state.watermark is None or ts > state.watermark:
         state.watermark = ts
-        _advance(state, ts - config.lateness_ms)
-    return Outcome.ACCEPTED
+        _close_hours(state, ts - config.lateness_ms)
+    return Outcome.LATE if late else Outcome.ACCEPTED
 
 
 def _apply_sensor(state: HomeState, reading: Reading, ts: int, seq: int) -> None:
     current = state.sensors.get(reading.sensor_id)
-    if (
-        current is None
-        or ts > current.last_ts  # the usual case: a newer reading (the key's first field decides)
-        or (ts == current.last_ts and _last_key(ts, seq, reading.state, reading.value) > current.key())
-    ):
+    if current is None:
         state.sensors[reading.sensor_id] = SensorState(
-            reading.sensor_type, ts, seq, reading.state, reading.value
+            reading.sensor_type, ts, seq, reading.state, reading.value, ts, seq, seq, 1 if seq >= 0 else 0
         )
+        return
+    if seq >= 0:
+        _count_seq(state, current, ts, seq)
+    if ts > current.last_ts or (  # the usual case: a newer reading (the key's first field decides)
+        ts == current.last_ts and _last_key(ts, seq, reading.state, reading.value) > current.key()
+    ):
+        current.sensor_type, current.last_ts, current.last_seq = reading.sensor_type, ts, seq
+        current.last_state, current.last_value = reading.state, reading.value
 
 
-def _apply_hour(state: HomeState, reading: Reading, ts: int, config: FoldConfig) -> None:
+def _count_seq(state: HomeState, s: SensorState, ts: int, seq: int) -> None:
+    """Gap accounting of one sequenced reading (before ``s`` takes it as its newest, if it is)."""
+    if ts > s.last_ts and 0 <= seq <= s.last_seq:  # numbers went back with a newer timestamp: a restart
+        s.lost = s.gaps
+        s.run_ts, s.lo, s.hi, s.n = ts, seq, seq, 1
+        state.restarts += 1
+    elif ts >= s.run_ts:
+        if s.n == 0:
+            s.lo = s.hi = seq
+        else:
+            s.lo = min(s.lo, seq)
+            s.hi = max(s.hi, seq)
+        s.n += 1
+    # else: a reading from before the current run: counted in its hour, not in the run's gap accounting
+
+
+def _apply_hour(state: HomeState, reading: Reading, ts: int, config: FoldConfig) -> bool:
+    """Add the reading to its hour; True when that hour had already closed (an amendment)."""
     hour_ms = ts - ts % HOUR_MS
     agg = state.hours.get(hour_ms // 1000)
+    late = False
     if agg is None:
-        agg = state.hours[hour_ms // 1000] = HourAgg(hour_ms // 1000)
+        wm = state.watermark
+        if wm is not None and hour_ms + HOUR_MS <= wm - config.lateness_ms:
+            agg, late = _amendment(state, hour_ms // 1000), True
+        else:
+            agg = state.hours[hour_ms // 1000] = HourAgg(hour_ms // 1000)
     agg.counts[TYPE_INDEX[reading.sensor_type]] += 1
     minute = (ts - hour_ms) // MINUTE_MS
     agg.minutes[minute] = min(agg.minutes[minute] + 1, MINUTE_CAP)
@@ -184,10 +245,20 @@ def _apply_hour(state: HomeState, reading: Reading, ts: int, config: FoldConfig)
             agg.co.add(to_milli(reading.value))
         elif reading.sensor_type is SensorType.TEMPERATURE:
             agg.temperature.add(to_milli(reading.value))
+    return late
 
 
-def _advance(state: HomeState, horizon: int) -> None:
-    """The watermark moved: settle old window entries and close hours that can get no more readings."""
-    state.window = settle(state.window, horizon, state.settled)
+def _amendment(state: HomeState, hour: int) -> HourAgg:
+    """The closed hour's entry that may still change (not yet persisted), or a new one."""
+    for agg in state.closed:
+        if agg.hour == hour and agg.rev == UNSTAMPED:
+            return agg
+    agg = HourAgg(hour)
+    state.closed.append(agg)
+    return agg
+
+
+def _close_hours(state: HomeState, horizon: int) -> None:
+    """The watermark moved: close the open hours that ended at or before ``horizon``."""
     for hour in [h for h in state.hours if h * 1000 + HOUR_MS <= horizon]:
         state.closed.append(state.hours.pop(hour))

@@ -1,11 +1,12 @@
 """Rollup documents and the compact, canonical binary form of a home's fold state.
 
-``pack``/``unpack``: a home's state in ~0.5-1 KB (consumers hold 100,000 homes in memory this way, and the
-status blob embeds it so a new partition owner can continue folding idempotently). The encoding is
-canonical (sensors, window entries and hours sorted), so equal states give equal bytes and equal blobs.
+``pack``/``unpack``: a home's state in about 0.5-1 KB (consumers hold 100,000 homes in memory this way, and
+the status blob embeds it, so a new partition owner continues folding exactly where the last durable write
+left off). Equal states give equal bytes (sensors sorted, hours sorted, the window in arrival order).
 
-``status_doc``: what the resident website reads with one blob read. ``hour_doc``/``merge_day``: closed
-hourly rollups, grouped by UTC day (one blob per home and day).
+``status_doc``: what the resident website reads with one blob read. ``amendment_doc``/``merge_day``: closed
+hourly rollups and their late amendments, grouped by UTC day (one blob per home and day), merged
+idempotently by their stamp (``HourAgg.rev``/``stream``).
 """
 
 from __future__ import annotations
@@ -13,38 +14,36 @@ from __future__ import annotations
 import base64
 import math
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from itertools import islice
-from operator import attrgetter, lt
+from operator import attrgetter
 from typing import Any, NoReturn
 
-from homesec_domain.dedup import Pending, SeqRange
+from homesec_domain.dedup import Recent
 from homesec_domain.fold import ALARM_KINDS, SENSOR_TYPES, TYPE_INDEX, HomeState, HourAgg, SensorState, Stat
 from homesec_domain.models import SensorType
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 STATUS_SCHEMA = "homesec.rollup.status.v1"
 DAY_SCHEMA = "homesec.rollup.day.v1"
 
-_HEAD = struct.Struct("<BBqHHBB")  # version | wide << 4, has_wm, wm, n_sensors, n_window, n_hours, n_closed
-_SENSOR = struct.Struct("<BqqdqqI")  # type, last_ts, last_seq, value, settled lo, hi - lo, n
-_WINDOW = struct.Struct("<IBiq")  # wm - ts, sensor index, sensor's last seq - seq, id hash
-_WINDOW_WIDE = struct.Struct("<IHqq")  # wm - ts, sensor index, seq, id hash (many sensors or far seqs)
-_I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+# version, flags (1: watermark, 2: arrived), watermark, stream, applied, arrived; counts of sensors, window
+# entries, open hours and closed entries
+_HEAD = struct.Struct("<BBqiqqHIHH")
+_SENSOR = struct.Struct("<BqqdqqqII")  # type, last_ts, last_seq, value, run_ts, lo, hi, n, lost
+_WINDOW = struct.Struct("<Iqq")  # arrived - entry's arrival, id hash, key hash
 _NT, _NA = len(SENSOR_TYPES), len(ALARM_KINDS)
 _HOUR = struct.Struct(f"<q{_NT}I60B{_NA}IIqqqIqqq")  # hour, counts, minutes, alarms, co, temperature
 _HOUR_HEAD = struct.Struct(f"<q{_NT}I")  # ``_HOUR`` in three parts for packing: this, 60 minute bytes, tail
 _HOUR_TAIL = struct.Struct(f"<{_NA}IIqqqIqqq")
+_STAMP = struct.Struct("<qi")  # a closed entry's rev and stream
 _MINUTES, _ALARMS, _CO, _TEMP = 1 + _NT, 61 + _NT, 61 + _NT + _NA, 65 + _NT + _NA
 _NONE = 255
 _LEN = [bytes((n,)) for n in range(256)]  # length prefixes; _LEN[_NONE] also marks None
-_NO_RANGE = SeqRange()
-_WINDOW_KEY = attrgetter("ts", "sensor_id", "seq", "idh")  # the order of ``Pending``
 _HOUR_OF = attrgetter("hour")
-_TS_OF = attrgetter("ts")
+_CLOSED_KEY = attrgetter("hour", "rev", "stream")
 # ``pack``/``unpack`` run for every touched home in every batch, so they avoid per-field struct calls,
-# attribute lookups in loops and object sorting; the byte format is fixed (stored blobs embed it).
+# attribute lookups in loops and object sorting.
 
 
 def _too_long(raw: bytes) -> NoReturn:
@@ -53,77 +52,47 @@ def _too_long(raw: bytes) -> NoReturn:
 
 def pack(state: HomeState) -> bytes:
     """Canonical compact bytes of ``state`` (the home ID is not included: it is the key)."""
-    sensors, window, open_hours, closed = state.sensors, state.window, state.hours, state.closed
-    names = sorted(sensors)
-    wm = state.watermark if state.watermark is not None else 0
-    parts = [b""]  # the head, once the layout is known
-    index, last_seq = _pack_sensors(parts, names, sensors, state.settled)
-    window = _sorted_window(window)
-    wide = len(names) > _NONE or not _pack_window(parts, window, wm, index, last_seq)
-    if wide:
-        row = _WINDOW_WIDE.pack
-        parts += [row(wm - e.ts, index[e.sensor_id], e.seq, e.idh) for e in window]
-    parts[0] = _HEAD.pack(
-        FORMAT_VERSION | wide << 4, state.watermark is not None, wm, len(names), len(window), len(open_hours),
-        len(closed),
-    )  # fmt: skip
-    _pack_hours(parts, open_hours.values())
+    sensors, window, closed = state.sensors, state.window, state.closed
+    wm = 0 if state.watermark is None else state.watermark
+    arrived = 0 if state.arrived is None else state.arrived
+    flags = (state.watermark is not None) | (state.arrived is not None) << 1
+    parts = [
+        _HEAD.pack(FORMAT_VERSION, flags, wm, state.stream, state.applied, arrived, len(sensors),
+                   len(window), len(state.hours), len(closed))
+    ]  # fmt: skip
+    _pack_sensors(parts, sensors)
+    row = _WINDOW.pack
+    parts += [row(arrived - a, idh, keyh) for a, idh, keyh in window]
+    _pack_hours(parts, sorted(state.hours.values(), key=_HOUR_OF))
     if closed:
-        _pack_hours(parts, closed)
+        stamp = _STAMP.pack
+        for agg in sorted(closed, key=_CLOSED_KEY):
+            _pack_hours(parts, (agg,))
+            parts.append(stamp(agg.rev, agg.stream))
     return b"".join(parts)
 
 
-def _sorted_window(window: list[Pending]) -> list[Pending]:
-    """``sorted(window)``, without building keys when the timestamps already increase (the usual case)."""
-    stamps = list(map(_TS_OF, window))
-    if all(map(lt, stamps, islice(stamps, 1, None))):
-        return window
-    return sorted(window, key=_WINDOW_KEY)
-
-
-def _pack_window(
-    parts: list[bytes], window: list[Pending], wm: int, index: dict[str, int], last_seq: dict[str, int]
-) -> bool:
-    """Add the compact window rows; False (nothing added) if a sequence number is too far for them."""
-    row = _WINDOW.pack
-    try:
-        parts += [row(wm - e.ts, index[e.sensor_id], last_seq[e.sensor_id] - e.seq, e.idh) for e in window]
-    except struct.error:
-        if all(_I32_MIN <= last_seq[e.sensor_id] - e.seq <= _I32_MAX for e in window):
-            raise  # not the sequence numbers: the wide layout cannot pack this either
-        return False
-    return True
-
-
-def _pack_sensors(
-    parts: list[bytes], names: list[str], sensors: dict[str, SensorState], settled: dict[str, SeqRange]
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Add the sensors; return each one's index and last sequence number."""
-    row, type_index, get_range, lengths, append = _SENSOR.pack, TYPE_INDEX, settled.get, _LEN, parts.append
-    index: dict[str, int] = {}
-    last_seq: dict[str, int] = {}
-    for i, name in enumerate(names):
+def _pack_sensors(parts: list[bytes], sensors: dict[str, SensorState]) -> None:
+    row, type_index, lengths, append = _SENSOR.pack, TYPE_INDEX, _LEN, parts.append
+    for name in sorted(sensors):
         s = sensors[name]
-        r = get_range(name, _NO_RANGE)
         raw = name.encode()
-        append(lengths[len(raw)] if len(raw) <= _NONE else _too_long(raw))
+        append(lengths[len(raw)] if len(raw) < _NONE else _too_long(raw))
         append(raw)
         if s.last_state is None:
             append(lengths[_NONE])
         else:
             raw = s.last_state.encode()
-            append(lengths[len(raw)] if len(raw) <= _NONE else _too_long(raw))
+            append(lengths[len(raw)] if len(raw) < _NONE else _too_long(raw))
             append(raw)
         value = math.nan if s.last_value is None else s.last_value
-        append(row(type_index[s.sensor_type], s.last_ts, s.last_seq, value, r.lo, r.hi - r.lo, r.n))
-        index[name] = i
-        last_seq[name] = s.last_seq
-    return index, last_seq
+        kind = type_index[s.sensor_type]
+        append(row(kind, s.last_ts, s.last_seq, value, s.run_ts, s.lo, s.hi, s.n, s.lost))
 
 
 def _pack_hours(parts: list[bytes], hours: Iterable[HourAgg]) -> None:
     head, tail, append = _HOUR_HEAD.pack, _HOUR_TAIL.pack, parts.append
-    for h in sorted(hours, key=_HOUR_OF):
+    for h in hours:
         co, temp = h.co, h.temperature
         append(head(h.hour, *h.counts))
         append(bytes(h.minutes))
@@ -132,46 +101,35 @@ def _pack_hours(parts: list[bytes], hours: Iterable[HourAgg]) -> None:
 
 def unpack(home_id: str, buf: bytes) -> HomeState:
     """The inverse of ``pack``."""
-    version, has_wm, wm, n_sensors, n_window, n_hours, n_closed = _HEAD.unpack_from(buf, 0)
-    if version & 0x0F != FORMAT_VERSION:
+    version, flags, wm, stream, applied, arrived, n_sensors, n_window, n_hours, n_closed = _HEAD.unpack_from(
+        buf, 0
+    )
+    if version != FORMAT_VERSION:
         raise ValueError(f"unknown state format {version}")
     sensors: dict[str, SensorState] = {}
-    settled: dict[str, SeqRange] = {}
-    names: list[str] = []
-    last_seqs: list[int] = []
-    pos = _unpack_sensors(buf, _HEAD.size, n_sensors, sensors, settled, names, last_seqs)
-    layout = _WINDOW_WIDE if version >> 4 else _WINDOW
-    end = pos + n_window * layout.size
-    window = _unpack_window(layout.iter_unpack(buf[pos:end]), wm, names, None if version >> 4 else last_seqs)
+    pos = _unpack_sensors(buf, _HEAD.size, n_sensors, sensors)
+    end = pos + n_window * _WINDOW.size
+    make = Recent._make
+    window = [make((arrived - age, idh, keyh)) for age, idh, keyh in _WINDOW.iter_unpack(buf[pos:end])]
     hours: dict[int, HourAgg] = {}
-    closed: list[HourAgg] = []
-    for i in range(n_hours + n_closed):
+    for _ in range(n_hours):
         agg, end = _unpack_hour(buf, end)
-        if i < n_hours:
-            hours[agg.hour] = agg
-        else:
-            closed.append(agg)
-    return HomeState(home_id, wm if has_wm else None, sensors, settled, window, hours, closed)
+        hours[agg.hour] = agg
+    closed: list[HourAgg] = []
+    for _ in range(n_closed):
+        agg, end = _unpack_hour(buf, end)
+        agg.rev, agg.stream = _STAMP.unpack_from(buf, end)
+        end += _STAMP.size
+        closed.append(agg)
+    state = HomeState(home_id, wm if flags & 1 else None, stream, applied, arrived if flags & 2 else None)
+    state.sensors, state.window, state.hours, state.closed = sensors, window, hours, closed
+    return state
 
 
-def _unpack_window(
-    rows: Iterator[tuple[Any, ...]], wm: int, names: list[str], last_seqs: list[int] | None
-) -> list[Pending]:
-    """The window entries; ``last_seqs`` for the compact layout (sequence numbers relative to them)."""
-    make = Pending._make
-    if last_seqs is None:
-        return [make((wm - age, names[si], seq, idh)) for age, si, seq, idh in rows]
-    return [make((wm - age, names[si], last_seqs[si] - seq, idh)) for age, si, seq, idh in rows]
-
-
-def _unpack_sensors(
-    buf: bytes, pos: int, count: int, sensors: dict[str, SensorState], settled: dict[str, SeqRange],
-    names: list[str], last_seqs: list[int],
-) -> int:  # fmt: skip
+def _unpack_sensors(buf: bytes, pos: int, count: int, sensors: dict[str, SensorState]) -> int:
     row, size, types = _SENSOR.unpack_from, _SENSOR.size, SENSOR_TYPES
     for _ in range(count):
         end = pos + 1 + buf[pos]
-        assert buf[pos] != _NONE  # a sensor always has a name
         name = buf[pos + 1 : end].decode()
         n_text = buf[end]
         if n_text == _NONE:
@@ -179,14 +137,12 @@ def _unpack_sensors(
         else:
             pos = end + 1 + n_text
             text = buf[end + 1 : pos].decode()
-        type_i, last_ts, last_seq, value, lo, span, n = row(buf, pos)
+        type_i, last_ts, last_seq, value, run_ts, lo, hi, n, lost = row(buf, pos)
         pos += size
-        names.append(name)
-        last_seqs.append(last_seq)
         last_value = None if value != value else value  # noqa: PLR0124 (NaN, without a call)
-        sensors[name] = SensorState(types[type_i], last_ts, last_seq, text, last_value)
-        if n:
-            settled[name] = SeqRange(lo, lo + span, n)
+        sensors[name] = SensorState(
+            types[type_i], last_ts, last_seq, text, last_value, run_ts, lo, hi, n, lost
+        )
     return pos
 
 
@@ -212,6 +168,7 @@ def _stat_doc(stat: Stat) -> dict[str, Any] | None:
         "min": stat.lo / 1000,
         "max": stat.hi / 1000,
         "mean": round(stat.total / stat.n) / 1000,
+        "sum": stat.total / 1000,
     }
 
 
@@ -228,22 +185,25 @@ def hour_doc(agg: HourAgg) -> dict[str, Any]:
     }
 
 
-def _sensor_doc(name: str, s: SensorState, r: SeqRange | None, co_alarm_ppm: float) -> dict[str, Any]:
+def amendment_doc(agg: HourAgg) -> dict[str, Any]:
+    """A closed entry (a closed hour, or a late amendment of one) as merged into its day document."""
+    return {**hour_doc(agg), "rev": agg.rev, "stream": agg.stream}
+
+
+def _sensor_doc(name: str, s: SensorState, co_alarm_ppm: float) -> dict[str, Any]:
     value = s.last_value if s.last_value is not None else 0.0
     threshold = co_alarm_ppm if s.sensor_type is SensorType.CO else 1.0
     alarm = s.last_state == "alarm" or (s.sensor_type in ALARM_KINDS and value >= threshold)
     return {
         "sensor_id": name, "type": s.sensor_type.value, "state": s.last_state, "value": s.last_value,
         "last_seen": iso_ms(s.last_ts), "seq": s.last_seq if s.last_seq >= 0 else None,
-        "alarm": alarm, "lost_readings": r.gaps if r else 0,
+        "alarm": alarm, "lost_readings": s.gaps,
     }  # fmt: skip
 
 
 def status_doc(state: HomeState, co_alarm_ppm: float = 50.0) -> dict[str, Any]:
     """The status blob: current sensor states, open hours, lost readings, and the packed state."""
-    sensors = [
-        _sensor_doc(n, state.sensors[n], state.settled.get(n), co_alarm_ppm) for n in sorted(state.sensors)
-    ]
+    sensors = [_sensor_doc(n, state.sensors[n], co_alarm_ppm) for n in sorted(state.sensors)]
     return {
         "schema": STATUS_SCHEMA,
         "home_id": state.home_id,
@@ -264,11 +224,46 @@ def day_of(hour: int) -> str:
     return datetime.fromtimestamp(hour, UTC).strftime("%Y-%m-%d")
 
 
+def hh_of(hour: int) -> str:
+    return f"{hour // 3600 % 24:02d}"
+
+
+def _add_stat(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+    if a is None or b is None:
+        return a or b
+    n, total = a["n"] + b["n"], round(a["sum"] * 1000) + round(b["sum"] * 1000)
+    lo, hi = min(a["min"], b["min"]), max(a["max"], b["max"])
+    return {"n": n, "min": lo, "max": hi, "mean": round(total / n) / 1000, "sum": total / 1000}
+
+
+def _add_hour(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two rollups of one hour added (counts, per-minute counts saturating at 255, alarms, stats)."""
+    counts = {t.value: a["counts"].get(t.value, 0) + b["counts"].get(t.value, 0) for t in SENSOR_TYPES}
+    alarms = {t.value: a["alarms"].get(t.value, 0) + b["alarms"].get(t.value, 0) for t in ALARM_KINDS}
+    return {
+        "hour": a["hour"], "counts": {k: v for k, v in counts.items() if v}, "total": a["total"] + b["total"],
+        "minutes": [min(x + y, 255) for x, y in zip(a["minutes"], b["minutes"], strict=True)],
+        "alarms": {k: v for k, v in alarms.items() if v},
+        "co_ppm": _add_stat(a["co_ppm"], b["co_ppm"]),
+        "temperature_c": _add_stat(a["temperature_c"], b["temperature_c"]),
+    }  # fmt: skip
+
+
 def merge_day(
-    existing: dict[str, Any] | None, home_id: str, day: str, hours: dict[str, dict[str, Any]]
+    existing: dict[str, Any] | None, home_id: str, day: str, amendments: Iterable[tuple[str, dict[str, Any]]]
 ) -> dict[str, Any]:
-    """Add closed hours (``"HH"`` -> ``hour_doc``) to a day document; re-adding an hour is a no-op
-    because closed hours are final."""
-    doc = existing or {"schema": DAY_SCHEMA, "home_id": home_id, "date": day, "hours": {}}
-    doc["hours"] = dict(sorted({**doc["hours"], **hours}.items()))
+    """Add closed entries (``("HH", amendment_doc)``, in stamp order) to a day document. An entry whose stamp
+    the hour already carries (same stream, ``rev`` not newer) was merged before and changes nothing, so a
+    retried or replayed merge is idempotent. ``existing`` is not modified."""
+    doc: dict[str, Any] = (
+        dict(existing) if existing else {"schema": DAY_SCHEMA, "home_id": home_id, "date": day}
+    )
+    hours: dict[str, dict[str, Any]] = dict(doc.get("hours", {}))
+    for hh, entry in amendments:
+        current = hours.get(hh)
+        if current is None:
+            hours[hh] = entry
+        elif current.get("stream") != entry["stream"] or current.get("rev", -1) < entry["rev"]:
+            hours[hh] = {**_add_hour(current, entry), "rev": entry["rev"], "stream": entry["stream"]}
+    doc["hours"] = dict(sorted(hours.items()))
     return doc

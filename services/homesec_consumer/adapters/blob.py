@@ -84,11 +84,13 @@ class BlobRollupStore:
         got = await self._get(day_blob(home_id, day))
         return None if got is None else StoredDoc(orjson.loads(got[0]), got[1])
 
-    async def merge_day(self, home_id: str, day: str, hours: dict[str, dict[str, Any]]) -> None:
+    async def merge_day(self, home_id: str, day: str, entries: list[tuple[str, dict[str, Any]]]) -> None:
         name = day_blob(home_id, day)
         for _ in range(_MERGE_ATTEMPTS):
             current = await self.load_day(home_id, day)
-            doc = merge_day(current.doc if current else None, home_id, day, hours)
+            doc = merge_day(current.doc if current else None, home_id, day, entries)
+            if current is not None and doc == current.doc:
+                return  # every entry was merged before (a retry or a replay)
             body = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
             try:
                 await self._put(name, body, current.etag if current else None)

@@ -37,13 +37,12 @@ async def test_concurrent_day_merges_keep_every_hour(azurite: AzuriteProcess, co
     async with ContainerClient.from_connection_string(azurite.connection_string, container_name) as container:
         await container.create_container()
         store = BlobRollupStore(container)
-        await asyncio.gather(
-            *(store.merge_day("h1", "2026-11-25", {f"{h:02d}": {"total": h}}) for h in range(6))
-        )
-        await store.merge_day("h1", "2026-11-25", {"03": {"total": 3}})  # re-adding a final hour: no-op
+        entries = [(f"{h:02d}", {"total": h, "rev": 10 + h, "stream": 0}) for h in range(6)]
+        await asyncio.gather(*(store.merge_day("h1", "2026-11-25", [entry]) for entry in entries))
+        await store.merge_day("h1", "2026-11-25", [entries[3]])  # merged before (same stamp): a no-op
         day = await store.load_day("h1", "2026-11-25")
         assert day is not None
-        assert day.doc["hours"] == {f"{h:02d}": {"total": h} for h in range(6)}
+        assert day.doc["hours"] == dict(entries)
 
 
 async def test_dead_letters_are_idempotent_blobs(azurite: AzuriteProcess, container_name: str) -> None:

@@ -46,12 +46,14 @@ class MemoryRollupStore:
             raise StoreUnavailableError("put_status", "injected outage")
         return self._put(f"homes/{home_id}/status.json", body, etag)
 
-    async def merge_day(self, home_id: str, day: str, hours: dict[str, dict[str, Any]]) -> None:
+    async def merge_day(self, home_id: str, day: str, entries: list[tuple[str, dict[str, Any]]]) -> None:
         if home_id in self.fail_days:
             raise StoreUnavailableError("merge_day", "injected outage")
         name = f"homes/{home_id}/hourly/{day}.json"
         stored = self._get(name)
-        doc = merge_day(stored.doc if stored else None, home_id, day, hours)
+        doc = merge_day(stored.doc if stored else None, home_id, day, entries)
+        if stored is not None and doc == stored.doc:
+            return  # every entry was merged before
         self._put(name, orjson.dumps(doc, option=orjson.OPT_SORT_KEYS), stored.etag if stored else None)
 
     async def load_day(self, home_id: str, day: str) -> StoredDoc | None:

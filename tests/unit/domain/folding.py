@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from homesec_domain.fold import FoldConfig, HomeState, HourAgg, fold
+from homesec_domain.fold import FoldConfig, HomeState, HourAgg, Outcome, fold, to_ms
 from homesec_domain.models import Reading, SensorType
 from homesec_domain.rollup import hour_doc, pack
 
@@ -35,10 +35,24 @@ def reading(
     )  # fmt: skip
 
 
+class Log:
+    """Delivers readings to one home's state as consecutive events of one partition (stream 0), each
+    arriving at its reading's timestamp unless told otherwise."""
+
+    def __init__(self, state: HomeState, config: FoldConfig) -> None:
+        self.state, self.config, self.position = state, config, state.applied
+
+    def deliver(self, r: Reading, arrived: int | None = None) -> Outcome:
+        self.position += 1
+        at = to_ms(r.ts) if arrived is None else arrived
+        return fold(self.state, r, self.config, 0, self.position, at)
+
+
 def fold_all(readings: list[Reading], config: FoldConfig, home_id: str = "home-1") -> HomeState:
     state = HomeState(home_id)
+    log = Log(state, config)
     for r in readings:
-        fold(state, r, config)
+        log.deliver(r)
     return state
 
 

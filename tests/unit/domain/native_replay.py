@@ -3,7 +3,8 @@
 ``python tests/unit/domain/native_replay.py [seed]`` prints ``{"compiled": bool, "digest": str}``;
 ``test_native.py`` runs it under the compiled modules and the plain ones and compares the digests.
 Covers: every sensor type, values and states, CO alarms, duplicates (same id and same sequence number),
-sequence gaps, out-of-order and late readings, hour closing, and pack/unpack/status/day documents.
+sequence gaps and restarts, out-of-order and late readings (amendments), redeliveries, hour closing, and
+pack/unpack/status/day documents.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 
 import orjson
 from homesec_domain import native
-from homesec_domain.fold import FoldConfig, HomeState, fold
+from homesec_domain.fold import FoldConfig, HomeState, fold, to_ms
 from homesec_domain.models import Reading, SensorType
-from homesec_domain.rollup import day_of, hour_doc, merge_day, pack, status_doc, unpack
+from homesec_domain.rollup import amendment_doc, day_of, hh_of, merge_day, pack, status_doc, unpack
 
 T0 = datetime(2026, 11, 25, 9, 40, tzinfo=UTC)
 STATES = {SensorType.DOOR: ["open", "closed"], SensorType.WINDOW: ["open", "closed"],
@@ -47,10 +48,13 @@ def stream(rng: random.Random, home_id: str) -> list[Reading]:
         new_id = uuid.UUID(int=rng.getrandbits(128))
         copy = out[i] if rng.random() < 0.5 else out[i].model_copy(update={"reading_id": new_id})
         out.insert(min(len(out), i + rng.randint(0, 16)), copy)
-    for _ in range(len(out) // 20):  # out of order, some beyond the lateness bound
+    for _ in range(len(out) // 20):  # out of order, some far beyond the lateness bound
         i = rng.randrange(len(out))
-        j = min(len(out) - 1, i + rng.randint(1, 16))
+        j = min(len(out) - 1, i + rng.randint(1, 160))
         out[i], out[j] = out[j], out[i]
+    for _ in range(3):  # a sensor restarts: its sequence numbers start again
+        i = rng.randrange(len(out))
+        out[i] = out[i].model_copy(update={"seq": rng.randint(0, 3)})
     return out
 
 
@@ -62,15 +66,20 @@ def replay(seed: int) -> str:
         home_id = f"home-{h}"
         state = HomeState(home_id)
         days: dict[str, dict[str, Any]] = {}
-        for n, reading in enumerate(stream(rng, home_id)):
-            digest.update(fold(state, reading, config).value.encode())
+        readings = stream(rng, home_id)
+        arrived = max(to_ms(r.ts) for r in readings[:40])
+        for n, reading in enumerate(readings):
+            arrived += rng.randint(0, 2000)
+            replay = n > 10 and rng.random() < 0.05  # a redelivered event: an older position
+            position = n - rng.randint(1, 10) if replay else n
+            digest.update(fold(state, reading, config, h % 2, position, arrived).value.encode())
             if n % 7 == 0:  # the consumer unpacks and repacks a home once per batch
                 state = unpack(home_id, pack(state))
             if n % 50 == 0:
                 for agg in state.drain_closed():
                     day = day_of(agg.hour)
-                    hh = datetime.fromtimestamp(agg.hour, UTC).strftime("%H")
-                    days[day] = merge_day(days.get(day), home_id, day, {hh: hour_doc(agg)})
+                    entry = (hh_of(agg.hour), amendment_doc(agg))
+                    days[day] = merge_day(days.get(day), home_id, day, [entry])
                 digest.update(orjson.dumps(status_doc(state), option=orjson.OPT_SORT_KEYS))
         digest.update(pack(state))
         digest.update(orjson.dumps(days, option=orjson.OPT_SORT_KEYS))
