@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -43,6 +44,20 @@ from .harness import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def comparable(blobs: dict[str, bytes]) -> dict[str, Any]:
+    """The rollups as a resident sees them: day entries without their merge stamps (which record when each
+    entry was flushed) and statuses without the packed state (its closed entries carry those stamps too)."""
+    out: dict[str, Any] = {}
+    for name, body in blobs.items():
+        doc = orjson.loads(body)
+        if "hours" in doc:
+            doc["hours"] = {hh: {k: v for k, v in h.items() if k not in ("rev", "stream")}
+                            for hh, h in doc["hours"].items()}  # fmt: skip
+        doc.pop("state", None)
+        out[name] = doc
+    return out
+
+
 @pytest.fixture
 async def stack(emulator: EmulatorProcess, azurite: AzuriteProcess, tmp_path: Path) -> AsyncIterator[Stack]:
     yield Stack(emulator, azurite, f"c{uuid.uuid4().hex[:12]}", tmp_path / "logs")
@@ -71,7 +86,9 @@ async def test_rollups_dead_letters_initial_checkpoints_and_graceful_shutdown(st
         assert reasons == ["invalid", "schema_version", "undecodable"]
         assert consumer.metric("homesec_consumer_dead_letters_total") == 3
         assert consumer.metric("homesec_consumer_duplicates_dropped_total") >= len(delivered) - len(readings)
-        assert consumer.metric("homesec_consumer_sequence_gaps_total") == sum(
+        # The status blobs' lost_readings equal the truth (wait_rolled_up); the counter also counts gaps seen
+        # between batches and filled by a later out-of-order reading (docs/consumer.md, loss detection).
+        assert consumer.metric("homesec_consumer_sequence_gaps_total") >= sum(
             sum(t.lost.values()) for t in truth.values()
         )
         assert consumer.metric("homesec_consumer_readings_rolled_up_total") == len(readings)
@@ -116,10 +133,17 @@ async def test_end_to_end_through_the_producer_and_restart_from_an_old_checkpoin
             for i in range(0, len(delivered), 400):
                 chunk = [json.loads(encode_reading(r))
                          for r in delivered[i : i + 400]]  # fmt: skip
-                for doc in chunk:
+                copies: dict[str, int] = {}
+                requests: list[list[Any]] = []  # a request may not repeat a reading_id: the n-th copy
+                for doc in chunk:  # of a reading goes in the n-th request (a client's re-send)
                     doc.pop("schema_version")
-                resp = await http.post("/v1/readings", json={"readings": chunk}, timeout=30)
-                assert resp.status_code == 202, resp.text
+                    n = copies[doc["reading_id"]] = copies.get(doc["reading_id"], -1) + 1
+                    if n == len(requests):
+                        requests.append([])
+                    requests[n].append(doc)
+                for docs in requests:
+                    resp = await http.post("/v1/readings", json={"readings": docs}, timeout=30)
+                    assert resp.status_code == 202, resp.text
         t0 = time.monotonic()
         first = await wait_rolled_up(stack, truth, timeout=180)
         await wait_checkpointed_to_end(stack, timeout=30)
@@ -141,7 +165,7 @@ async def test_end_to_end_through_the_producer_and_restart_from_an_old_checkpoin
         again.start()
         await wait_checkpointed_to_end(stack, timeout=120)
         await wait_rolled_up(stack, truth, timeout=60)
-        assert await read_rollups(stack) == first
+        assert comparable(await read_rollups(stack)) == comparable(first)
 
 
 async def wait_both_own(a: ConsumerProcess, b: ConsumerProcess, timeout: float = 90) -> None:
