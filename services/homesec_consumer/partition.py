@@ -75,7 +75,7 @@ class BatchResult:
     restarts: int = 0  # sensors whose sequence numbers started again
 
 
-_ACCEPTED, _LATE, _DUPLICATE = Outcome.ACCEPTED, Outcome.LATE, Outcome.DUPLICATE
+_LATE, _DUPLICATE, _REDELIVERED = Outcome.LATE, Outcome.DUPLICATE, Outcome.REDELIVERED
 
 
 def _join(etag: str | None, packed: bytes) -> bytes:
@@ -137,7 +137,7 @@ class PartitionState:
         """Fold a batch in partition order; ``None`` readings were dead-lettered and only advance."""
         work: dict[str, HomeState] = {}
         gaps_before: dict[str, int] = {}
-        outcomes = dict.fromkeys(Outcome, 0)
+        accepted = late = resent = redelivered = 0
         last, config, dirty, stream = self.last, self.config, self.dirty, self.stream
         for event, reading in items:
             before, last = last, event.position
@@ -150,17 +150,19 @@ class PartitionState:
                 gaps_before[home_id] = home.gaps
             arrived = event.enqueued_ms if event.enqueued_ms is not None else to_ms(reading.ts)
             outcome = fold(home, reading, config, stream, last.sequence_number, arrived)
-            outcomes[outcome] += 1
-            if outcome is _ACCEPTED or outcome is _LATE:
+            if outcome is _DUPLICATE:
+                resent += 1
+            elif outcome is _REDELIVERED:
+                redelivered += 1
+            else:
+                accepted += 1
+                late += outcome is _LATE
                 mark = dirty.get(home_id)
                 if mark is None:
                     mark = dirty[home_id] = Dirty(before, event.enqueued_ms)
                 mark.readings += 1
         self.last = last
-        result = BatchResult(
-            outcomes[_ACCEPTED] + outcomes[_LATE], outcomes[_LATE], outcomes[_DUPLICATE],
-            outcomes[Outcome.REDELIVERED],
-        )  # fmt: skip
+        result = BatchResult(accepted, late, resent, redelivered)
         for home_id, home in work.items():
             result.gaps += max(0, home.gaps - gaps_before[home_id])
             result.restarts += home.restarts

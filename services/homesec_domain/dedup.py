@@ -14,10 +14,12 @@ module's business: the fold recognises it exactly by partition position (``HomeS
 from __future__ import annotations
 
 import hashlib
+import struct
 import uuid
-from typing import NamedTuple
+from dataclasses import dataclass, field
 
 _MASK64 = (1 << 64) - 1
+_SEQ_TS = struct.Struct("<qq")
 
 
 def _signed(value: int) -> int:
@@ -31,31 +33,37 @@ def id_hash(reading_id: uuid.UUID) -> int:
 
 def key_hash(sensor_id: str, seq: int, ts_ms: int) -> int:
     """A stable 64-bit (signed, never 0) digest of ``(sensor_id, seq, ts)``; 0 means "no key" (no seq)."""
-    raw = hashlib.blake2b(f"{sensor_id}\x00{seq}\x00{ts_ms}".encode(), digest_size=8).digest()
+    raw = hashlib.blake2b(_SEQ_TS.pack(seq, ts_ms) + sensor_id.encode(), digest_size=8).digest()
     return _signed(int.from_bytes(raw, "little")) or 1
 
 
-class Recent(NamedTuple):
-    """One applied reading still inside the re-send window (a tuple: cheap to rebuild when unpacked)."""
+@dataclass(slots=True)
+class Window:
+    """The applied readings still inside the re-send window, as three parallel lists (so that membership is
+    a C-level ``in`` and packing is one array conversion per list), in arrival order."""
 
-    arrived: int  # the event's enqueued time, epoch milliseconds
-    idh: int  # id_hash(reading_id)
-    keyh: int  # key_hash(sensor_id, seq, ts), 0 when the reading carries no sequence number
+    arrived: list[int] = field(default_factory=list)  # the event's enqueued time, epoch milliseconds
+    ids: list[int] = field(default_factory=list)  # id_hash(reading_id)
+    keys: list[int] = field(default_factory=list)  # key_hash(sensor_id, seq, ts); 0 when there is no seq
 
+    def __len__(self) -> int:
+        return len(self.ids)
 
-def is_resent(window: list[Recent], idh: int, keyh: int) -> bool:
-    """True when the window holds the same reading id, or the same ``(sensor_id, seq, ts)``."""
-    for _, entry_idh, entry_keyh in window:  # noqa: SIM110 - a plain loop over unpacked tuples is fastest
-        if entry_idh == idh or (entry_keyh == keyh and keyh != 0):
-            return True
-    return False
+    def holds(self, idh: int, keyh: int) -> bool:
+        """True when the window holds the same reading id, or the same ``(sensor_id, seq, ts)``."""
+        return idh in self.ids or (keyh != 0 and keyh in self.keys)
 
+    def add(self, arrived: int, idh: int, keyh: int) -> None:
+        self.arrived.append(arrived)
+        self.ids.append(idh)
+        self.keys.append(keyh)
 
-def trim(window: list[Recent], horizon: int) -> list[Recent]:
-    """The entries that arrived at or after ``horizon`` (ms), in their order."""
-    for arrived, _, _ in window:
-        if arrived < horizon:
-            break
-    else:
-        return window  # nothing to drop (the usual case)
-    return [entry for entry in window if entry.arrived >= horizon]
+    def trim(self, horizon: int) -> None:
+        """Forget the entries that arrived before ``horizon`` (ms); the others keep their order."""
+        arrived = self.arrived
+        if not arrived or min(arrived) >= horizon:
+            return  # nothing to drop (the usual case)
+        keep = [i for i, at in enumerate(arrived) if at >= horizon]
+        self.arrived = [arrived[i] for i in keep]
+        self.ids = [self.ids[i] for i in keep]
+        self.keys = [self.keys[i] for i in keep]

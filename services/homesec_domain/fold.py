@@ -28,7 +28,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from homesec_domain.dedup import Recent, id_hash, is_resent, key_hash, trim
+from homesec_domain.dedup import Window, id_hash, key_hash
 from homesec_domain.models import Reading, SensorType
 
 SENSOR_TYPES: tuple[SensorType, ...] = tuple(SensorType)
@@ -132,7 +132,7 @@ class HomeState:
     applied: int = UNSTAMPED  # position (sequence number) of the last event folded for this home
     arrived: int | None = None  # newest arrival (enqueued) time folded, epoch ms: the re-send window's end
     sensors: dict[str, SensorState] = field(default_factory=dict)
-    window: list[Recent] = field(default_factory=list)
+    window: Window = field(default_factory=Window)
     hours: dict[int, HourAgg] = field(default_factory=dict)
     closed: list[HourAgg] = field(default_factory=list)  # closed hours and amendments, not yet in a day blob
     restarts: int = 0  # transient (never packed): sensor restarts seen since this object was built
@@ -175,14 +175,14 @@ def fold(
     state.stream, state.applied = stream, position
     if state.arrived is None or arrived > state.arrived:
         state.arrived = arrived
-        state.window = trim(state.window, arrived - config.resend_window_ms)
+        state.window.trim(arrived - config.resend_window_ms)
     ts = to_ms(reading.ts)
     seq = -1 if reading.seq is None else reading.seq
     idh = id_hash(reading.reading_id)
     keyh = key_hash(reading.sensor_id, seq, ts) if seq >= 0 else 0
-    if is_resent(state.window, idh, keyh):
+    if state.window.holds(idh, keyh):
         return Outcome.DUPLICATE
-    state.window.append(Recent(arrived, idh, keyh))
+    state.window.add(arrived, idh, keyh)
     _apply_sensor(state, reading, ts, seq)
     late = _apply_hour(state, reading, ts, config)
     if state.watermark is None or ts > state.watermark:

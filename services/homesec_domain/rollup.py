@@ -14,12 +14,14 @@ from __future__ import annotations
 import base64
 import math
 import struct
+import sys
+from array import array
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, NoReturn
 
-from homesec_domain.dedup import Recent
+from homesec_domain.dedup import Window
 from homesec_domain.fold import ALARM_KINDS, SENSOR_TYPES, TYPE_INDEX, HomeState, HourAgg, SensorState, Stat
 from homesec_domain.models import SensorType
 
@@ -31,7 +33,9 @@ DAY_SCHEMA = "homesec.rollup.day.v1"
 # entries, open hours and closed entries
 _HEAD = struct.Struct("<BBqiqqHIHH")
 _SENSOR = struct.Struct("<BqqdqqqII")  # type, last_ts, last_seq, value, run_ts, lo, hi, n, lost
-_WINDOW = struct.Struct("<Iqq")  # arrived - entry's arrival, id hash, key hash
+# The window: n arrival ages (u32, ms before ``arrived``), then n id hashes, then n key hashes (i64 each).
+_AGE, _HASH = 4, 8
+assert array("I").itemsize == _AGE and array("q").itemsize == _HASH and sys.byteorder == "little"
 _NT, _NA = len(SENSOR_TYPES), len(ALARM_KINDS)
 _HOUR = struct.Struct(f"<q{_NT}I60B{_NA}IIqqqIqqq")  # hour, counts, minutes, alarms, co, temperature
 _HOUR_HEAD = struct.Struct(f"<q{_NT}I")  # ``_HOUR`` in three parts for packing: this, 60 minute bytes, tail
@@ -61,8 +65,11 @@ def pack(state: HomeState) -> bytes:
                    len(window), len(state.hours), len(closed))
     ]  # fmt: skip
     _pack_sensors(parts, sensors)
-    row = _WINDOW.pack
-    parts += [row(arrived - a, idh, keyh) for a, idh, keyh in window]
+    parts += [
+        array("I", [arrived - a for a in window.arrived]).tobytes(),
+        array("q", window.ids).tobytes(),
+        array("q", window.keys).tobytes(),
+    ]
     _pack_hours(parts, sorted(state.hours.values(), key=_HOUR_OF))
     if closed:
         stamp = _STAMP.pack
@@ -108,9 +115,14 @@ def unpack(home_id: str, buf: bytes) -> HomeState:
         raise ValueError(f"unknown state format {version}")
     sensors: dict[str, SensorState] = {}
     pos = _unpack_sensors(buf, _HEAD.size, n_sensors, sensors)
-    end = pos + n_window * _WINDOW.size
-    make = Recent._make
-    window = [make((arrived - age, idh, keyh)) for age, idh, keyh in _WINDOW.iter_unpack(buf[pos:end])]
+    ids_at = pos + n_window * _AGE
+    keys_at = ids_at + n_window * _HASH
+    end = keys_at + n_window * _HASH
+    window = Window(
+        [arrived - age for age in array("I", buf[pos:ids_at])],
+        array("q", buf[ids_at:keys_at]).tolist(),
+        array("q", buf[keys_at:end]).tolist(),
+    )
     hours: dict[int, HourAgg] = {}
     for _ in range(n_hours):
         agg, end = _unpack_hour(buf, end)
