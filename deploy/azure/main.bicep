@@ -5,8 +5,9 @@
 //
 // Creates: an Event Hubs namespace (Standard, zone redundant, auto-inflate), the event hub (32 partitions,
 // Capture to Blob), the consumer group, Send/Listen SAS rules (only used without Workload Identity), a ZRS
-// storage account with the checkpoint, rollup and capture containers, and a user-assigned identity with
-// federated credentials for the chart's service accounts (and KEDA's) plus least-privilege role assignments.
+// storage account with the checkpoint, rollup, dead-letter and capture containers, and a user-assigned
+// identity with federated credentials for the chart's service accounts (and KEDA's) plus least-privilege
+// role assignments.
 // Keep the defaults in step with charts/homesec-telemetry/values.yaml (tests/chart/test_azure_sizing.py).
 
 @description('Prefix of every resource name (letters and digits, 3-11 characters).')
@@ -43,6 +44,9 @@ param checkpointContainer string = 'checkpoints'
 
 @description('Rollup container (chart: blobStorage.rollupContainer).')
 param rollupContainer string = 'rollups'
+
+@description('Dead-letter container of the consumer (HOMESEC_CONSUMER_DEADLETTER_CONTAINER; chart: consumer.config.DEADLETTER_CONTAINER).')
+param deadletterContainer string = 'deadletters'
 
 @description('Days Event Hubs keeps events (Standard: 1-7). Also the longest consumer outage you can recover from.')
 @minValue(1)
@@ -116,7 +120,7 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
 }
 
 resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
-  for name in [checkpointContainer, rollupContainer, captureContainer]: {
+  for name in [checkpointContainer, rollupContainer, deadletterContainer, captureContainer]: {
     parent: blobService
     name: name
     properties: {

@@ -31,10 +31,7 @@ WI: dict[str, Any] = {
     "blobStorage": {"accountUrl": "https://homesecst.blob.core.windows.net"},
 }
 OBSERVABILITY = {
-    "metrics": {
-        "serviceMonitor": {"enabled": True, "labels": {"release": "kps"}},
-        "podMonitor": {"enabled": True},
-    },
+    "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "kps"}}},
     "prometheusRule": {"enabled": True, "labels": {"release": "kps"}},
     "grafanaDashboard": {"enabled": True, "annotations": {"grafana_folder": "Homesec"}},
     "networkPolicy": {
@@ -88,6 +85,11 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "everything": merge(WI, KEDA, OBSERVABILITY),
     "minimal": MINIMAL,
     "producer-only": {"consumer": {"enabled": False}},
+    # PodMonitors instead of ServiceMonitors (never both), for a consumer without a Service.
+    "pod-monitor": {
+        "metrics": {"podMonitor": {"enabled": True}},
+        "consumer": {"service": {"enabled": False}},
+    },
 }
 
 

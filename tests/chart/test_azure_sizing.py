@@ -48,3 +48,20 @@ def test_federated_subjects_are_the_charts_service_accounts() -> None:
         subject = name.replace(release, "${helmRelease}")
         assert f"system:serviceaccount:${{kubernetesNamespace}}:{subject}" in BICEP
     assert (namespace, release) == ("homesec", "homesec-telemetry")
+
+
+def test_bicep_creates_every_container_the_consumer_uses() -> None:
+    """Checkpoints, rollups and dead letters (plus Capture's archive): the consumer's identity may lack
+    the right to create containers, and a missing dead-letter container fails its first poison event."""
+    from homesec_consumer.settings import ConsumerSettings
+
+    fields = ConsumerSettings.model_fields
+    assert _param("deadletterContainer") == fields["deadletter_container"].default == "deadletters"
+    assert _param("checkpointContainer") == fields["checkpoint_container"].default
+    assert _param("rollupContainer") == fields["rollup_container"].default
+    match = re.search(r"for name in \[([^\]]*)\]", BICEP)
+    assert match, "main.bicep has no container loop"
+    created = {n.strip() for n in match.group(1).split(",")}
+    assert created == {"checkpointContainer", "rollupContainer", "deadletterContainer", "captureContainer"}
+    values_text = (CHART / "values.yaml").read_text()
+    assert "deadletters" in values_text and "never creates" not in values_text

@@ -108,16 +108,27 @@ a set value must leave the app its whole grace after the preStop hook, or render
 {{- end -}}
 {{- end -}}
 
-{{/* The consumer never runs more pods than there are partitions. */}}
+{{/* An autoscaled component's replica range is a range: minReplicas <= maxReplicas. */}}
+{{- define "homesec.validateReplicaRange" -}}
+{{- $a := (index .root.Values .component).autoscaling -}}
+{{- if and $a.enabled (gt (int $a.minReplicas) (int $a.maxReplicas)) -}}
+{{- fail (printf "%s.autoscaling.minReplicas (%d) exceeds %s.autoscaling.maxReplicas (%d)" .component (int $a.minReplicas) .component (int $a.maxReplicas)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The producer's replica range. */}}
+{{- define "homesec.validateProducerScale" -}}
+{{- include "homesec.validateReplicaRange" (dict "root" . "component" "producer") -}}
+{{- end -}}
+
+{{/* The consumer's replica range, and it never runs more pods than there are partitions. */}}
 {{- define "homesec.validateConsumerScale" -}}
 {{- $c := .Values.consumer -}}
 {{- $p := int .Values.eventHubs.partitionCount -}}
 {{- $max := int $c.replicaCount -}}
+{{- include "homesec.validateReplicaRange" (dict "root" . "component" "consumer") -}}
 {{- if $c.autoscaling.enabled -}}
 {{- $max = int $c.autoscaling.maxReplicas -}}
-{{- if gt (int $c.autoscaling.minReplicas) $max -}}
-{{- fail (printf "consumer.autoscaling.minReplicas (%d) exceeds consumer.autoscaling.maxReplicas (%d)" (int $c.autoscaling.minReplicas) $max) -}}
-{{- end -}}
 {{- end -}}
 {{- if gt $max $p -}}
 {{- fail (printf "consumer replicas (%d) exceed eventHubs.partitionCount (%d): the extra consumer pods would own no partition and idle" $max $p) -}}
@@ -162,9 +173,30 @@ azure.workload.identity/tenant-id: {{ . | quote }}
 {{- end }}
 {{- end -}}
 
-{{/* Prometheus scrape annotations. */}}
+{{/*
+Metrics are scraped one way per pod: a ServiceMonitor or a PodMonitor, or else the prometheus.io annotations.
+Two ways would scrape each pod twice under two jobs and double every sum(rate(...)) of the dashboard and
+the alerts, so the chart refuses both monitor kinds at once and drops the annotations from a pod a monitor
+already scrapes.
+*/}}
+{{- define "homesec.validateMetrics" -}}
+{{- $m := .Values.metrics -}}
+{{- if and $m.serviceMonitor.enabled $m.podMonitor.enabled -}}
+{{- fail "metrics.serviceMonitor.enabled and metrics.podMonitor.enabled are both true: every pod would be scraped twice (two jobs), doubling every sum(rate(...)); enable one of them" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when a ServiceMonitor or PodMonitor scrapes the component's pods. */}}
+{{- define "homesec.monitored" -}}
+{{- $m := .root.Values.metrics -}}
+{{- $c := index .root.Values .component -}}
+{{- $hasService := or (eq .component "producer") $c.service.enabled -}}
+{{- if or $m.podMonitor.enabled (and $m.serviceMonitor.enabled $hasService) -}}true{{- end -}}
+{{- end -}}
+
+{{/* Prometheus scrape annotations: only when no monitor scrapes the pods already. */}}
 {{- define "homesec.scrapeAnnotations" -}}
-{{- if .root.Values.metrics.podAnnotations -}}
+{{- if and .root.Values.metrics.podAnnotations (not (include "homesec.monitored" .)) -}}
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ (index .root.Values .component).port | quote }}
 prometheus.io/path: /metrics
