@@ -8,10 +8,11 @@ the hub. CLI::
 
 Each home has five sensors (door, window, motion, smoke, temperature) with per-sensor sequence numbers.
 A request carries ``readings_per_request`` readings of ``homes_per_request`` homes (a gateway) with
-client-chosen ``reading_id``s, signed with a gateway token minted from ``HOMESEC_PRODUCER_AUTH_KEYS``
-(dev tooling only). The generator is open-loop at ``rate`` readings/s, with at most ``concurrency``
-requests in flight. With ``retries`` > 0 it retries 429/503/connection errors with the same IDs, like a
-well-behaved gateway, rotating over ``urls``.
+client-chosen ``reading_id``s, and a gateway JWT minted from ``HOMESEC_PRODUCER_AUTH_KEYS`` (HS256), or from
+an ES256/EdDSA private key (``--private-key FILE --kid KID``; ``SimulatorConfig.signing_key_pem``) whose
+public key the producer has in ``HOMESEC_PRODUCER_AUTH_PUBLIC_KEYS`` (dev tooling only). The generator
+is open-loop at ``rate`` readings/s, with at most ``concurrency`` requests in flight. With ``retries`` > 0
+it retries 429/503/connection errors with the same IDs, like a well-behaved gateway, rotating over ``urls``.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 from homesec_producer.auth import TokenAuthority
+from homesec_producer.auth_keys import SigningKey
 
 SENSORS = (("door-1", "door"), ("window-1", "window"), ("motion-1", "motion"), ("smoke-1", "smoke"),
            ("temp-1", "temperature"))  # fmt: skip
@@ -54,6 +57,16 @@ class SimulatorConfig:
     request_timeout: float = 60.0
     seed: int = 1
     home_prefix: str = "home"
+    # An ES256/EdDSA private key (PEM) and its key ID; when set it signs instead of ``auth_keys``.
+    signing_key_pem: str | None = None
+    signing_kid: str | None = None
+
+    def authority(self) -> TokenAuthority:
+        if self.signing_key_pem is not None:
+            return TokenAuthority(
+                signing_key=SigningKey.from_pem(self.signing_kid or "", self.signing_key_pem)
+            )
+        return TokenAuthority({k: v.encode() for k, v in self.auth_keys.items()})
 
 
 @dataclass
@@ -99,7 +112,7 @@ class Fleet:
         self.rng = random.Random(config.seed)
         self.homes = [f"{config.home_prefix}-{i:06d}" for i in range(config.homes)]
         self.seq: dict[tuple[str, str], int] = {}
-        authority = TokenAuthority({k: v.encode() for k, v in config.auth_keys.items()})
+        authority = config.authority()
         expires = datetime.now(UTC) + timedelta(days=1)
         size = max(1, config.homes_per_request)
         self.groups = [self.homes[i : i + size] for i in range(0, len(self.homes), size)]
@@ -248,12 +261,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--retries", type=int, default=3)
     parser.add_argument("--auth-key", action="append", default=[], help="kid=secret (default: from the env)")
+    parser.add_argument("--private-key", help="ES256/EdDSA private key PEM file (instead of HS256 keys)")
+    parser.add_argument("--kid", default="", help="key ID of --private-key")
     args = parser.parse_args(argv)
-    keys = dict(k.split("=", 1) for k in args.auth_key) if args.auth_key else _keys_from_env()
+    pem = Path(args.private_key).read_text() if args.private_key else None
+    keys = dict(k.split("=", 1) for k in args.auth_key) if args.auth_key or pem else _keys_from_env()
     config = SimulatorConfig(
         urls=[u.rstrip("/") for u in args.url], auth_keys=keys, homes=args.homes, rate=args.rate,
         duration=args.duration, readings_per_request=args.readings_per_request,
         homes_per_request=args.homes_per_request, concurrency=args.concurrency, retries=args.retries,
+        signing_key_pem=pem, signing_kid=args.kid,
     )  # fmt: skip
     result = asyncio.run(_cli_run(config, args.progress))
     sys.stdout.write(orjson.dumps(result.summary()).decode() + "\n")

@@ -7,6 +7,7 @@ import logging
 import signal
 
 from homesec_domain import native
+from homesec_domain.config_errors import load_settings
 from homesec_domain.runtime import tune_gc
 from prometheus_client import CollectorRegistry
 
@@ -26,7 +27,7 @@ async def _main(settings: ConsumerSettings) -> None:
 
 
 def main() -> None:
-    settings = ConsumerSettings()
+    settings = load_settings(ConsumerSettings, "HOMESEC_CONSUMER_")  # bad settings: one line each, exit 78
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

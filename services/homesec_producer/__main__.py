@@ -10,18 +10,24 @@ Hubs acknowledged).
 Concurrency: the app limits ingest requests (``MAX_CONCURRENT_REQUESTS``, 503 + Retry-After, counted);
 uvicorn's ``limit_concurrency`` (connections, idle keep-alive ones included, or tasks; a bare 503) stays
 only as a backstop at ``BACKSTOP_FACTOR`` times that.
+
+Invalid settings: one line per problem on stderr, exit code 78 (``homesec_domain.config_errors``).
+Logging: one format for every line, uvicorn's included (``log_config``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import logging.config
 import os
 import threading
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from homesec_domain.config_errors import load_settings
 from homesec_domain.runtime import tune_gc
 
 from homesec_producer.app import build_app
@@ -31,6 +37,29 @@ from homesec_producer.settings import ProducerSettings
 log = logging.getLogger("homesec_producer")
 
 BACKSTOP_FACTOR = 4
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class OneLineFormatter(logging.Formatter):
+    """``LOG_FORMAT``, one line per record: newlines (multi-line errors, tracebacks) become ``\\n``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\r", "").replace("\n", "\\n")
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """``logging.config.dictConfig`` for the process: uvicorn's loggers propagate to the root handler."""
+    uvicorn_logger = {"handlers": [], "propagate": True}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": {"()": OneLineFormatter, "format": LOG_FORMAT}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {name: uvicorn_logger for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+    }
 
 
 class GracefulServer(uvicorn.Server):
@@ -78,6 +107,7 @@ def server_config(settings: ProducerSettings, app: FastAPI) -> uvicorn.Config:
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level.lower(),
+        log_config=log_config(settings.log_level),
         access_log=False,
         workers=1,
         timeout_graceful_shutdown=settings.shutdown_plan().server_timeout,
@@ -87,10 +117,8 @@ def server_config(settings: ProducerSettings, app: FastAPI) -> uvicorn.Config:
 
 
 def main() -> None:
-    settings = ProducerSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    settings = load_settings(ProducerSettings, "HOMESEC_PRODUCER_")
+    logging.config.dictConfig(log_config(settings.log_level))
     app = build_app(settings)
     runtime: Runtime = app.state.runtime
     plan = settings.shutdown_plan()

@@ -37,7 +37,16 @@ def utc_now() -> datetime:
 
 def _authority(settings: ProducerSettings) -> TokenAuthority:
     keys = {kid: key.get_secret_value().encode() for kid, key in settings.auth_keys.items()}
-    return TokenAuthority(keys, settings.auth_signing_key_id)
+    if settings.auth_keys and settings.auth_accept_legacy_tokens:
+        log.warning(
+            "AUTH_ACCEPT_LEGACY_TOKENS is on: deprecated hs1. tokens are accepted (docs/producer.md#tokens)"
+        )
+    return TokenAuthority(
+        keys,
+        settings.auth_signing_key_id,
+        public_keys=settings.auth_public_keys,
+        accept_legacy=settings.auth_accept_legacy_tokens,
+    )
 
 
 def _retry_policy(settings: ProducerSettings, rng: random.Random | None = None) -> RetryPolicy:

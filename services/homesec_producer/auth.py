@@ -1,36 +1,47 @@
-"""HMAC-signed bearer tokens scoped to one home (a sensor) or a set of homes (a gateway).
+"""Bearer tokens scoped to one home (a sensor) or a set of homes (a gateway): standard JWT (RFC 7519).
 
-Format: ``hs1.<payload>.<signature>``, both base64url without padding. The payload is JSON
-``{"kid": key id, "sub": subject, "homes": [home ids], "exp": unix seconds}``; the signature is
-HMAC-SHA256 over ``hs1.<payload>`` with the key ``kid`` of ``HOMESEC_PRODUCER_AUTH_KEYS``. Several keys verify
-at once, which allows rotation: add a key, re-issue tokens with it, then remove the old one.
+A token is a JWS-signed JWT whose header names the key (``kid``) and whose claims are ``sub`` (who it is
+for), ``homes`` (the home IDs it may post for), ``exp`` (required) and ``iat``. PyJWT checks the signature
+with the key of that ``kid`` and **only** that key's algorithm (``auth_keys``: HS256 secrets for
+development, ES256 / EdDSA public keys in production, so that producer pods cannot mint tokens). ``exp``
+and ``nbf`` are checked here against the service's clock. Several keys verify at once, which allows
+rotation: add a key, re-issue tokens with it, then remove the old one.
 
-Operators issue tokens with ``python -m homesec_producer.auth_cli`` (see docs/producer.md).
+The deprecated ``hs1.`` tokens (``auth_legacy``) verify too while ``accept_legacy`` is on.
+Operators issue tokens and generate keys with ``python -m homesec_producer.auth_cli`` (docs/producer.md).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-import orjson
+import jwt
 
-from homesec_producer.errors import ForbiddenHomesError, InvalidTokenError, MissingTokenError
+from homesec_producer.auth_keys import SigningKey, VerifyKey, hmac_verify_key, public_verify_key
+from homesec_producer.auth_legacy import is_legacy, verify_legacy
+from homesec_producer.errors import (
+    ForbiddenHomesError,
+    InvalidTokenError,
+    KeyConfigError,
+    MissingTokenError,
+)
 
-PREFIX = "hs1"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+# PyJWT checks the signature, the header's algorithm against the key's, and that ``exp`` is present; the
+# times are checked against the injected clock (``verify``'s ``now``), not the library's.
+_DECODE_OPTIONS: Any = {
+    "require": ["exp"],
+    "verify_signature": True,
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+    "verify_sub": False,
+    "verify_jti": False,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,56 +59,118 @@ class TokenScope:
             raise ForbiddenHomesError(outside)
 
 
+def _verify_keys(hmac_keys: Mapping[str, bytes], public_keys: Mapping[str, str]) -> dict[str, VerifyKey]:
+    keys = {kid: hmac_verify_key(kid, secret) for kid, secret in hmac_keys.items()}
+    for kid, pem in public_keys.items():
+        if kid in keys:
+            raise KeyConfigError(kid, "key ID used by both an HS256 secret and a public key")
+        keys[kid] = public_verify_key(kid, pem)
+    return keys
+
+
 class TokenAuthority:
-    """Signs and verifies tokens with the configured keys (``{kid: secret}``)."""
+    """Verifies tokens with the configured keys and, when it holds a signing key, issues them.
 
-    def __init__(self, keys: Mapping[str, bytes], signing_kid: str | None = None) -> None:
-        if not keys:
+    ``TokenAuthority({kid: secret})`` verifies and signs HS256 (the newest key ID, or ``signing_kid``, signs).
+    ``public_keys={kid: PEM}`` adds ES256/EdDSA verification keys; ``signing_key`` (a private key) signs
+    and verifies its own tokens. An authority with public keys only cannot issue.
+    """
+
+    def __init__(
+        self,
+        keys: Mapping[str, bytes] | None = None,
+        signing_kid: str | None = None,
+        *,
+        public_keys: Mapping[str, str] | None = None,
+        signing_key: SigningKey | None = None,
+        accept_legacy: bool = True,
+    ) -> None:
+        hmac_keys = dict(keys or {})
+        self._keys = _verify_keys(hmac_keys, public_keys or {})
+        self._legacy_secrets = hmac_keys if accept_legacy else {}
+        if signing_key is None and hmac_keys:
+            kid = signing_kid or sorted(hmac_keys)[-1]
+            signing_key = SigningKey.hmac(kid, hmac_keys[kid])
+        if signing_key is not None:
+            own = signing_key.verify_key()
+            if self._keys.setdefault(own.kid, own) != own:
+                raise KeyConfigError(own.kid, "the signing key's ID names another verification key")
+        if not self._keys:
             raise ValueError("no token keys")
-        self._keys = dict(keys)
-        self._signing_kid = signing_kid or sorted(self._keys)[-1]
+        self._signing = signing_key
 
-    def _sign(self, kid: str, signed_part: bytes) -> bytes:
-        return hmac.new(self._keys[kid], signed_part, hashlib.sha256).digest()
+    @property
+    def can_issue(self) -> bool:
+        return self._signing is not None
 
     def issue(self, subject: str, homes: Iterable[str], expires_at: datetime) -> str:
+        """A signed JWT for ``homes`` (at least one) valid until ``expires_at``."""
+        if self._signing is None:
+            raise ValueError("this authority holds only verification keys and cannot issue tokens")
         home_list = sorted(set(homes))
         if not home_list:
             raise ValueError("a token needs at least one home")
-        payload = {
-            "kid": self._signing_kid,
+        claims = {
             "sub": subject,
             "homes": home_list,
+            "iat": int(datetime.now(UTC).timestamp()),
             "exp": int(expires_at.timestamp()),
         }
-        signed_part = f"{PREFIX}.{_b64(orjson.dumps(payload))}"
-        return f"{signed_part}.{_b64(self._sign(self._signing_kid, signed_part.encode()))}"
+        signing = self._signing
+        return jwt.encode(claims, signing.key, algorithm=signing.algorithm, headers={"kid": signing.kid})
 
     def verify(self, token: str, now: datetime) -> TokenScope:
-        """Check signature and expiry; raise ``InvalidTokenError`` with a short reason."""
-        parts = token.split(".")
-        if len(parts) != 3 or parts[0] != PREFIX:
-            raise InvalidTokenError("malformed token")
+        """Check signature, claims and expiry; raise ``InvalidTokenError`` with a short reason."""
+        if is_legacy(token) and self._legacy_secrets:
+            claims = verify_legacy(token, self._legacy_secrets)
+        else:
+            claims = self._decode(token)
+        return _scope(claims, now)
+
+    def _decode(self, token: str) -> dict[str, Any]:
         try:
-            payload = orjson.loads(_unb64(parts[1]))
-            signature = _unb64(parts[2])
-        except (ValueError, binascii.Error, orjson.JSONDecodeError):
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
             raise InvalidTokenError("malformed token") from None
-        if not isinstance(payload, dict) or payload.get("kid") not in self._keys:
+        kid = header.get("kid")
+        key = self._keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
             raise InvalidTokenError("unknown key")
-        expected = self._sign(payload["kid"], f"{parts[0]}.{parts[1]}".encode())
-        if not hmac.compare_digest(expected, signature):
-            raise InvalidTokenError("bad signature")
-        homes, exp = payload.get("homes"), payload.get("exp")
-        if (
-            not isinstance(homes, list)
-            or not all(isinstance(h, str) for h in homes)
-            or not isinstance(exp, int)
-        ):
-            raise InvalidTokenError("malformed claims")
-        if exp <= now.timestamp():
-            raise InvalidTokenError("expired")
-        return TokenScope(str(payload.get("sub", "")), frozenset(homes), exp)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key.key, algorithms=[key.algorithm], options=_DECODE_OPTIONS
+            )
+        except jwt.InvalidSignatureError:
+            raise InvalidTokenError("bad signature") from None
+        except jwt.InvalidAlgorithmError:
+            raise InvalidTokenError("algorithm not allowed for this key") from None
+        except jwt.MissingRequiredClaimError:
+            raise InvalidTokenError("malformed claims") from None
+        except jwt.PyJWTError:
+            raise InvalidTokenError("malformed token") from None
+        return claims
+
+
+def _scope(claims: dict[str, Any], now: datetime) -> TokenScope:
+    homes, exp, nbf, sub = claims.get("homes"), claims.get("exp"), claims.get("nbf"), claims.get("sub", "")
+    if (
+        not isinstance(homes, list)
+        or not all(isinstance(h, str) for h in homes)
+        or not _is_time(exp)
+        or not (nbf is None or _is_time(nbf))
+        or not isinstance(sub, str)
+    ):
+        raise InvalidTokenError("malformed claims")
+    assert isinstance(exp, int)
+    if exp <= now.timestamp():
+        raise InvalidTokenError("expired")
+    if isinstance(nbf, int) and nbf > now.timestamp():
+        raise InvalidTokenError("not yet valid")
+    return TokenScope(sub, frozenset(homes), exp)
+
+
+def _is_time(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -99,3 +99,12 @@ class ForbiddenHomesError(AuthError):
     def __init__(self, homes: list[str]) -> None:
         super().__init__(f"token not valid for {len(homes)} home(s)")
         self.homes = homes
+
+
+class KeyConfigError(ProducerError):
+    """A configured token key that cannot be used (not PEM, unsupported type, clashing key ID)."""
+
+    def __init__(self, kid: str, why: str) -> None:
+        super().__init__(f"key {kid!r}: {why}")
+        self.kid = kid
+        self.why = why

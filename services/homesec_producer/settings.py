@@ -1,7 +1,8 @@
 """Configuration of the ingestion service (environment, prefix ``HOMESEC_PRODUCER_``).
 
-Secrets (the Event Hubs connection string and the token-signing keys) are ``SecretStr`` and have no
-defaults: they come from the environment (a Kubernetes Secret), never from the image.
+Secrets (the Event Hubs connection string and the HS256 token secrets) are ``SecretStr`` and have no
+defaults: they come from the environment (a Kubernetes Secret), never from the image. Invalid settings
+are reported one line per variable by ``homesec_domain.config_errors`` (exit code 78).
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 from typing import Literal, Self
 
 from homesec_domain.validation import MAX_READINGS_PER_REQUEST
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from homesec_producer.auth_keys import MIN_SECRET_BYTES, public_verify_key
+from homesec_producer.errors import KeyConfigError
 from homesec_producer.shutdown import ShutdownPlan
 
 
@@ -29,9 +32,15 @@ class ProducerSettings(BaseSettings):
     eventhub_fully_qualified_namespace: str | None = None
     eventhub_name: str | None = None
 
-    # Token-signing keys: a JSON object {"key-id": "secret", ...}. The newest key signs, all verify.
+    # Token keys (docs/producer.md#tokens), at least one of: HS256 secrets {"key-id": "secret of >= 32
+    # characters"} (development: whoever holds them can mint tokens), and public keys {"key-id": "PEM"}
+    # (ES256 on P-256 or EdDSA on Ed25519: pods can only verify). All verify; key IDs are unique.
     auth_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    auth_public_keys: dict[str, str] = Field(default_factory=dict)
     auth_signing_key_id: str | None = None
+    # DEPRECATED: also accept the pre-JWT ``hs1.`` tokens (signed with AUTH_KEYS) during the deprecation
+    # period (until 2027-06-30); turn off once every sensor and gateway carries a JWT.
+    auth_accept_legacy_tokens: bool = True
 
     # Request limits.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -75,6 +84,24 @@ class ProducerSettings(BaseSettings):
     # (with publish_max_tries=1) so the loss-detecting tests can prove they fail. Never set in production.
     unsafe_ack_on_publish_failure: bool = False
 
+    @field_validator("auth_keys")
+    @classmethod
+    def _secrets_long_enough(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        short = sorted(kid for kid, key in keys.items() if len(key.get_secret_value()) < MIN_SECRET_BYTES)
+        if short:
+            raise ValueError(f"the secret of key ID(s) {short} is shorter than {MIN_SECRET_BYTES} characters")
+        return keys
+
+    @field_validator("auth_public_keys")
+    @classmethod
+    def _public_keys_usable(cls, keys: dict[str, str]) -> dict[str, str]:
+        for kid, pem in keys.items():
+            try:
+                public_verify_key(kid, pem)
+            except KeyConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return keys
+
     @model_validator(mode="after")
     def _check(self) -> Self:
         if self.eventhub_connection_string is None and not (
@@ -84,17 +111,26 @@ class ProducerSettings(BaseSettings):
                 "set HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING, or "
                 "HOMESEC_PRODUCER_EVENTHUB_FULLY_QUALIFIED_NAMESPACE and HOMESEC_PRODUCER_EVENTHUB_NAME"
             )
-        if not self.auth_keys:
-            raise ValueError("set HOMESEC_PRODUCER_AUTH_KEYS to a JSON object of token-signing keys")
-        for kid, key in self.auth_keys.items():
-            if len(key.get_secret_value()) < 32:
-                raise ValueError(f"auth key {kid!r} is shorter than 32 characters")
+        if not self.auth_keys and not self.auth_public_keys:
+            raise ValueError(
+                "set HOMESEC_PRODUCER_AUTH_PUBLIC_KEYS (JSON {key id: public key PEM}) or "
+                "HOMESEC_PRODUCER_AUTH_KEYS (JSON {key id: HS256 secret}): no token can be verified"
+            )
+        shared = sorted(set(self.auth_keys) & set(self.auth_public_keys))
+        if shared:
+            raise ValueError(
+                f"key IDs {shared} are in both HOMESEC_PRODUCER_AUTH_KEYS and "
+                "HOMESEC_PRODUCER_AUTH_PUBLIC_KEYS"
+            )
         if self.auth_signing_key_id is not None and self.auth_signing_key_id not in self.auth_keys:
             raise ValueError(
                 "HOMESEC_PRODUCER_AUTH_SIGNING_KEY_ID names no key of HOMESEC_PRODUCER_AUTH_KEYS"
             )
         if self.publish_backoff_max_seconds < self.publish_backoff_initial_seconds:
-            raise ValueError("publish_backoff_max_seconds is smaller than publish_backoff_initial_seconds")
+            raise ValueError(
+                "HOMESEC_PRODUCER_PUBLISH_BACKOFF_MAX_SECONDS is smaller than "
+                "HOMESEC_PRODUCER_PUBLISH_BACKOFF_INITIAL_SECONDS"
+            )
         self.shutdown_plan()  # raises ValueError for a grace that cannot answer every request in time
         return self
 

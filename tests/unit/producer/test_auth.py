@@ -1,15 +1,24 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 from datetime import timedelta
+from pathlib import Path
+from typing import Literal
 
+import jwt
 import orjson
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from homesec_producer.auth import TokenAuthority, bearer_token
 from homesec_producer.auth_cli import main as cli_main
-from homesec_producer.errors import ForbiddenHomesError, InvalidTokenError, MissingTokenError
+from homesec_producer.auth_keys import SigningKey, generate_key_pair
+from homesec_producer.auth_legacy import issue_legacy
+from homesec_producer.errors import ForbiddenHomesError, InvalidTokenError, KeyConfigError, MissingTokenError
+from pydantic import ValidationError
 
-from .helpers import KEY, NOW
+from .helpers import KEY, NOW, settings
 
 AUTHORITY = TokenAuthority({"k1": KEY.encode(), "k2": b"x" * 40}, "k1")
 OTHER = TokenAuthority({"k9": b"y" * 40})
@@ -90,3 +99,129 @@ def test_cli_refuses_without_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HOMESEC_PRODUCER_AUTH_KEYS", raising=False)
     with pytest.raises(SystemExit):
         cli_main(["--home", "h"])
+
+
+# --- JWT (RFC 7519), asymmetric keys, the deprecated hs1. format ---------------------------------------
+
+
+def _pair(alg: Literal["ES256", "EdDSA"], kid: str) -> tuple[TokenAuthority, TokenAuthority]:
+    """(issuer holding the private key, verifier holding only the public key)."""
+    private_pem, public_pem = generate_key_pair(alg)
+    issuer = TokenAuthority(signing_key=SigningKey.from_pem(kid, private_pem))
+    return issuer, TokenAuthority(public_keys={kid: public_pem})
+
+
+@pytest.mark.parametrize("alg", ["ES256", "EdDSA"])
+def test_asymmetric_tokens_verify_with_the_public_key_only(alg: Literal["ES256", "EdDSA"]) -> None:
+    issuer, verifier = _pair(alg, "pk1")
+    token = issuer.issue("gw", ["home-1", "home-2"], NOW + timedelta(days=1))
+    assert jwt.get_unverified_header(token) == {"alg": alg, "kid": "pk1", "typ": "JWT"}
+    assert verifier.verify(token, NOW).homes == frozenset({"home-1", "home-2"})
+    assert not verifier.can_issue
+    with pytest.raises(ValueError, match="cannot issue"):
+        verifier.issue("x", ["home-1"], NOW + timedelta(days=1))
+
+
+def test_standard_claims_and_any_jwt_library_can_read_them() -> None:
+    token = AUTHORITY.issue("sensor-1", ["home-1"], NOW + timedelta(days=1))
+    claims = jwt.decode(token, KEY, algorithms=["HS256"], options={"verify_exp": False})
+    assert claims["sub"] == "sensor-1" and claims["homes"] == ["home-1"]
+    assert claims["exp"] == int((NOW + timedelta(days=1)).timestamp())
+    assert jwt.get_unverified_header(token)["kid"] == "k1"
+
+
+def test_rotation_across_key_types() -> None:
+    old_issuer, _ = _pair("ES256", "es-old")
+    new_issuer, _ = _pair("EdDSA", "ed-new")
+    both = TokenAuthority(
+        {"k1": KEY.encode()},
+        public_keys={
+            "es-old": _public_pem(old_issuer),
+            "ed-new": _public_pem(new_issuer),
+        },
+    )
+    for issuer in (old_issuer, new_issuer, AUTHORITY):
+        assert both.verify(issuer.issue("s", ["h"], NOW + timedelta(hours=1)), NOW).homes == {"h"}
+
+
+def _public_pem(issuer: TokenAuthority) -> str:
+    key = issuer._signing
+    assert key is not None and not isinstance(key.key, bytes)
+    return key.key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def test_algorithm_confusion_is_refused() -> None:
+    """An HS256 token 'signed' with the public key's PEM must not verify under the ES256 key ID."""
+    issuer, verifier = _pair("ES256", "pk1")
+    public_pem = _public_pem(issuer)
+    signed = b".".join(
+        base64.urlsafe_b64encode(orjson.dumps(doc)).rstrip(b"=")
+        for doc in ({"alg": "HS256", "kid": "pk1"}, {"homes": ["home-1"], "exp": 4_102_444_800})
+    )
+    mac = hmac.new(public_pem.encode(), signed, hashlib.sha256).digest()
+    forged = (signed + b"." + base64.urlsafe_b64encode(mac).rstrip(b"=")).decode()
+    with pytest.raises(InvalidTokenError, match="algorithm not allowed"):
+        verifier.verify(forged, NOW)
+    unsigned = jwt.encode({"homes": ["home-1"], "exp": 4_102_444_800}, "", algorithm="none",
+                          headers={"kid": "pk1"})  # fmt: skip
+    with pytest.raises(InvalidTokenError):
+        verifier.verify(unsigned, NOW)
+
+
+@pytest.mark.parametrize(
+    ("claims", "why"),
+    [
+        ({"homes": ["h"]}, "malformed claims"),  # no exp
+        ({"homes": "h", "exp": 4_102_444_800}, "malformed claims"),
+        ({"homes": ["h"], "exp": True}, "malformed claims"),
+        ({"homes": ["h"], "exp": 4_102_444_800, "nbf": 4_102_444_000}, "not yet valid"),
+    ],
+)
+def test_claims_are_checked(claims: dict[str, object], why: str) -> None:
+    token = jwt.encode(claims, KEY, algorithm="HS256", headers={"kid": "k1"})
+    with pytest.raises(InvalidTokenError) as info:
+        AUTHORITY.verify(token, NOW)
+    assert info.value.why == why
+
+
+def test_legacy_hs1_tokens_verify_only_while_accepted() -> None:
+    legacy = issue_legacy(KEY.encode(), "k1", "s", ["home-1"], NOW + timedelta(days=1))
+    assert legacy.startswith("hs1.")
+    assert AUTHORITY.verify(legacy, NOW).homes == {"home-1"}
+    strict = TokenAuthority({"k1": KEY.encode()}, accept_legacy=False)
+    with pytest.raises(InvalidTokenError, match="malformed token"):
+        strict.verify(legacy, NOW)
+
+
+def test_key_ids_are_unique_and_keys_usable() -> None:
+    _, public_pem = generate_key_pair("EdDSA")
+    with pytest.raises(KeyConfigError, match="both"):
+        TokenAuthority({"k1": KEY.encode()}, public_keys={"k1": public_pem})
+    with pytest.raises(KeyConfigError, match="not a PEM public key"):
+        TokenAuthority(public_keys={"k": "nope"})
+    with pytest.raises(KeyConfigError, match="shorter than 32"):
+        TokenAuthority({"k": b"short"})
+
+
+def test_settings_accept_public_keys_without_secrets() -> None:
+    _, public_pem = generate_key_pair("ES256")
+    s = settings(auth_keys={}, auth_public_keys={"pk1": public_pem})
+    assert s.auth_public_keys == {"pk1": public_pem}
+    with pytest.raises(ValidationError, match="not a PEM public key"):
+        settings(auth_public_keys={"pk1": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"})
+    with pytest.raises(ValidationError, match="both"):
+        settings(auth_public_keys={"k1": public_pem})
+
+
+def test_cli_genkey_then_issue_with_the_private_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("HOMESEC_PRODUCER_AUTH_KEYS", raising=False)
+    private = tmp_path / "ed1.pem"
+    assert cli_main(["genkey", "--kid", "ed1", "--alg", "EdDSA", "--private-out", str(private)]) == 0
+    public_keys = orjson.loads(capsys.readouterr().out)
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert cli_main(["--home", "home-9", "--private-key", str(private), "--kid", "ed1"]) == 0
+    token = capsys.readouterr().out.strip()
+    scope = TokenAuthority(public_keys=public_keys).verify(token, NOW.replace(year=2025))
+    assert scope.homes == {"home-9"}
