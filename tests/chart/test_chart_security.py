@@ -40,6 +40,7 @@ def test_connection_strings_come_only_from_the_existing_secret() -> None:
     objects = render({})
     assert _secret_refs(one(objects, "Deployment", "-producer")) == {
         "HOMESEC_PRODUCER_AUTH_KEYS": "producer-auth-keys",
+        "HOMESEC_PRODUCER_AUTH_PUBLIC_KEYS": "producer-auth-public-keys",
         "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": "eventhubs-producer-connection-string",
     }
     assert _secret_refs(one(objects, "Deployment", "-consumer")) == {
@@ -47,6 +48,13 @@ def test_connection_strings_come_only_from_the_existing_secret() -> None:
         "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": "blob-connection-string",
     }
     assert not find(objects, "Secret"), "the chart never creates a Secret"
+
+
+def test_token_keys_are_optional_secret_keys_so_pods_can_hold_only_public_keys() -> None:
+    env = {e["name"]: e for e in container(one(render({}), "Deployment", "-producer"))["env"]}
+    for name in ("HOMESEC_PRODUCER_AUTH_KEYS", "HOMESEC_PRODUCER_AUTH_PUBLIC_KEYS"):
+        assert env[name]["valueFrom"]["secretKeyRef"]["optional"] is True
+    assert "optional" not in env["HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING"]["valueFrom"]["secretKeyRef"]
 
 
 def test_workload_identity_uses_no_connection_strings() -> None:

@@ -203,13 +203,16 @@ prometheus.io/path: /metrics
 {{- end -}}
 {{- end -}}
 
-{{/* A secretKeyRef env entry: (dict "root" $ "env" NAME "key" KEY). */}}
+{{/* A secretKeyRef env entry: (dict "root" $ "env" NAME "key" KEY ["optional" true]). */}}
 {{- define "homesec.secretEnv" -}}
 - name: {{ .env }}
   valueFrom:
     secretKeyRef:
       name: {{ .root.Values.existingSecret.name }}
       key: {{ .key }}
+      {{- if .optional }}
+      optional: true
+      {{- end }}
 {{- end -}}
 
 {{/* Zone and node spread for a component. */}}
@@ -241,7 +244,9 @@ topologySpreadConstraints:
 {{- $keys := $root.Values.existingSecret.keys -}}
 {{- $prefix := printf "HOMESEC_%s_" (upper .component) -}}
 {{- if eq .component "producer" }}
-{{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sAUTH_KEYS" $prefix) "key" $keys.producerAuthKeys) }}
+{{- /* Token keys: either key may be absent from the Secret; the producer refuses to start without both. */}}
+{{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sAUTH_KEYS" $prefix) "key" $keys.producerAuthKeys "optional" true) }}
+{{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sAUTH_PUBLIC_KEYS" $prefix) "key" $keys.producerAuthPublicKeys "optional" true) }}
 {{- if not $wi }}
 {{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sEVENTHUB_CONNECTION_STRING" $prefix) "key" $keys.eventHubsProducerConnectionString) }}
 {{- end }}
