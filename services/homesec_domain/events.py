@@ -5,6 +5,11 @@ Body: UTF-8 JSON object, ``{"schema_version": 1, "reading_id": ..., "home_id": .
 the event's message ID to ``reading_id``, its content type to ``CONTENT_TYPE`` and its partition key to
 ``home_id``. An event with another ``schema_version`` or an undecodable body raises ``InvalidEventError``
 (the consumer dead-letters it).
+
+Decoding is exactly as strict as ``encode_reading`` writes: pydantic's strict mode (``value`` a JSON number
+or null, ``seq`` a JSON integer or null, no string-to-number coercion), ``ts`` an RFC 3339 string with an
+offset (``models.UtcDatetime``: no epoch number, no epoch in a string), and a ``value`` or a ``state``.
+Anything else is ``invalid``.
 """
 
 from __future__ import annotations
@@ -33,12 +38,12 @@ def decode_reading(body: bytes) -> Reading:
     only a body it rejects takes the step-by-step path, which names the reason. Both give the same result
     (``tests/unit/domain/test_events.py`` checks them against each other)."""
     try:
-        reading = Reading.model_validate_json(body)
+        reading = Reading.model_validate_json(body, strict=True)
     except ValidationError:
         return _decode_stepwise(body)
     if "schema_version" not in reading.model_fields_set:
         return _decode_stepwise(body)  # no version in the body: poison, and that path names the reason
-    return reading
+    return _require_value_or_state(reading)
 
 
 def _decode_stepwise(body: bytes) -> Reading:
@@ -51,7 +56,14 @@ def _decode_stepwise(body: bytes) -> Reading:
     version = doc.pop("schema_version", None)
     if type(version) is not int or version != SCHEMA_VERSION:  # exactly the integer (not 1.0, not true)
         raise InvalidEventError("schema_version", f"unsupported schema_version {version!r}")
-    try:
-        return Reading.model_validate(doc)
+    try:  # strict mode takes UUIDs, enums and timestamps only as JSON text: validate the doc as JSON again
+        reading = Reading.model_validate_json(orjson.dumps(doc), strict=True)
     except ValidationError as exc:
         raise InvalidEventError("invalid", exc.errors(include_url=False).__repr__()[:500]) from exc
+    return _require_value_or_state(reading)
+
+
+def _require_value_or_state(reading: Reading) -> Reading:
+    if reading.value is None and reading.state is None:
+        raise InvalidEventError("invalid", "a reading needs a value or a state")
+    return reading

@@ -7,11 +7,19 @@ client does not, carries it as the event's message ID, and the consumer drops du
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 SCHEMA_VERSION = 1
 
@@ -30,13 +38,29 @@ class SensorType(enum.StrEnum):
     WATER_LEAK = "water_leak"
 
 
-def _require_utc(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
+# RFC 3339 date-time (section 5.6) with upper-case ``T`` and ``Z``, as the codec writes it. Text in any other
+# form is refused: pydantic alone would also take "1764072000" (Unix time in a string), a space for the ``T``
+# or an offset without its colon. A wrap validator's handler sees the text as a Python ``str``, which strict
+# mode refuses, so the text is parsed here (``fromisoformat`` takes every string the pattern lets through).
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _require_utc(value: object, handler: ValidatorFunctionWrapHandler) -> datetime:
+    if isinstance(value, str):
+        if not _RFC3339.fullmatch(value):
+            raise ValueError("timestamp must be an RFC 3339 date-time with an offset")
+        # The pattern requires an offset, so the result is aware. ValueError (a validation error): hour 24.
+        return datetime.fromisoformat(value).astimezone(UTC)
+    parsed: datetime = handler(value)  # a datetime; numbers are refused in strict mode
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("timestamp must carry a timezone (UTC)")
-    return value.astimezone(UTC)
+    return parsed.astimezone(UTC)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_require_utc)]
+# Timezone-aware, normalised to UTC; as text, RFC 3339 only (one Python call per value).
+UtcDatetime = Annotated[datetime, WrapValidator(_require_utc)]
 
 
 class Reading(BaseModel):

@@ -71,6 +71,22 @@ def test_offsets_are_normalised_to_utc() -> None:
         (orjson.dumps(valid_doc(extra=1)), "invalid"),
         (orjson.dumps(valid_doc(home_id="has space")), "invalid"),
         (orjson.dumps(valid_doc(seq=-1)), "invalid"),
+        # The contract is what encode_reading writes: no coercion, no epoch times, a value or a state.
+        (orjson.dumps(valid_doc(value=None, state=None)), "invalid"),
+        (orjson.dumps({k: v for k, v in valid_doc().items() if k not in {"value", "state"}}), "invalid"),
+        (orjson.dumps(valid_doc(value="12.5")), "invalid"),
+        (orjson.dumps(valid_doc(value=True)), "invalid"),
+        (orjson.dumps(valid_doc(seq="7")), "invalid"),
+        (orjson.dumps(valid_doc(seq=7.0)), "invalid"),
+        (orjson.dumps(valid_doc(ts=1764072001)), "invalid"),
+        (orjson.dumps(valid_doc(ts=1764072001.25)), "invalid"),
+        (orjson.dumps(valid_doc(ts="1764072001")), "invalid"),
+        (orjson.dumps(valid_doc(ts="2026-11-25")), "invalid"),
+        (orjson.dumps(valid_doc(ts="2026-11-25 12:00:01Z")), "invalid"),
+        (orjson.dumps(valid_doc(ts="2026-11-25T12:00:01+0100")), "invalid"),
+        (orjson.dumps(valid_doc(ts="2026-11-25T24:00:00Z")), "invalid"),
+        (orjson.dumps(valid_doc(sensor_type="CO")), "invalid"),
+        (orjson.dumps(valid_doc(state=1)), "invalid"),
     ],
 )
 def test_poison_reasons(body: bytes, reason: str) -> None:
@@ -80,10 +96,20 @@ def test_poison_reasons(body: bytes, reason: str) -> None:
     assert outcome(reference, body) == (reason, None)
 
 
+def test_what_the_contract_allows_decodes() -> None:
+    assert decode_reading(orjson.dumps(valid_doc(value=12))).value == 12.0  # a JSON integer is a number
+    assert decode_reading(orjson.dumps(valid_doc(value=None, state="open"))).state == "open"
+    only_state = {k: v for k, v in valid_doc(state="open").items() if k not in {"value", "seq"}}
+    assert decode_reading(orjson.dumps(only_state)).seq is None
+    fine = decode_reading(orjson.dumps(valid_doc(ts="2026-11-25T12:00:01.123456789-00:00")))
+    assert fine.ts == T0 + timedelta(seconds=1, microseconds=123456)
+
+
 _scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False, allow_infinity=False),
     st.sampled_from(["", "1", "co", "open", "home-1", "x y", "2026-11-25T12:00:00Z", "2026-11-25T12:00:00",
-                     "2026-11-25T13:00:00+01:00", str(uuid.UUID(int=7)), "NaN"]),
+                     "2026-11-25T13:00:00+01:00", str(uuid.UUID(int=7)), "NaN", "12.5", "7", 1764072000,
+                     "1764072000", "2026-11-25 12:00:00Z", "2026-11-25T12:00:00+0100", 7.0]),
 )  # fmt: skip
 
 
@@ -114,3 +140,23 @@ def bodies(draw: st.DrawFn) -> bytes:
 @given(bodies())
 def test_fast_path_agrees_with_the_reference(body: bytes) -> None:
     assert outcome(decode_reading, body) == outcome(reference, body)
+
+
+@st.composite
+def readings(draw: st.DrawFn) -> Reading:
+    value = draw(st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)))
+    state = draw(st.sampled_from([None, "open", "closed", "alarm"]) if value is not None else st.just("ok"))
+    return Reading(
+        reading_id=uuid.UUID(int=draw(st.integers(0, 2**128 - 1))), home_id="home-1", sensor_id="s-1",
+        sensor_type=draw(st.sampled_from(list(SensorType))), value=value, state=state,
+        ts=T0 + timedelta(microseconds=draw(st.integers(-(10**12), 10**12))),
+        seq=draw(st.one_of(st.none(), st.integers(0, 2**63 - 1))),
+    )  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(readings())
+def test_everything_the_producer_encodes_decodes_strictly(reading: Reading) -> None:
+    body = encode_reading(reading)
+    assert decode_reading(body) == reading
+    assert outcome(reference, body) == ("ok", reading)
