@@ -21,7 +21,10 @@ from homesec_producer.shutdown import ShutdownPlan
 class ProducerSettings(BaseSettings):
     """Every knob of the producer. Defaults follow the source documents where they name a value."""
 
-    model_config = SettingsConfigDict(env_prefix="HOMESEC_PRODUCER_", extra="ignore", frozen=True)
+    # An empty variable counts as unset (an optional Secret key, a blanked override).
+    model_config = SettingsConfigDict(
+        env_prefix="HOMESEC_PRODUCER_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)

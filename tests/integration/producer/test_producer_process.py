@@ -14,6 +14,7 @@ import pytest
 from homesec_devstack.emulator_process import emulator_connection_string
 from homesec_devstack.procs import ManagedProcess, free_port, wait_tcp
 from homesec_producer.auth import TokenAuthority
+from homesec_producer.auth_keys import SigningKey, generate_key_pair
 
 from .harness import AUTH_KEYS
 
@@ -65,3 +66,34 @@ def test_not_ready_answers_503_and_exits_promptly_on_sigterm(
     assert time.monotonic() - started < 5 + 1
     with pytest.raises(TimeoutError):
         wait_tcp(int(url.rsplit(":", 1)[1]), timeout=0.5)
+
+
+def test_a_producer_with_only_public_keys_verifies_es256_tokens(tmp_path: Path) -> None:
+    """Production key setup: the pod holds a public key only; the issuer's ES256 tokens pass auth
+    (503: not ready, Event Hubs unreachable), tokens it cannot verify get 401."""
+    private_pem, public_pem = generate_key_pair("ES256")
+    port = free_port()
+    env = {
+        "HOMESEC_PRODUCER_HOST": "127.0.0.1",
+        "HOMESEC_PRODUCER_PORT": str(port),
+        "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator_connection_string(free_port()),
+        "HOMESEC_PRODUCER_AUTH_KEYS": "",
+        "HOMESEC_PRODUCER_AUTH_PUBLIC_KEYS": json.dumps({"es-1": public_pem}),
+        "HOMESEC_PRODUCER_SHUTDOWN_GRACE_SECONDS": "5",
+    }
+    proc = ManagedProcess.python_module("producer", "homesec_producer", env=env, log_dir=tmp_path).start()
+    issuer = TokenAuthority(signing_key=SigningKey.from_pem("es-1", private_pem))
+    hs = TokenAuthority({k: v.encode() for k, v in AUTH_KEYS.items()})
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    reading = {"home_id": "home-1", "sensor_id": "s", "sensor_type": "smoke",
+               "ts": datetime.now(UTC).isoformat(), "state": "ok"}  # fmt: skip
+    try:
+        proc.wait_tcp(port, timeout=30)
+        with httpx.Client(timeout=10) as http:
+            for token, status in [(issuer.issue("gw", ["home-1"], expires), 503),
+                                  (hs.issue("gw", ["home-1"], expires), 401)]:  # fmt: skip
+                resp = http.post(f"http://127.0.0.1:{port}/v1/readings", json={"readings": [reading]},
+                                 headers={"authorization": f"Bearer {token}"})  # fmt: skip
+                assert resp.status_code == status, resp.text
+    finally:
+        proc.stop()
