@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, Response
+from homesec_domain.rollup import iso_ms
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from homesec_consumer.errors import StoreUnavailableError
@@ -55,7 +56,8 @@ async def home_history(store: RollupStore, home_id: str, hours: int) -> dict[str
             by_hour.setdefault(doc["hour"], {k: v for k, v in doc.items() if k not in _STAMP_FIELDS})
         day += timedelta(days=1)
     keep = [by_hour[h] for h in sorted(by_hour) if start <= _parse(h) <= end]
-    return {"home_id": home_id, "from": start.isoformat(), "to": end.isoformat(), "hours": keep}
+    span = {"from": iso_ms(int(start.timestamp()) * 1000), "to": iso_ms(int(end.timestamp()) * 1000)}
+    return {"home_id": home_id, **span, "hours": keep}  # "...T09:00:00.000Z", as the hour documents
 
 
 def create_http_app(store: RollupStore, registry: CollectorRegistry, ready: Callable[[], bool]) -> FastAPI:

@@ -39,3 +39,14 @@ async def test_status_history_probes_and_metrics() -> None:
         assert (await client.get("/healthz")).status_code == 200
         body = (await client.get("/metrics")).text
         assert "homesec_consumer_readings_rolled_up_total 17.0" in body
+
+
+async def test_history_timestamps_all_use_z() -> None:
+    store, registry = await filled_store()
+    app = create_http_app(store, registry, lambda: True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        history = (await client.get("/v1/homes/h1/history", params={"hours": 3})).json()
+    hours = [h["hour"] for h in history["hours"]]
+    # One format throughout, the rollup documents' own (homesec_domain.rollup.iso_ms): "...T09:00:00.000Z".
+    assert (history["from"], history["to"]) == (hours[0], hours[-1])
+    assert all(s.endswith(".000Z") for s in [history["from"], history["to"], *hours])
