@@ -18,6 +18,7 @@ from azure.eventhub import EventData
 from azure.eventhub.aio import EventHubProducerClient
 from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
 from azure.storage.blob.aio import ContainerClient
+from homesec_consumer.settings import ConsumerSettings
 from homesec_devstack.azurite import AzuriteProcess
 from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_devstack.procs import ManagedProcess, free_port
@@ -34,6 +35,13 @@ FAST_ENV = {
     "OWNERSHIP_EXPIRATION_SECONDS": "8", "LATENESS_SECONDS": str(LATENESS_S),
     "SHUTDOWN_GRACE_SECONDS": "15", "MAX_WAIT_TIME_SECONDS": "0.5", "LOG_LEVEL": "INFO",
 }  # fmt: skip
+
+
+def production_env() -> dict[str, str]:
+    """``FAST_ENV``'s settings at their production defaults (``ConsumerSettings``): pass as a consumer's
+    ``env`` to run it as deployed (30 s flushes, 10 s load balancing, 60 s ownership expiry, ...)."""
+    fields = ConsumerSettings.model_fields
+    return {name: str(fields[name.lower()].default) for name in FAST_ENV}
 
 
 @dataclass

@@ -1,0 +1,99 @@
+"""``make run`` twice on the same data (issue 11): the second run's readings are rolled up.
+
+``make run`` keeps its state in ``--data-dir`` (``.cache/stack``): the emulator's partition logs and Azurite's
+blobs (checkpoints, rollups). A second run starts the simulator again, whose sensors number their readings
+from 1 again, with newer timestamps. Before 8ad7748 the consumer dropped nearly all of them (sequence numbers
+already seen or settled), so the second run's "rolled up" stayed near 0 while the producer acknowledged
+thousands: this test then fails on ``rolled up == acknowledged`` and on the Blob totals.
+
+The test drives ``homesec_devstack.stack.Stack`` (what ``make run`` runs) twice over one data directory and
+the same ports: the checkpoint store names the namespace by the emulator's host:port, as a user's two
+``make run`` on the default ports would. Between start and stop it stops the simulator, waits for the consumer
+to roll up everything the producer acknowledged, and sums the rollups in Blob.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pytest
+from azure.storage.blob.aio import ContainerClient
+from homesec_devstack.procs import free_port
+from homesec_devstack.stack import Stack, parse_args, scrape
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ACKED = "homesec_producer_readings_acknowledged_total"
+ROLLED_UP = "homesec_consumer_readings_rolled_up_total"
+
+
+@dataclass
+class Run:
+    acknowledged: int
+    consumer: dict[str, float]  # this run's consumer metrics (folded over labels)
+    blob_total: int  # readings counted in all homes' rollups (open hours + day blobs)
+    homes: int
+
+
+async def blob_totals(connection_string: str) -> tuple[int, int]:
+    """(readings counted in every home's open hours and day blobs, homes with a status blob)."""
+    total = homes = 0
+    async with ContainerClient.from_connection_string(connection_string, "rollups") as container:
+        async for blob in container.list_blobs(name_starts_with="homes/"):
+            doc = orjson.loads(await (await container.download_blob(blob.name)).readall())
+            if blob.name.endswith("/status.json"):
+                homes += 1
+                total += sum(h["total"] for h in doc["open_hours"])
+            else:
+                total += sum(h["total"] for h in doc["hours"].values())
+    return total, homes
+
+
+def run_stack(argv: list[str], seconds: float, catch_up: float = 45.0) -> Run:
+    """One ``make run``: start the stack, let the simulator send for ``seconds``, stop it, wait until the
+    consumer has rolled up what the producer acknowledged (at most ``catch_up`` s), read Blob, stop all."""
+    stack = Stack(parse_args(argv))
+    try:
+        stack.start()
+        time.sleep(seconds)
+        stack.procs[-1].stop(grace=20)  # the simulator: SIGTERM, it finishes its requests in flight
+        acknowledged = int(scrape(stack.producer_url)[ACKED])
+        deadline = time.monotonic() + catch_up
+        while scrape(stack.consumer_url).get(ROLLED_UP, 0) < acknowledged and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(1.0)  # nothing more may come (a double count would show here)
+        consumer = scrape(stack.consumer_url)
+        assert stack.azurite is not None
+        total, homes = asyncio.run(blob_totals(stack.azurite.connection_string))
+        return Run(acknowledged, consumer, total, homes)
+    finally:
+        stack.stop()
+
+
+def test_make_run_twice_on_the_same_data_rolls_up_the_second_run(tmp_path: Path) -> None:
+    ports = [str(free_port()) for _ in range(5)]
+    argv = ["--homes", "200", "--rate", "300", "--data-dir", str(tmp_path), "--amqp-port", ports[0],
+            "--admin-port", ports[1], "--blob-port", ports[2], "--producer-port", ports[3],
+            "--consumer-port", ports[4]]  # fmt: skip
+    first = run_stack(argv, seconds=10)
+    assert first.acknowledged > 1000
+    assert first.consumer[ROLLED_UP] == first.acknowledged
+    assert first.blob_total == first.acknowledged
+
+    second = run_stack(argv, seconds=10)
+    assert second.acknowledged > 1000
+    rolled_up = second.consumer[ROLLED_UP]
+    assert rolled_up == second.acknowledged, f"second run: {rolled_up:.0f} of {second.acknowledged} rolled up"
+    assert second.blob_total == first.acknowledged + second.acknowledged
+    assert second.homes == 200
+    assert second.consumer["homesec_consumer_sensor_restarts_total"] > 0  # the simulator's seqs started at 1
+    assert second.consumer.get("homesec_consumer_dead_letters_total", 0) == 0
+    assert second.consumer.get("homesec_consumer_duplicates_dropped_total", 0) == 0
+    assert second.consumer.get("homesec_consumer_late_readings_total", 0) == 0
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False)
+    assert leftovers.stdout.strip() == "", "the stack left processes running"
