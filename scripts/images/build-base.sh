@@ -9,6 +9,11 @@
 # unchanged in the final stage). Idempotent and cached on two levels:
 #   1. buildah storage: images whose label io.homesec.base.recipe equals this recipe's hash are kept as they are;
 #   2. .cache/images/base-<hash>-{runtime,build}.tar: rootfs tarballs, re-imported without debootstrap.
+# What the base is made of is recorded in its labels (and so in every image built on it): the Date of the
+# Debian archive's Release file debootstrap used (io.homesec.base.debian-archive-date, the timestamp to give
+# snapshot.debian.org to fetch the same versions again), the sha256 of the sorted "package=version" list
+# (io.homesec.base.packages-sha256; the list is .cache/images/base-<hash>-<kind>.packages and the image's
+# own dpkg status) and Debian's point release (io.homesec.base.debian-version). See docs/images.md.
 # Env: DEBIAN_MIRROR (default http://deb.debian.org/debian), IMAGES_CACHE (default .cache/images),
 #      BASE_IMAGE / BUILD_IMAGE (the tags), FORCE=1 to rebuild from scratch. Needs root.
 set -euo pipefail
@@ -78,6 +83,9 @@ make_rootfs_tarballs() {
   debootstrap --variant=minbase --include="$RUNTIME_PKGS,${BUILD_ONLY_PKGS[0]}" \
     "$SUITE" "$work/build" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
     || { tail -30 "$work/debootstrap.log" >&2; exit 1; }
+  # The archive's Release Date (debootstrap keeps the Release file in the lists slim_rootfs removes).
+  { sed -n 's/^Date: //p' "$work"/build/var/lib/apt/lists/*Release 2>/dev/null || true; } | head -1 \
+    >"$CACHE/base-$RECIPE-archive-date"
   slim_rootfs "$work/build"
   cp -a "$work/build" "$work/runtime"
   chroot "$work/runtime" dpkg --purge "${BUILD_ONLY_PKGS[@]}" >/dev/null
@@ -92,11 +100,14 @@ make_rootfs_tarballs() {
 }
 
 import_rootfs() {  # import_rootfs TAR TAG: "buildah from scratch" + unpack the rootfs + commit
-  local tar=$1 tag=$2 ctr mnt py
+  local tar=$1 tag=$2 ctr mnt py archive_date packages_sha debian_version
   ctr=$(buildah from scratch)
   mnt=$(buildah mount "$ctr")
   tar --numeric-owner --xattrs -C "$mnt" -xpf "$tar"
   py=$(chroot "$mnt" python3 -c 'import platform; print(platform.python_version())')
+  archive_date=$(cat "$CACHE/base-$RECIPE-archive-date" 2>/dev/null || true)
+  packages_sha=$(chroot "$mnt" dpkg-query -W -f '${Package}=${Version}\n' | LC_ALL=C sort | sha256sum | cut -d' ' -f1)
+  debian_version=$(cat "$mnt/etc/debian_version")
   buildah umount "$ctr" >/dev/null
   buildah config \
     --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env LANG=C.UTF-8 \
@@ -105,6 +116,9 @@ import_rootfs() {  # import_rootfs TAR TAG: "buildah from scratch" + unpack the 
     --label org.opencontainers.image.description="Debian $SUITE minbase + python3 $py (debootstrap, local)" \
     --label org.opencontainers.image.version="$SUITE-python$py" \
     --label io.homesec.base.recipe="$RECIPE" \
+    --label io.homesec.base.debian-archive-date="${archive_date:-unknown}" \
+    --label io.homesec.base.debian-version="$debian_version" \
+    --label io.homesec.base.packages-sha256="$packages_sha" \
     "$ctr"
   buildah commit --quiet --rm "$ctr" "$tag" >/dev/null
   log "imported $tag (python $py, recipe $RECIPE)"

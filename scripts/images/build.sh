@@ -30,7 +30,12 @@ revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 [ -z "$(git status --porcelain -- services requirements/runtime.txt Dockerfile.* 2>/dev/null)" ] \
   || revision="$revision-dirty"
 created=$(git log -1 --format=%cI 2>/dev/null || echo 1970-01-01T00:00:00Z)
-source_url=$(git remote get-url origin 2>/dev/null || true)
+# The clone's origin as a web URL, never a local path (empty: the Dockerfiles' default, the project's repository).
+source_url=$(bash scripts/images/source-url.sh)
+source_args=()
+if [ -n "$source_url" ]; then source_args=(--build-arg SOURCE_URL="$source_url"); fi
+# The base by digest (its labels carry the Debian archive date and the package list's hash).
+base_digest=$(buildah inspect --type image --format '{{.FromImageDigest}}' "$BASE_IMAGE" 2>/dev/null || true)
 
 secrets=()
 if [ -s "$CA_BUNDLE" ]; then secrets+=(--secret "id=ca,src=$CA_BUNDLE"); else log "no CA bundle at $CA_BUNDLE"; fi
@@ -43,7 +48,7 @@ for svc in "${services[@]}"; do
     "${secrets[@]}" \
     --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg BUILD_IMAGE="$BUILD_IMAGE" \
     --build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg CREATED="$created" \
-    --build-arg SOURCE="$source_url" \
+    "${source_args[@]}" --build-arg BASE_DIGEST="$base_digest" \
     -f "Dockerfile.$svc" -t "${IMAGE_PREFIX}$svc:latest" -t "${IMAGE_PREFIX}$svc:$version" . >/dev/null
   log "built ${IMAGE_PREFIX}$svc:latest in $(($(date +%s) - start)) s"
 done

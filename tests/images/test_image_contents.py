@@ -55,6 +55,13 @@ def test_carries_oci_labels(service: Service, config: ImageConfig) -> None:
     assert labels["org.opencontainers.image.licenses"] == "MIT"
     assert labels["org.opencontainers.image.base.name"].startswith("localhost/homesec-base:")
     assert labels["org.opencontainers.image.description"]
+    # The repository as a web URL (never a path of the build machine), the base by digest and content.
+    assert re.fullmatch(r"https://[^/\s@]+/\S+", labels["org.opencontainers.image.source"])
+    assert labels["org.opencontainers.image.url"] == labels["org.opencontainers.image.source"]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", labels["org.opencontainers.image.base.digest"])
+    assert re.fullmatch(r"[0-9a-f]{64}", labels["io.homesec.base.packages-sha256"])
+    assert re.fullmatch(r"12\.\d+", labels["io.homesec.base.debian-version"])
+    assert re.search(r"\d{4} \d\d:\d\d:\d\d", labels["io.homesec.base.debian-archive-date"])
 
 
 def test_size_is_bounded(config: ImageConfig) -> None:
