@@ -12,6 +12,7 @@ both against the plain SDK and like for like. Everything runs on this machine (2
 from __future__ import annotations
 
 import argparse
+import signal
 import asyncio
 import json
 import random
@@ -147,7 +148,12 @@ def consumer(
         proc.stop(grace=20)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwind: the finally blocks stop the emulator, Azurite and the workers
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     p = argparse.ArgumentParser()
     p.add_argument("--homes", type=int, default=2000)
     p.add_argument("--minutes", type=int, default=6)

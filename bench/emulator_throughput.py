@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import asyncio
 import json
 import os
@@ -184,7 +185,12 @@ def write_section(path: Path, section: str) -> None:
     path.write_text(text)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwind: the finally blocks stop the emulator, Azurite and the workers
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--events", type=int, default=192_000)
     p.add_argument("--write", type=Path, default=None)

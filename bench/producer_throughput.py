@@ -10,6 +10,7 @@ own process on loopback, open loop at each target rate, no client retries.
 from __future__ import annotations
 
 import argparse
+import signal
 import json
 import os
 import resource
@@ -177,7 +178,12 @@ def write_section(path: Path, body: str) -> None:
     path.write_text(text)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwind: the finally blocks stop the emulator, Azurite and the workers
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--rates", default="8350,16700,33400")
