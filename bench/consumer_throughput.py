@@ -12,10 +12,10 @@ both against the plain SDK and like for like. Everything runs on this machine (2
 from __future__ import annotations
 
 import argparse
-import signal
 import asyncio
 import json
 import random
+import signal
 import statistics
 import subprocess
 import sys

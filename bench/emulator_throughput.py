@@ -15,10 +15,10 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile

@@ -10,10 +10,10 @@ own process on loopback, open loop at each target rate, no client retries.
 from __future__ import annotations
 
 import argparse
-import signal
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
