@@ -7,25 +7,37 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 import uvicorn
+from azure.core.exceptions import HttpResponseError
 from azure.eventhub.aio import EventHubConsumerClient
 from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
 from azure.storage.blob.aio import BlobServiceClient
 from homesec_domain.fold import FoldConfig
 from prometheus_client import CollectorRegistry
 
-from homesec_consumer.adapters.blob import BlobCheckpointSink, BlobDeadLetterSink, BlobRollupStore
-from homesec_consumer.adapters.eventhub import EventHubRunner, ensure_initial_checkpoints, watch_ownership
-from homesec_consumer.errors import ConfigurationError
+from homesec_consumer.adapters.blob import (
+    BlobCheckpointSink,
+    BlobDeadLetterSink,
+    BlobRollupStore,
+    StorageHealth,
+)
+from homesec_consumer.adapters.clients import build_blob_clients, build_eventhub_client, credential_for
+from homesec_consumer.adapters.eventhub import (
+    EventHubRunner,
+    ensure_initial_checkpoints,
+    refresh_lag,
+    watch_ownership,
+)
 from homesec_consumer.http import create_http_app
 from homesec_consumer.metrics import ConsumerMetrics
 from homesec_consumer.processor import ProcessorConfig, RollupProcessor
 from homesec_consumer.settings import ConsumerSettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class _Server(uvicorn.Server):
@@ -48,53 +60,31 @@ def processor_config(s: ConsumerSettings) -> ProcessorConfig:
     )  # fmt: skip
 
 
-def _credential(settings: ConsumerSettings) -> Any:
-    from azure.identity.aio import DefaultAzureCredential  # Workload Identity on AKS
-
-    return DefaultAzureCredential()
+class _StoppedError(Exception):
+    """``stop`` was set while waiting."""
 
 
-def build_blob_clients(
-    settings: ConsumerSettings, credential: Any
-) -> tuple[BlobServiceClient, BlobCheckpointStore]:
-    transport: dict[str, Any] = {"use_env_settings": settings.blob_use_env_proxy}
-    if settings.blob_connection_string is not None:
-        conn = settings.blob_connection_string.get_secret_value()
-        service = BlobServiceClient.from_connection_string(conn, **transport)
-        store = BlobCheckpointStore.from_connection_string(conn, settings.checkpoint_container, **transport)
-    elif settings.blob_account_url:
-        service = BlobServiceClient(settings.blob_account_url, credential=credential, **transport)
-        store = BlobCheckpointStore(
-            settings.blob_account_url, settings.checkpoint_container, credential=credential, **transport
-        )
-    else:
-        raise ConfigurationError(
-            "set HOMESEC_CONSUMER_BLOB_CONNECTION_STRING or HOMESEC_CONSUMER_BLOB_ACCOUNT_URL"
-        )
-    return service, store
+async def until_stopped(stop: asyncio.Event, aw: Awaitable[T], timeout: float | None = None) -> T:
+    """Await ``aw`` unless ``stop`` is set first (then cancel it and raise ``_StoppedError``)."""
+    task = asyncio.ensure_future(aw)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({task, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    if stop.is_set():
+        raise _StoppedError
+    raise TimeoutError(f"no answer in {timeout:g} s")
 
 
-def build_eventhub_client(
-    settings: ConsumerSettings, store: BlobCheckpointStore, credential: Any
-) -> EventHubConsumerClient:
-    common: dict[str, Any] = {
-        "consumer_group": settings.consumer_group, "eventhub_name": settings.eventhub_name,
-        "checkpoint_store": store, "load_balancing_strategy": settings.load_balancing_strategy,
-        "load_balancing_interval": settings.load_balancing_interval_seconds,
-        "partition_ownership_expiration_interval": settings.ownership_expiration_seconds,
-    }  # fmt: skip
-    if settings.eventhub_connection_string is not None:
-        return EventHubConsumerClient.from_connection_string(
-            settings.eventhub_connection_string.get_secret_value(), **common
-        )
-    if settings.eventhub_fully_qualified_namespace:
-        return EventHubConsumerClient(
-            settings.eventhub_fully_qualified_namespace, credential=credential, **common
-        )
-    raise ConfigurationError(
-        "set HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING or "
-        "HOMESEC_CONSUMER_EVENTHUB_FULLY_QUALIFIED_NAMESPACE"
-    )
+def brief(exc: BaseException) -> str:
+    """One line about an error (SDK messages run to many lines)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:160] if text else ''}".rstrip(": ")
 
 
 class ConsumerService:
@@ -105,50 +95,113 @@ class ConsumerService:
         self.registry = registry
         self.metrics = ConsumerMetrics.create(registry)
         self.clock = clock
-        self.ready = False
+        self.started = False
+        self.health = StorageHealth(self._storage_changed)
+        self.metrics.ready.set_function(lambda: float(self.ready()))
+
+    def ready(self) -> bool:
+        """Started (Blob and Event Hubs answered), not stopping, and Blob storage answers."""
+        return self.started and self.health.available
+
+    def _storage_changed(self, available: bool) -> None:
+        self.metrics.storage_available.set(1 if available else 0)
+        if available:
+            log.info("Blob storage answers again")
+        else:
+            log.warning("Blob storage is failing: not ready until it answers")
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set, then shut down within ``shutdown_grace_seconds``."""
+        """Serve /healthz at once; start when the dependencies answer (retrying); run until ``stop`` is
+        set, then shut down within ``shutdown_grace_seconds``."""
         s = self.settings
         needs_credential = s.blob_connection_string is None or s.eventhub_connection_string is None
-        credential = _credential(s) if needs_credential else None
+        credential = credential_for(s) if needs_credential else None
         service, cp_store = build_blob_clients(s, credential)
         client = build_eventhub_client(s, cp_store, credential)
         async with contextlib.AsyncExitStack() as stack:
-            stack.push_async_callback(service.close)
-            stack.push_async_callback(cp_store.close)
-            if credential is not None:
-                stack.push_async_callback(credential.close)
+            for close in (service.close, cp_store.close) + ((credential.close,) if credential else ()):
+                stack.push_async_callback(_bounded_close, close)
             await self._serve(stop, service, cp_store, client)
+
+    def _build(
+        self, service: BlobServiceClient, cp_store: BlobCheckpointStore, client: EventHubConsumerClient
+    ) -> tuple[BlobRollupStore, BlobCheckpointSink, RollupProcessor]:
+        s, health, timeout = self.settings, self.health, self.settings.blob_operation_timeout_seconds
+        store = BlobRollupStore(service.get_container_client(s.rollup_container), health, timeout)
+        # The SDK keys ownership and checkpoints by the endpoint's host name (EventProcessor._namespace).
+        namespace = str(client._address.hostname)
+        sink = BlobCheckpointSink(
+            cp_store, namespace, client.eventhub_name, s.consumer_group, health, timeout
+        )
+        dead = BlobDeadLetterSink(service.get_container_client(s.deadletter_container), health, timeout)
+        processor = RollupProcessor(
+            store, dead_letters=dead, checkpoints=sink, metrics=self.metrics, clock=self.clock,
+            config=processor_config(s),
+        )  # fmt: skip
+        return store, sink, processor
 
     async def _serve(
         self, stop: asyncio.Event, service: BlobServiceClient, cp_store: BlobCheckpointStore,
         client: EventHubConsumerClient,
     ) -> None:  # fmt: skip
         s = self.settings
-        if s.create_containers:
-            for name in (s.checkpoint_container, s.rollup_container, s.deadletter_container):
-                with contextlib.suppress(Exception):  # exists, or no right to create: then it must exist
-                    await service.create_container(name)
-        store = BlobRollupStore(service.get_container_client(s.rollup_container))
-        # The SDK keys ownership and checkpoints by the endpoint's host name (EventProcessor._namespace).
-        namespace = str(client._address.hostname)
-        sink = BlobCheckpointSink(cp_store, namespace, client.eventhub_name, s.consumer_group)
-        processor = RollupProcessor(
-            store, dead_letters=BlobDeadLetterSink(service.get_container_client(s.deadletter_container)),
-            checkpoints=sink, metrics=self.metrics, clock=self.clock,
-            config=processor_config(s),
-        )  # fmt: skip
-        app = create_http_app(store, self.registry, lambda: self.ready)
+        store, sink, processor = self._build(service, cp_store, client)
+        app = create_http_app(store, self.registry, self.ready)
         http = _Server(
             uvicorn.Config(
                 app, host=s.host, port=s.port, log_level="warning", lifespan="off", access_log=False
             )
         )
         http_task = asyncio.create_task(http.serve(), name="http")
+        try:
+            partition_ids = await self._start(stop, service, client, sink)
+            if partition_ids is not None:
+                await self._run(stop, client, processor, sink, partition_ids)
+        finally:
+            http.should_exit = True
+            await asyncio.gather(http_task, return_exceptions=True)
+        await _bounded_close(client.close)
+
+    async def _start(
+        self, stop: asyncio.Event, service: BlobServiceClient, client: EventHubConsumerClient,
+        sink: BlobCheckpointSink,
+    ) -> list[str] | None:  # fmt: skip
+        """Reach Blob and Event Hubs, retrying with backoff; the partition IDs, or None when stopped."""
+        attempt = 0
+        while True:
+            try:
+                return await until_stopped(stop, self._start_once(service, client, sink), _ATTEMPT_TIMEOUT)
+            except _StoppedError:
+                return None
+            except Exception as exc:
+                attempt += 1
+                delay = min(self.settings.startup_retry_max_seconds, 0.5 * 2**attempt)
+                self.metrics.handler_errors.labels(stage="startup").inc()
+                log.warning("start-up attempt %d failed (%s); retrying in %.1f s", attempt, brief(exc), delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            if stop.is_set():
+                return None
+
+    async def _start_once(
+        self, service: BlobServiceClient, client: EventHubConsumerClient, sink: BlobCheckpointSink
+    ) -> list[str]:
+        s, timeout = self.settings, self.settings.blob_operation_timeout_seconds
+        if s.create_containers:
+            for name in (s.checkpoint_container, s.rollup_container, s.deadletter_container):
+                # Exists (409), or no right to create (403): then it must exist. No answer: retry.
+                with contextlib.suppress(HttpResponseError):
+                    create = service.create_container(name, retry_total=0)  # this loop retries
+                    await self.health.call("create_container", create, timeout)
         written = await ensure_initial_checkpoints(client, sink, s.starting_position)
         log.info("initial checkpoints written for partitions %s", written)
-        partition_ids = await client.get_partition_ids()
+        return list(await client.get_partition_ids())
+
+    async def _run(
+        self, stop: asyncio.Event, client: EventHubConsumerClient, processor: RollupProcessor,
+        sink: BlobCheckpointSink, partition_ids: list[str],
+    ) -> None:  # fmt: skip
+        s = self.settings
         runner = EventHubRunner(
             client, processor, self.metrics, max_batch_size=s.max_batch_size,
             max_wait_time=s.max_wait_time_seconds,
@@ -170,14 +223,17 @@ class ConsumerService:
                 ),
                 name="ownership",
             ),
+            asyncio.create_task(
+                refresh_lag(
+                    client, processor, self.metrics, interval=s.lag_refresh_interval_seconds, stop=loops_stop
+                ),
+                name="lag",
+            ),
         ]
-        self.ready = True
-        self.metrics.ready.set(1)
+        self.started = True
         log.info("consumer running: group %s, %d partitions", s.consumer_group, len(partition_ids))
         await stop.wait()
         await self._shutdown(processor, client, loops_stop, tasks)
-        http.should_exit = True
-        await asyncio.gather(http_task, return_exceptions=True)
 
     async def _shutdown(
         self, processor: RollupProcessor, client: EventHubConsumerClient, loops_stop: asyncio.Event,
@@ -185,8 +241,7 @@ class ConsumerService:
     ) -> None:  # fmt: skip
         """Stop receiving, flush and checkpoint, then close the client (releasing ownership)."""
         started = self.clock()
-        self.ready = False
-        self.metrics.ready.set(0)
+        self.started = False
         processor.stop_intake()
         loops_stop.set()
         try:
@@ -195,11 +250,19 @@ class ConsumerService:
             )
         except TimeoutError:
             log.error("final flush did not finish in time; the next owner redoes the rest")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                client.close(), timeout=max(1.0, self.settings.shutdown_grace_seconds * 0.3)
-            )
+        await _bounded_close(client.close, max(1.0, self.settings.shutdown_grace_seconds * 0.3))
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         log.info("consumer stopped in %.1f s", self.clock() - started)
+
+
+_ATTEMPT_TIMEOUT = 60.0  # one start-up attempt (the SDKs' own retries included)
+
+
+async def _bounded_close(close: Callable[[], Awaitable[None]], timeout: float = 2.0) -> None:
+    """Close a client without letting a dead endpoint hold the exit."""
+    try:
+        await asyncio.wait_for(close(), timeout=timeout)
+    except Exception as exc:  # closing is best effort: the process is leaving
+        log.debug("closing %r: %s", close, brief(exc))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -14,12 +16,38 @@ DEAD_LETTER_REASONS = ("undecodable", "schema_version", "invalid", "outside_hori
 # producer retry); ``redelivered`` = an event at or below the home's last applied position (a replay after
 # a restart or rebalance).
 DUPLICATE_REASONS = ("resent", "redelivered")
-HANDLER_STAGES = ("partition", "load_balancing", "ownership_watch", "flush", "checkpoint")
-ROLLUP_WRITE_RESULTS = ("ok", "error")
+HANDLER_STAGES = (
+    "partition", "load_balancing", "ownership_watch", "flush", "checkpoint", "startup", "lag_refresh",
+)  # fmt: skip
+# ``conflict``: a conditional write lost to another writer (fencing, not a storage fault).
+ROLLUP_WRITE_RESULTS = ("ok", "error", "conflict")
 OWNERSHIP_CHANGES = ("claimed", "released")
 
 _LATENCY_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 300, 600)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 300, 500, 1000)
+
+
+@dataclass(slots=True)
+class PartitionWatch:
+    """What an owned partition's gauges read at scrape time (sequence numbers; times from the clock)."""
+
+    claimed: float
+    progress: float  # when the receiver last delivered an event (the claim time before any)
+    confirmed: float  # when the checkpoint last advanced, or covered every event received
+    durable: int | None = None  # sequence number the durable checkpoint covers
+    received: int | None = None  # last event received
+    enqueued: int | None = None  # last event enqueued in the service (receive properties or a refresh)
+
+    def lag(self) -> float:
+        done = self.received if self.received is not None else self.durable
+        if self.enqueued is None or done is None:
+            return 0.0
+        return float(max(0, self.enqueued - done))
+
+    def not_durable(self) -> float:
+        if self.received is None or self.durable is None:
+            return 0.0
+        return float(max(0, self.received - self.durable))
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +69,9 @@ class ConsumerMetrics:
     sequence_gaps: Counter
     sensor_restarts: Counter
     checkpoint_age: Gauge
+    events_not_durable: Gauge
+    receive_idle: Gauge
+    storage_available: Gauge
     checkpoints: Counter
     rollup_writes: Counter
     homes_in_state: Gauge
@@ -114,9 +145,25 @@ class ConsumerMetrics:
             ),
             checkpoint_age=Gauge(
                 f"{p}checkpoint_age_seconds",
-                "Seconds since this pod last checkpointed",
+                "Seconds since the partition's checkpoint last covered every event received (computed at "
+                "scrape time; from the claim on)",
                 ["partition"],
                 registry=registry,
+            ),
+            events_not_durable=Gauge(
+                f"{p}events_not_durable",
+                "Events received but not yet covered by a durable checkpoint",
+                ["partition"],
+                registry=registry,
+            ),
+            receive_idle=Gauge(
+                f"{p}partition_receive_idle_seconds",
+                "Seconds since the partition last delivered an event to this pod (since the claim if none)",
+                ["partition"],
+                registry=registry,
+            ),
+            storage_available=Gauge(
+                f"{p}storage_available", "1 while Blob storage answers, 0 while it fails", registry=registry
             ),
             checkpoints=Counter(f"{p}checkpoints", "Checkpoints written", registry=registry),
             rollup_writes=Counter(f"{p}rollup_writes", "Rollup blob writes", ["result"], registry=registry),
@@ -124,10 +171,22 @@ class ConsumerMetrics:
             last_batch_time=Gauge(
                 f"{p}last_batch_timestamp_seconds", "Unix time the last batch was folded", registry=registry
             ),
-            ready=Gauge(f"{p}ready", "1 when receiving", registry=registry),
+            ready=Gauge(f"{p}ready", "1 when ready (started, and Blob storage answers)", registry=registry),
         )
         metrics.prime()
         return metrics
+
+    def watch_partition(self, pid: str, watch: PartitionWatch, clock: Callable[[], float]) -> None:
+        """Give a claimed partition its lag, checkpoint age, not-durable and idle series, read at scrape."""
+        self.partition_lag.labels(partition=pid).set_function(watch.lag)
+        self.events_not_durable.labels(partition=pid).set_function(watch.not_durable)
+        self.checkpoint_age.labels(partition=pid).set_function(lambda: max(0.0, clock() - watch.confirmed))
+        self.receive_idle.labels(partition=pid).set_function(lambda: max(0.0, clock() - watch.progress))
+
+    def unwatch_partition(self, pid: str) -> None:
+        for gauge in (self.partition_lag, self.events_not_durable, self.checkpoint_age, self.receive_idle):
+            with contextlib.suppress(KeyError):
+                gauge.remove(pid)
 
     def prime(self) -> None:
         """Create every labelled child so dashboards and alerts see zeros, not missing series."""
@@ -141,3 +200,4 @@ class ConsumerMetrics:
             self.rollup_writes.labels(result=result)
         for change in OWNERSHIP_CHANGES:
             self.ownership_changes.labels(change=change)
+        self.storage_available.set(1)

@@ -25,7 +25,7 @@ from homesec_domain.models import Reading
 from homesec_domain.rollup import amendment_doc, day_of, hh_of, state_from_status
 
 from homesec_consumer.errors import PartitionFencedError, RollupConflictError, StoreUnavailableError
-from homesec_consumer.metrics import ConsumerMetrics
+from homesec_consumer.metrics import ConsumerMetrics, PartitionWatch
 from homesec_consumer.partition import BatchResult, InboundEvent, PartitionState, SnapItem, older
 from homesec_consumer.ports import CheckpointSink, DeadLetterSink, Position, RollupStore
 
@@ -65,16 +65,25 @@ class RollupProcessor:
         self.partitions: dict[str, PartitionState] = {}
         self.accepting = True
         self._fenced: set[str] = set()  # partitions fenced in this process: never presume new homes again
+        self.watches: dict[str, PartitionWatch] = {}  # what each owned partition's gauges read
+        self._outage = False  # a store write failed in this flush: skip the rest of it
 
     # -- partition lifecycle ---------------------------------------------------------------------
-    def open_partition(self, partition_id: str, *, presume_new: bool = False) -> PartitionState:
+    def open_partition(
+        self, partition_id: str, *, presume_new: bool = False, checkpoint: Position | None = None
+    ) -> PartitionState:
         """Start a partition's state. ``presume_new``: its checkpoint is still the initial one, so homes are
         taken as new without reading their status blob; a create-only first write proves it, and if a blob
         exists after all (an earlier owner wrote and never checkpointed) the partition is fenced and restarts
-        from its checkpoint, reading every home's status from then on."""
+        from its checkpoint, reading every home's status from then on. ``checkpoint``: the partition's
+        checkpoint when claimed (None: unknown); its gauges exist from now on, read at scrape time."""
         part = PartitionState(partition_id, self._config.fold, self._config.fold.co_alarm_ppm)
         part.presume_new = presume_new and partition_id not in self._fenced
         self.partitions[partition_id] = part
+        now = self._clock()
+        durable = None if checkpoint is None else checkpoint.sequence_number
+        watch = self.watches[partition_id] = PartitionWatch(now, now, now, durable)
+        self._metrics.watch_partition(partition_id, watch, self._clock)
         self._metrics.partitions_owned.set(len(self.partitions))
         self._metrics.ownership_changes.labels(change="claimed").inc()
         return part
@@ -84,10 +93,15 @@ class RollupProcessor:
         if self.partitions.pop(partition_id, None) is not None:
             self._metrics.ownership_changes.labels(change="released").inc()
         self._metrics.partitions_owned.set(len(self.partitions))
-        for gauge in (self._metrics.partition_lag, self._metrics.checkpoint_age):
-            with contextlib.suppress(KeyError):
-                gauge.remove(partition_id)
+        self.watches.pop(partition_id, None)
+        self._metrics.unwatch_partition(partition_id)
         self._update_homes_gauge()
+
+    def note_enqueued(self, partition_id: str, sequence_number: int) -> None:
+        """The service's last enqueued sequence number of an owned partition (for the lag)."""
+        watch = self.watches.get(partition_id)
+        if watch is not None and (watch.enqueued is None or sequence_number > watch.enqueued):
+            watch.enqueued = sequence_number
 
     def stop_intake(self) -> None:
         """Shutdown: later events are ignored (never checkpointed, so the next owner gets them)."""
@@ -101,6 +115,7 @@ class RollupProcessor:
         if not self.accepting or not events:
             return
         start = self._clock()
+        self._progress(partition_id, events, start)
         self._metrics.events_received.inc(len(events))
         self._metrics.batch_size.observe(len(events))
         items: list[tuple[InboundEvent, Reading | None]] = []
@@ -119,6 +134,13 @@ class RollupProcessor:
         self._metrics.batch_processing.observe(max(0.0, done - start))
         self._metrics.last_batch_time.set(done)
         self._update_homes_gauge()
+
+    def _progress(self, partition_id: str, events: Sequence[InboundEvent], now: float) -> None:
+        watch = self.watches[partition_id]
+        watch.progress = now
+        watch.received = events[-1].position.sequence_number
+        if watch.durable is None:  # checkpoint unknown at the claim: count from the first event received
+            watch.durable = events[0].position.sequence_number - 1
 
     def _admit(self, event: InboundEvent) -> Reading:
         """The event's reading if it decodes and lies in the acceptance horizon, else InvalidEventError."""
@@ -172,6 +194,7 @@ class RollupProcessor:
 
     # -- flushing --------------------------------------------------------------------------------
     async def flush_all(self, *, force: bool = False) -> None:
+        self._outage = False
         await asyncio.gather(*(self.flush_partition(pid, force=force) for pid in list(self.partitions)))
 
     async def flush_partition(self, partition_id: str, *, force: bool = False) -> None:
@@ -212,7 +235,7 @@ class RollupProcessor:
         return durable
 
     async def _put_status(self, part: PartitionState, item: SnapItem) -> str:
-        return await self._counted(self._store.put_status(item.home_id, item.body, item.etag))
+        return await self._counted(lambda: self._store.put_status(item.home_id, item.body, item.etag))
 
     async def _merge_days(self, part: PartitionState, items: list[SnapItem]) -> list[SnapItem]:
         """Merge durable items' closed entries into their day blobs; return the items that failed. Those
@@ -234,23 +257,38 @@ class RollupProcessor:
         for agg in item.closed:
             by_day.setdefault(day_of(agg.hour), []).append((hh_of(agg.hour), amendment_doc(agg)))
         for day, entries in sorted(by_day.items()):
-            await self._counted(self._store.merge_day(item.home_id, day, entries))
+            await self._counted(lambda: self._store.merge_day(item.home_id, day, entries))  # noqa: B023
 
-    async def _counted(self, aw: Awaitable[T]) -> T:
-        """One bounded store write, counted in ``rollup_writes_total{result}``."""
-        try:
-            result = await self._bounded(aw)
-        except (StoreUnavailableError, RollupConflictError):
-            self._metrics.rollup_writes.labels(result="error").inc()
-            raise
+    async def _counted(self, op: Callable[[], Awaitable[T]]) -> T:
+        """One bounded store write, counted in ``rollup_writes_total{result}`` (``conflict``: fenced, apart
+        from storage errors). After a storage error the rest of the flush is skipped, not attempted: its
+        homes stay dirty, as if they had failed, and the next flush tries again."""
+        async with self._io:
+            if self._outage:
+                raise StoreUnavailableError("skipped", "the store failed earlier in this flush")
+            try:
+                result = await op()
+            except StoreUnavailableError:
+                self._outage = True
+                self._metrics.rollup_writes.labels(result="error").inc()
+                raise
+            except RollupConflictError:
+                self._metrics.rollup_writes.labels(result="conflict").inc()
+                raise
         self._metrics.rollup_writes.labels(result="ok").inc()
         return result
 
     async def _checkpoint(self, part: PartitionState, target: Position | None) -> None:
-        if target is None or part.fenced or self.partitions.get(part.partition_id) is not part:
+        if part.fenced or self.partitions.get(part.partition_id) is not part:
             return
-        if part.checkpointed is not None and target.sequence_number <= part.checkpointed.sequence_number:
-            part.checkpoint_time = self._clock()  # nothing new to record: the checkpoint is current
+        watch = self.watches[part.partition_id]
+        if target is None or (
+            part.checkpointed is not None and target.sequence_number <= part.checkpointed.sequence_number
+        ):
+            if part.last is None or (
+                target is not None and target.sequence_number >= part.last.sequence_number
+            ):
+                watch.confirmed = self._clock()  # every event received is covered: the checkpoint is current
             return
         try:
             await self._checkpoints.checkpoint(part.partition_id, target)
@@ -259,7 +297,8 @@ class RollupProcessor:
             self._metrics.handler_errors.labels(stage="checkpoint").inc()
             return
         part.checkpointed = target
-        part.checkpoint_time = self._clock()
+        part.checkpoint_time = watch.confirmed = self._clock()
+        watch.durable = target.sequence_number
         self._metrics.checkpoints.inc()
 
     async def run_flush_loop(self, interval: float, stop: asyncio.Event) -> None:
@@ -274,13 +313,6 @@ class RollupProcessor:
             except Exception:
                 log.exception("flush failed")
                 self._metrics.handler_errors.labels(stage="flush").inc()
-            self.update_checkpoint_ages()
-
-    def update_checkpoint_ages(self) -> None:
-        now = self._clock()
-        for pid, part in self.partitions.items():
-            if part.checkpoint_time is not None:
-                self._metrics.checkpoint_age.labels(partition=pid).set(max(0.0, now - part.checkpoint_time))
 
     def _update_homes_gauge(self) -> None:
         self._metrics.homes_in_state.set(sum(len(p.homes) for p in self.partitions.values()))

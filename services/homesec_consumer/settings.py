@@ -26,6 +26,16 @@ class ConsumerSettings(BaseSettings):
     rollup_container: str = "rollups"
     deadletter_container: str = "deadletters"
     create_containers: bool = True
+    # Every Blob call: a connect/read timeout per attempt, then up to BLOB_RETRY_TOTAL retries after about
+    # 1, 3 and 5 s (the storage SDK's default starts at 15 s); the whole call, retries included, ends within
+    # max(FLUSH_INTERVAL_SECONDS, 2 x BLOB_REQUEST_TIMEOUT_SECONDS).
+    blob_request_timeout_seconds: float = Field(default=10.0, gt=0)
+    blob_retry_total: int = Field(default=3, ge=0, le=10)
+    # Start-up: each failed attempt to reach Blob and Event Hubs is logged and retried after a backoff that
+    # doubles from 0.5 s up to this.
+    startup_retry_max_seconds: float = Field(default=30.0, gt=0)
+    # How often each owned partition's last enqueued sequence number is read from the service (the lag).
+    lag_refresh_interval_seconds: float = Field(default=15.0, gt=0)
     # Honour HTTP(S)_PROXY/NO_PROXY and .netrc for Blob requests (aiohttp ``trust_env``). Off by default:
     # aiohttp then looks both up in a worker thread on every request, which doubles a request's CPU cost.
     blob_use_env_proxy: bool = False
@@ -64,3 +74,7 @@ class ConsumerSettings(BaseSettings):
     # per event, almost all freed by reference counting, so frequent young collections find little.
     gc_gen0_threshold: int = Field(default=10_000, ge=700)
     log_level: str = "INFO"
+
+    @property
+    def blob_operation_timeout_seconds(self) -> float:
+        return max(self.flush_interval_seconds, 2 * self.blob_request_timeout_seconds)

@@ -7,7 +7,10 @@ Layout of the rollup container (documented in docs/consumer.md):
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import orjson
 from azure.core import MatchConditions
@@ -25,6 +28,7 @@ from homesec_domain.rollup import merge_day
 from homesec_consumer.errors import RollupConflictError, StoreUnavailableError
 from homesec_consumer.ports import Position, StoredDoc
 
+T = TypeVar("T")
 _JSON = ContentSettings(content_type="application/json", cache_control="no-cache")
 _MERGE_ATTEMPTS = 8
 _IF_MATCH = MatchConditions.IfNotModified
@@ -38,31 +42,83 @@ def day_blob(home_id: str, day: str) -> str:
     return f"homes/{home_id}/hourly/{day}.json"
 
 
-class BlobRollupStore:
-    """``RollupStore`` on one container. Conditional writes use etags (if-match / if-none-match)."""
+class StorageHealth:
+    """Whether Blob storage answers: the outcome of the latest call (a 404 or a lost condition is an
+    answer). ``on_change(available)`` is called when that flips (the ``storage_available`` gauge)."""
 
-    def __init__(self, container: ContainerClient) -> None:
+    def __init__(
+        self, on_change: Callable[[bool], None] = lambda _: None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.failing_since: float | None = None
+        self._on_change = on_change
+        self._clock = clock
+
+    @property
+    def available(self) -> bool:
+        return self.failing_since is None
+
+    def ok(self) -> None:
+        if self.failing_since is not None:
+            self.failing_since = None
+            self._on_change(True)
+
+    def failed(self) -> None:
+        if self.failing_since is None:
+            self.failing_since = self._clock()
+            self._on_change(False)
+
+    async def call(self, operation: str, aw: Awaitable[T], timeout: float) -> T:
+        """Await one Blob call within ``timeout`` seconds (the SDK's retries included); a timeout or an
+        ``AzureError`` other than not-found / lost condition marks storage failing."""
+        try:
+            result = await asyncio.wait_for(aw, timeout)
+        except TimeoutError as exc:
+            self.failed()
+            raise StoreUnavailableError(operation, f"no answer in {timeout:g} s") from exc
+        except (ResourceNotFoundError, ResourceExistsError, ResourceModifiedError):
+            self.ok()
+            raise
+        except AzureError:
+            self.failed()
+            raise
+        self.ok()
+        return result
+
+
+class BlobRollupStore:
+    """``RollupStore`` on one container. Conditional writes use etags (if-match / if-none-match). Each call
+    ends within ``timeout`` seconds and reports to ``health``."""
+
+    def __init__(
+        self, container: ContainerClient, health: StorageHealth | None = None, timeout: float = 30.0
+    ) -> None:
         self._container = container
+        self._health = health or StorageHealth()
+        self._timeout = timeout
+
+    async def _download(self, name: str) -> tuple[bytes, str]:
+        downloader = await self._container.get_blob_client(name).download_blob()
+        body = await downloader.readall()
+        return bytes(body), str(downloader.properties.etag)
 
     async def _get(self, name: str) -> tuple[bytes, str] | None:
         try:
-            downloader = await self._container.get_blob_client(name).download_blob()
-            body = await downloader.readall()
+            return await self._health.call("get", self._download(name), self._timeout)
         except ResourceNotFoundError:
             return None
         except AzureError as exc:
             raise StoreUnavailableError("get", repr(exc)) from exc
-        return bytes(body), str(downloader.properties.etag)
 
     async def _put(self, name: str, body: bytes, etag: str | None) -> str:
         blob = self._container.get_blob_client(name)
+        if etag is None:
+            upload = blob.upload_blob(body, overwrite=False, content_settings=_JSON)
+        else:
+            upload = blob.upload_blob(
+                body, overwrite=True, content_settings=_JSON, etag=etag, match_condition=_IF_MATCH
+            )
         try:
-            if etag is None:
-                result = await blob.upload_blob(body, overwrite=False, content_settings=_JSON)
-            else:
-                result = await blob.upload_blob(
-                    body, overwrite=True, content_settings=_JSON, etag=etag, match_condition=_IF_MATCH
-                )
+            result = await self._health.call("put", upload, self._timeout)
         except (ResourceExistsError, ResourceModifiedError) as exc:
             # Idempotent by name + content: a retried write that already landed is a success.
             current = await self._get(name)
@@ -103,23 +159,32 @@ class BlobRollupStore:
 class BlobDeadLetterSink:
     """``DeadLetterSink``: one JSON blob per poison event (overwrite: replays are idempotent)."""
 
-    def __init__(self, container: ContainerClient) -> None:
+    def __init__(
+        self, container: ContainerClient, health: StorageHealth | None = None, timeout: float = 30.0
+    ) -> None:
         self._container = container
+        self._health = health or StorageHealth()
+        self._timeout = timeout
 
     async def put(self, name: str, body: bytes) -> None:
+        upload = self._container.upload_blob(name, body, overwrite=True, content_settings=_JSON)
         try:
-            await self._container.upload_blob(name, body, overwrite=True, content_settings=_JSON)
+            await self._health.call("dead_letter", upload, self._timeout)
         except AzureError as exc:
             raise StoreUnavailableError("dead_letter", repr(exc)) from exc
 
 
 class BlobCheckpointSink:
-    """``CheckpointSink`` on the SDK's ``BlobCheckpointStore`` (the blobs KEDA's blobMetadata reads)."""
+    """``CheckpointSink`` on the SDK's ``BlobCheckpointStore`` (the blobs KEDA's blobMetadata reads); each
+    call ends within ``timeout`` seconds and reports to ``health``."""
 
     def __init__(
-        self, store: BlobCheckpointStore, namespace: str, eventhub: str, consumer_group: str
-    ) -> None:
+        self, store: BlobCheckpointStore, namespace: str, eventhub: str, consumer_group: str,
+        health: StorageHealth | None = None, timeout: float = 30.0,
+    ) -> None:  # fmt: skip
         self._store = store
+        self._health = health or StorageHealth()
+        self._timeout = timeout
         self._ids = {
             "fully_qualified_namespace": namespace,
             "eventhub_name": eventhub,
@@ -127,18 +192,23 @@ class BlobCheckpointSink:
         }
 
     async def checkpoint(self, partition_id: str, position: Position) -> None:
-        await self._store.update_checkpoint(
+        update = self._store.update_checkpoint(
             {**self._ids, "partition_id": partition_id, "offset": position.offset,
              "sequence_number": position.sequence_number}
         )  # fmt: skip
+        await self._health.call("checkpoint", update, self._timeout)
 
     async def positions(self) -> dict[str, Position]:
         """Every partition's checkpoint (partitions without one are absent)."""
-        found = await self._store.list_checkpoints(**self._ids)
+        found = await self._health.call(
+            "list_checkpoints", self._store.list_checkpoints(**self._ids), self._timeout
+        )
         return {
             str(c["partition_id"]): Position(int(c.get("sequence_number") or 0), str(c.get("offset")))
             for c in found
         }
 
     async def owners(self) -> list[dict[str, Any]]:
-        return list(await self._store.list_ownership(**self._ids))
+        return list(
+            await self._health.call("list_ownership", self._store.list_ownership(**self._ids), self._timeout)
+        )

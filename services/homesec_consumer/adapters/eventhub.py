@@ -116,26 +116,26 @@ class EventHubRunner:
     async def _on_batch(self, ctx: PartitionContext, events: list[EventData]) -> None:
         await self._processor.handle_batch(ctx.partition_id, [inbound(e) for e in events])
         last = ctx.last_enqueued_event_properties
-        if events and last and last.get("sequence_number") is not None:
-            lag = max(0, int(last["sequence_number"]) - (events[-1].sequence_number or 0))
-            self._metrics.partition_lag.labels(partition=ctx.partition_id).set(lag)
+        if last and last.get("sequence_number") is not None:
+            self._processor.note_enqueued(ctx.partition_id, int(last["sequence_number"]))
 
     async def _on_init(self, ctx: PartitionContext) -> None:
-        fresh = await self._fresh(ctx.partition_id)
+        position = await self._checkpoint_of(ctx.partition_id)
+        # Still the initial ``earliest`` checkpoint: no home of the partition was ever checkpointed as
+        # durable, so homes are presumed new (see ``RollupProcessor.open_partition``).
+        fresh = position is not None and position.offset == INITIAL_OFFSET
         log.info("claimed partition %s%s", ctx.partition_id, " (initial checkpoint)" if fresh else "")
-        self._processor.open_partition(ctx.partition_id, presume_new=fresh)
+        self._processor.open_partition(ctx.partition_id, presume_new=fresh, checkpoint=position)
 
-    async def _fresh(self, partition_id: str) -> bool:
-        """Whether the partition's checkpoint is still the initial ``earliest`` one (then no home of it was
-        ever checkpointed as durable, and homes are presumed new; see ``RollupProcessor.open_partition``)."""
+    async def _checkpoint_of(self, partition_id: str) -> Position | None:
+        """The partition's checkpoint, or None (none, or reading failed: then every home's status is read)."""
         if self._checkpoints is None:
-            return False
+            return None
         try:
-            position = (await self._checkpoints.positions()).get(partition_id)
-        except Exception as exc:  # reading the checkpoint failed: read every home's status instead
+            return (await self._checkpoints.positions()).get(partition_id)
+        except Exception as exc:
             log.warning("reading the checkpoint of partition %s failed: %r", partition_id, exc)
-            return False
-        return position is not None and position.offset == INITIAL_OFFSET
+            return None
 
     async def _on_close(self, ctx: PartitionContext, reason: Any) -> None:
         log.info("partition %s closed: %s", ctx.partition_id, reason)
@@ -156,10 +156,9 @@ async def ensure_initial_checkpoints(
     enqueued event. Returns the partitions written.
     """
     existing = await sink.positions()
-    written = []
-    for pid in await client.get_partition_ids():
-        if pid in existing:
-            continue
+    missing = [pid for pid in await client.get_partition_ids() if pid not in existing]
+
+    async def write(pid: str) -> None:
         props = await client.get_partition_properties(pid)
         if starting_position == "latest" and not props["is_empty"]:
             position = Position(
@@ -168,8 +167,9 @@ async def ensure_initial_checkpoints(
         else:
             position = Position(int(props["beginning_sequence_number"]) - 1, INITIAL_OFFSET)
         await sink.checkpoint(pid, position)
-        written.append(pid)
-    return written
+
+    await asyncio.gather(*(write(pid) for pid in missing))
+    return missing
 
 
 async def watch_ownership(
@@ -196,6 +196,33 @@ async def watch_ownership(
         except Exception as exc:
             metrics.handler_errors.labels(stage="ownership_watch").inc()
             log.warning("listing ownership failed: %r", exc)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            continue
+
+
+async def refresh_lag(
+    client: EventHubConsumerClient,
+    processor: RollupProcessor,
+    metrics: ConsumerMetrics,
+    *,
+    interval: float,
+    stop: asyncio.Event,
+    timeout: float = 10.0,
+) -> None:
+    """Every ``interval``: read each owned partition's last enqueued sequence number from the service, so
+    the lag moves even when the receiver delivers nothing (a stalled or paused partition)."""
+    while not stop.is_set():
+        for pid in list(processor.watches):
+            try:
+                props = await asyncio.wait_for(client.get_partition_properties(pid), timeout)
+            except Exception as exc:
+                metrics.handler_errors.labels(stage="lag_refresh").inc()
+                log.warning("reading partition %s properties failed: %r", pid, exc)
+                break  # the service does not answer: try again next interval
+            if not props.get("is_empty"):
+                processor.note_enqueued(pid, int(props["last_enqueued_sequence_number"]))
         try:
             await asyncio.wait_for(stop.wait(), timeout=interval)
         except TimeoutError:
