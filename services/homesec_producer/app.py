@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 
 from homesec_producer.admission import Admission, AdmissionMiddleware
@@ -131,7 +132,8 @@ def build_app(
     )
     if settings.unsafe_ack_on_publish_failure:
         log.error("UNSAFE_ACK_ON_PUBLISH_FAILURE is set: failed sends are acknowledged (test harness only)")
-    app = FastAPI(
+    # /docs and /redoc serve Swagger UI and ReDoc from the pinned fastapi-offline package, not a CDN.
+    app = FastAPIOffline(
         title="homesec producer",
         version="1",
         description="Ingests sensor readings and publishes them to Event Hubs (home ID = partition key).",
