@@ -171,6 +171,15 @@ def _consumer() -> Row:
         Panel("Checkpoint age per partition", [
             (agg("max", "homesec_consumer_checkpoint_age_seconds", by="partition"), "{{partition}}"),
         ], unit="s"),
+        Panel("Received, not yet durable, per partition", [
+            (agg("max", "homesec_consumer_events_not_durable", by="partition"), "{{partition}}"),
+            (agg("min", "homesec_consumer_storage_available"), "Blob available (min over pods)"),
+        ], description="Events received but not yet covered by a durable checkpoint: it climbs while Blob "
+            "storage fails (HomesecConsumerNotDurable), even though the lag falls.", width=12),
+        Panel("Receiver idle per partition", [
+            (agg("max", "homesec_consumer_partition_receive_idle_seconds", by="partition"), "{{partition}}"),
+        ], unit="s", description="Seconds since each partition last delivered an event. Idle with lag "
+            "above 0 is a stalled receiver (HomesecConsumerPartitionStalled).", width=12),
         Panel("Checkpoints written", [(rate("homesec_consumer_checkpoints_total"), "checkpoints/s")]),
         Panel("Rollup writes by result", [
             (rate("homesec_consumer_rollup_writes_total", by="result"), "{{result}}")], stack=True),

@@ -32,7 +32,7 @@ class ConsumerSettings(BaseSettings):
     blob_request_timeout_seconds: float = Field(default=10.0, gt=0)
     blob_retry_total: int = Field(default=3, ge=0, le=10)
     # Start-up: each failed attempt to reach Blob and Event Hubs is logged and retried after a backoff that
-    # doubles from 0.5 s up to this.
+    # doubles from 1 s up to this.
     startup_retry_max_seconds: float = Field(default=30.0, gt=0)
     # How often each owned partition's last enqueued sequence number is read from the service (the lag).
     lag_refresh_interval_seconds: float = Field(default=15.0, gt=0)
