@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from homesec_consumer.ports import Position
+
 # Bounded label values (docs/contracts.md); primed at start so every series exists from the first scrape.
 # Why an event was set aside uncounted (in the dead-letter container): poison, or outside the acceptance
 # horizon (older than the maximum age, or too far in the future, relative to its enqueued time).
@@ -37,6 +39,16 @@ class PartitionWatch:
     durable: int | None = None  # sequence number the durable checkpoint covers
     received: int | None = None  # last event received
     enqueued: int | None = None  # last event enqueued in the service (receive properties or a refresh)
+
+    def note_enqueued(self, sequence_number: int) -> None:
+        if self.enqueued is None or sequence_number > self.enqueued:
+            self.enqueued = sequence_number
+
+    def received_batch(self, first: Position, last: Position, now: float) -> None:
+        self.progress = now
+        self.received = last.sequence_number
+        if self.durable is None:  # checkpoint unknown at the claim: count from the first event received
+            self.durable = first.sequence_number - 1
 
     def lag(self) -> float:
         done = self.received if self.received is not None else self.durable

@@ -99,9 +99,8 @@ class RollupProcessor:
 
     def note_enqueued(self, partition_id: str, sequence_number: int) -> None:
         """The service's last enqueued sequence number of an owned partition (for the lag)."""
-        watch = self.watches.get(partition_id)
-        if watch is not None and (watch.enqueued is None or sequence_number > watch.enqueued):
-            watch.enqueued = sequence_number
+        if (watch := self.watches.get(partition_id)) is not None:
+            watch.note_enqueued(sequence_number)
 
     def stop_intake(self) -> None:
         """Shutdown: later events are ignored (never checkpointed, so the next owner gets them)."""
@@ -115,7 +114,7 @@ class RollupProcessor:
         if not self.accepting or not events:
             return
         start = self._clock()
-        self._progress(partition_id, events, start)
+        self.watches[partition_id].received_batch(events[0].position, events[-1].position, start)
         self._metrics.events_received.inc(len(events))
         self._metrics.batch_size.observe(len(events))
         items: list[tuple[InboundEvent, Reading | None]] = []
@@ -134,13 +133,6 @@ class RollupProcessor:
         self._metrics.batch_processing.observe(max(0.0, done - start))
         self._metrics.last_batch_time.set(done)
         self._update_homes_gauge()
-
-    def _progress(self, partition_id: str, events: Sequence[InboundEvent], now: float) -> None:
-        watch = self.watches[partition_id]
-        watch.progress = now
-        watch.received = events[-1].position.sequence_number
-        if watch.durable is None:  # checkpoint unknown at the claim: count from the first event received
-            watch.durable = events[0].position.sequence_number - 1
 
     def _admit(self, event: InboundEvent) -> Reading:
         """The event's reading if it decodes and lies in the acceptance horizon, else InvalidEventError."""
@@ -216,6 +208,7 @@ class RollupProcessor:
         outcomes = await asyncio.gather(*(self._put_status(part, i) for i in items), return_exceptions=True)
         now = self._clock()
         durable: list[SnapItem] = []
+        failures: list[BaseException] = []
         for item, outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, str):
                 part.commit(item, outcome)
@@ -230,8 +223,9 @@ class RollupProcessor:
                 part.fenced = True
                 self._fenced.add(part.partition_id)
             else:
-                log.warning("rollup write for partition %s failed: %r", part.partition_id, outcome)
+                failures.append(outcome)
                 part.restore(item)
+        _log_failures("rollup write", part.partition_id, failures)
         return durable
 
     async def _put_status(self, part: PartitionState, item: SnapItem) -> str:
@@ -243,13 +237,15 @@ class RollupProcessor:
         event of the home, loads its status and merges them from there."""
         outcomes = await asyncio.gather(*(self._merge_item(i) for i in items), return_exceptions=True)
         failed: list[SnapItem] = []
+        failures: list[BaseException] = []
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome is None:
                 part.merged(item)
             else:
-                log.warning("day merge for partition %s failed: %r", part.partition_id, outcome)
+                failures.append(outcome)
                 part.restore(item)
                 failed.append(item)
+        _log_failures("day merge", part.partition_id, failures)
         return failed
 
     async def _merge_item(self, item: SnapItem) -> None:
@@ -281,14 +277,10 @@ class RollupProcessor:
     async def _checkpoint(self, part: PartitionState, target: Position | None) -> None:
         if part.fenced or self.partitions.get(part.partition_id) is not part:
             return
-        watch = self.watches[part.partition_id]
-        if target is None or (
-            part.checkpointed is not None and target.sequence_number <= part.checkpointed.sequence_number
-        ):
-            if part.last is None or (
-                target is not None and target.sequence_number >= part.last.sequence_number
-            ):
-                watch.confirmed = self._clock()  # every event received is covered: the checkpoint is current
+        watch, last, done = self.watches[part.partition_id], part.last, part.checkpointed
+        if target is None or (done is not None and target.sequence_number <= done.sequence_number):
+            if last is None or (target is not None and target.sequence_number >= last.sequence_number):
+                watch.confirmed = self._clock()  # it covers every event received: the checkpoint is current
             return
         try:
             await self._checkpoints.checkpoint(part.partition_id, target)
@@ -316,3 +308,11 @@ class RollupProcessor:
 
     def _update_homes_gauge(self) -> None:
         self._metrics.homes_in_state.set(sum(len(p.homes) for p in self.partitions.values()))
+
+
+def _log_failures(what: str, partition_id: str, failures: list[BaseException]) -> None:
+    """One line per flush and partition, not one per home: an outage fails thousands of writes."""
+    if failures:
+        log.warning(
+            "%d %s(s) for partition %s failed, e.g. %r", len(failures), what, partition_id, failures[0]
+        )
