@@ -40,6 +40,8 @@ def parse_hubs(spec: str) -> dict[str, int]:
     hubs: dict[str, int] = {}
     for item in filter(None, (s.strip() for s in spec.split(","))):
         name, _, count = item.partition(":")
+        if any(other.casefold() == name.casefold() for other in hubs):
+            raise SystemExit(f"--hubs: {name!r} is given twice (hub names are case-insensitive)")
         hubs[name] = int(count or 16)
         if not 1 <= hubs[name] <= 1024:
             raise SystemExit(f"--hubs: partition count of {name!r} must be 1..1024")
@@ -50,7 +52,7 @@ async def serve(args: argparse.Namespace) -> None:
     keys = dict(k.split("=", 1) for k in args.key) if args.check_sas else None
     limiter = ThroughputLimiter(args.throughput_units, args.auto_inflate_max, args.auto_inflate_delay)
     groups = [g.strip() for g in args.consumer_groups.split(",") if g.strip()]
-    if "$Default" not in groups:
+    if "$default" not in {g.casefold() for g in groups}:  # consumer groups are case-insensitive
         groups.append("$Default")
     server = EmulatorServer(args.data_dir, parse_hubs(args.hubs), groups, limiter, keys, args.fsync)
     await server.start(args.host, args.port, args.admin_port)

@@ -64,19 +64,29 @@ class Stats:
     rejected_sends: int = 0
 
 
+def name_key(name: str) -> str:
+    """Event Hubs matches hub (entity) and consumer-group names without regard to case."""
+    return name.casefold()
+
+
 class Hub:
     def __init__(
         self, name: str, partitions: int, consumer_groups: list[str], root: Path, fsync: bool
     ) -> None:
         self.name = name
         self.created_ms = int(time.time() * 1000)
-        self.consumer_groups = set(consumer_groups)
+        # case-folded name -> the configured spelling, which keys the partitions' subscribers
+        self.consumer_groups = {name_key(g): g for g in consumer_groups}
         self.partition_ids = [str(i) for i in range(partitions)]
         self.partitions = {
             pid: Partition(name, pid, PartitionLog(root / name / f"{pid}.log", fsync))
             for pid in self.partition_ids
         }
         self._rr = 0
+
+    def consumer_group(self, name: str) -> str | None:
+        """The configured spelling of consumer group ``name`` (any case), or ``None`` if there is none."""
+        return self.consumer_groups.get(name_key(name))
 
     def route(self, partition_id: str | None, key: bytes | None) -> Partition | None:
         if partition_id is not None:
@@ -99,9 +109,16 @@ class Broker:
         limiter: ThroughputLimiter,
         fsync: bool = False,
     ) -> None:
+        if len({name_key(name) for name in hubs}) != len(hubs):
+            raise ValueError(f"hub names must differ in more than case: {sorted(hubs)}")
         self.hubs = {name: Hub(name, n, consumer_groups, root, fsync) for name, n in hubs.items()}
+        self._by_key = {name_key(name): hub for name, hub in self.hubs.items()}
         self.limiter = limiter
         self.stats = Stats()
+
+    def hub(self, name: str) -> Hub | None:
+        """The hub called ``name``, in any case (Event Hubs entity names are case-insensitive)."""
+        return self._by_key.get(name_key(name))
 
     # --- ingress -----------------------------------------------------------------------------------
     def publish(
@@ -113,7 +130,7 @@ class Broker:
         done: AckCallback,
     ) -> None:
         """Append ``bodies`` atomically to one partition; call ``done`` once durable (or with a failure)."""
-        hub = self.hubs.get(hub_name)
+        hub = self.hub(hub_name)
         part = hub.route(partition_id, key) if hub else None
         if part is None:
             done(Failure(NOT_FOUND, f"The messaging entity '{hub_name}/{partition_id}' could not be found."))
@@ -158,10 +175,10 @@ class Broker:
 
     # --- faults ------------------------------------------------------------------------------------
     def pause(self, hub: str, pid: str) -> None:
-        self.hubs[hub].partitions[pid].paused = True
+        self._hub(hub).partitions[pid].paused = True
 
     def resume(self, hub: str, pid: str) -> None:
-        part = self.hubs[hub].partitions[pid]
+        part = self._hub(hub).partitions[pid]
         part.paused = False
         pending, part.pending = part.pending, []
         for bodies, key, done in pending:
@@ -172,11 +189,12 @@ class Broker:
     # --- receivers ---------------------------------------------------------------------------------
     def subscribe(self, hub: str, group: str, pid: str, link: Subscriber) -> Failure | None:
         """Attach a receiver; a higher (or equal) epoch steals the partition from lower ones."""
-        h = self.hubs.get(hub)
-        if h is None or pid not in h.partitions or group not in h.consumer_groups:
+        h = self.hub(hub)
+        canonical = h.consumer_group(group) if h is not None else None
+        if h is None or pid not in h.partitions or canonical is None:
             return Failure(NOT_FOUND, f"The messaging entity '{hub}/ConsumerGroups/{group}/Partitions/{pid}' "
                                       "could not be found.")  # fmt: skip
-        links = h.partitions[pid].subscribers.setdefault(group, [])
+        links = h.partitions[pid].subscribers.setdefault(canonical, [])  # `$default` is `$Default`
         current = [lnk.epoch for lnk in links if lnk.epoch is not None]
         if current and (link.epoch is None or link.epoch < max(current)):
             return Failure(LINK_STOLEN, f"Receiver with epoch {link.epoch} rejected: a receiver with higher "
@@ -190,9 +208,16 @@ class Broker:
         return None
 
     def unsubscribe(self, hub: str, group: str, pid: str, link: Subscriber) -> None:
-        links = self.hubs[hub].partitions[pid].subscribers.get(group, [])
+        h = self._hub(hub)
+        links = h.partitions[pid].subscribers.get(h.consumer_group(group) or group, [])
         if link in links:
             links.remove(link)
+
+    def _hub(self, name: str) -> Hub:
+        hub = self.hub(name)
+        if hub is None:
+            raise KeyError(name)
+        return hub
 
     def close(self) -> None:
         for hub in self.hubs.values():

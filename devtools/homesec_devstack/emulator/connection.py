@@ -221,10 +221,15 @@ class AmqpConnection(asyncio.Protocol):
                 link = attach_incoming(self, session, handle, name, target[0] or b"")
         except RouteError as exc:
             failure = exc.failure
+        # A refused attach answers with a null terminus on our side (the source when we would send, the
+        # target when we would receive), then a detach carrying the error (AMQP 1.0 2.6.3, as Event Hubs
+        # does). pyamqp fails the link open only on a null terminus; an echoed one looks like success.
+        refused = failure is not None or link is None
         reply = P.AttachFrame(
             name=name, handle=handle, role=not client_is_receiver, send_settle_mode=fields[3],
-            rcv_settle_mode=fields[4], source=Source(address=source[0]),  # type: ignore[call-arg]
-            target=Target(address=target[0]),  # type: ignore[call-arg]
+            rcv_settle_mode=fields[4],
+            source=None if refused and client_is_receiver else Source(address=source[0]),  # type: ignore[call-arg]
+            target=None if refused and not client_is_receiver else Target(address=target[0]),  # type: ignore[call-arg]
             unsettled=None, incomplete_unsettled=None,
             initial_delivery_count=0 if client_is_receiver else None,
             max_message_size=MAX_MESSAGE_SIZE, offered_capabilities=(fields[12] or None) if client_is_receiver

@@ -77,7 +77,7 @@ def handle_management(request: Message, broker: Broker) -> bytes:
     operation, kind, name = _get(props, "operation"), _get(props, "type"), _get(props, "name")
     if operation != "READ":
         return reply_payload(request, 400, f"unsupported operation {operation!r}")
-    hub = broker.hubs.get(name or "")
+    hub = broker.hub(name or "")
     if hub is None:
         return reply_payload(request, 404, f"The messaging entity '{name}' could not be found.")
     if kind == "com.microsoft:eventhub":

@@ -44,9 +44,9 @@ def attach_incoming(
     if parts and parts[0] == "$management":
         return IncomingLink(session, handle, name, target, "management")
     conn.require_auth()
-    if not parts or parts[0] not in conn.broker.hubs:
+    hub = conn.broker.hub(parts[0]) if parts else None
+    if hub is None:
         raise RouteError(Failure(NOT_FOUND, f"The messaging entity '{'/'.join(parts)}' could not be found."))
-    hub = conn.broker.hubs[parts[0]]
     pid: str | None = None
     if len(parts) == 3 and parts[1].lower() == "partitions" and parts[2] in hub.partitions:
         pid = parts[2]
@@ -71,10 +71,9 @@ def attach_outgoing(
     conn.require_auth()
     if len(parts) != 5 or parts[1].lower() != "consumergroups" or parts[3].lower() != "partitions":
         raise RouteError(Failure(NOT_FOUND, f"The messaging entity '{'/'.join(parts)}' could not be found."))
-    hub_name, group, pid = parts[0], parts[2], parts[4]
-    hub = conn.broker.hubs.get(hub_name)
-    part = hub.partitions.get(pid) if hub else None
-    if part is None:
+    hub = conn.broker.hub(parts[0])  # hub and consumer-group names match in any case, as in Event Hubs
+    part = hub.partitions.get(parts[4]) if hub else None
+    if hub is None or part is None:
         raise RouteError(Failure(NOT_FOUND, f"The messaging entity '{'/'.join(parts)}' could not be found."))
     filters = source[7] if len(source) > 7 and source[7] else {}
     selector = filters.get(SELECTOR)
@@ -82,13 +81,14 @@ def attach_outgoing(
         position = start_index(part, selector)
     except ValueError as exc:
         raise RouteError(Failure(b"amqp:invalid-field", str(exc))) from exc
+    group = hub.consumer_group(parts[2]) or parts[2]  # the configured spelling; unknown: refused below
     epoch = (properties or {}).get(EPOCH)
     link = PartitionReceiver(
         session, handle, name, address, broker=conn.broker, partition=part, group=group, position=position,
         epoch=int(epoch) if epoch is not None else None, runtime_metric=RUNTIME_METRIC in (desired or []),
         on_stolen=lambda lnk, why: conn.steal(session, lnk, why),
     )  # fmt: skip
-    failure = conn.broker.subscribe(hub_name, group, pid, link)
+    failure = conn.broker.subscribe(hub.name, group, part.pid, link)
     if failure is not None:
         raise RouteError(failure)
     return link

@@ -140,7 +140,8 @@ class EmulatorServer:
         @routes.post("/hubs/{hub}/partitions/{pid}/{action:pause|resume}")
         async def pause(req: web.Request) -> web.Response:
             hub, pid, action = req.match_info["hub"], req.match_info["pid"], req.match_info["action"]
-            if hub not in self.broker.hubs or pid not in self.broker.hubs[hub].partitions:
+            found = self.broker.hub(hub)
+            if found is None or pid not in found.partitions:
                 return web.json_response({"error": "no such partition"}, status=404)
             (self.broker.pause if action == "pause" else self.broker.resume)(hub, pid)
             return web.json_response({"hub": hub, "partition": pid, "paused": action == "pause"})

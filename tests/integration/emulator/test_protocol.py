@@ -58,3 +58,49 @@ def test_unknown_protocol_header_is_refused(emulator: EmulatorProcess) -> None:
         assert _read_exact(sock, 8) == codec.AMQP_HEADER  # the header the server supports, then close
         assert sock.recv(1) == b""
     assert emulator.stats()["connections_open"] == 0
+
+
+def _open_session(sock: socket.socket) -> None:
+    sock.sendall(codec.AMQP_HEADER)
+    assert _read_exact(sock, 8) == codec.AMQP_HEADER
+    sock.sendall(codec.frame_bytes(0, codec.P.OpenFrame(
+        container_id="raw", hostname="127.0.0.1", max_frame_size=65536, channel_max=1,
+        idle_timeout=None, outgoing_locales=None, incoming_locales=None, offered_capabilities=None,
+        desired_capabilities=None, properties=None)))  # fmt: skip
+    assert _read_frame(sock)[0] == 0x10
+    sock.sendall(codec.frame_bytes(0, codec.P.BeginFrame(
+        remote_channel=None, next_outgoing_id=0, incoming_window=1000, outgoing_window=1000, handle_max=10,
+        offered_capabilities=None, desired_capabilities=None, properties=None)))  # fmt: skip
+    assert _read_frame(sock)[0] == 0x11
+
+
+@pytest.mark.parametrize(("client_is_receiver", "address", "entity"), [
+    (False, "amqps://127.0.0.1/nosuchhub", "nosuchhub"),
+    (True, "amqps://127.0.0.1/telemetry/ConsumerGroups/nosuchgroup/Partitions/0",
+     "telemetry/ConsumerGroups/nosuchgroup/Partitions/0"),
+])  # fmt: skip
+def test_refused_attach_replies_with_a_null_terminus_then_detaches_with_the_error(
+    emulator: EmulatorProcess, client_is_receiver: bool, address: str, entity: str
+) -> None:
+    """As Event Hubs: the refusing side's terminus is null (pyamqp fails the open on it), then the error."""
+    from azure.eventhub._pyamqp.endpoints import Source, Target
+
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=5) as sock:
+        _open_session(sock)
+        sock.sendall(codec.frame_bytes(0, codec.P.AttachFrame(
+            name=b"l1", handle=0, role=client_is_receiver, send_settle_mode=0, rcv_settle_mode=0,
+            source=Source(address=address if client_is_receiver else "l1-source"),  # type: ignore[call-arg]
+            target=Target(address="l1-target" if client_is_receiver else address),  # type: ignore[call-arg]
+            unsettled=None, incomplete_unsettled=None,
+            initial_delivery_count=None if client_is_receiver else 0, max_message_size=None,
+            offered_capabilities=None, desired_capabilities=None, properties=None)))  # fmt: skip
+        code, attach = _read_frame(sock)
+        assert code == 0x12 and attach[2] is (not client_is_receiver)
+        ours, theirs = (attach[5], attach[6]) if client_is_receiver else (attach[6], attach[5])
+        assert ours is None
+        assert theirs is not None
+        code, detach = _read_frame(sock)
+        assert code == 0x16 and detach[0] == 0 and detach[1] is True
+        condition, description = detach[2][0], detach[2][1]  # type: ignore[index]
+        assert condition == b"amqp:not-found"
+        assert description == f"The messaging entity '{entity}' could not be found.".encode()
