@@ -260,7 +260,7 @@ class ConsumerService:
 _ATTEMPT_TIMEOUT = 60.0  # one start-up attempt (the SDKs' own retries included)
 
 
-async def _bounded_close(close: Callable[[], Awaitable[None]], timeout: float = 2.0) -> None:
+async def _bounded_close(close: Callable[[], Awaitable[None]], timeout: float = 1.0) -> None:
     """Close a client without letting a dead endpoint hold the exit."""
     try:
         await asyncio.wait_for(close(), timeout=timeout)
