@@ -49,8 +49,13 @@ class AzuriteProcess:
             str(azurite_binary()), "--silent", "--skipApiVersionCheck", "--disableTelemetry", "--loose",
             "--location", str(self.location), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
         ]  # fmt: skip
-        self._proc = ManagedProcess("azurite", argv, log_dir=self.log_dir).start()
-        self._proc.wait_tcp(self.port, timeout=timeout)
+        self._proc = ManagedProcess("azurite", argv, log_dir=self.log_dir)
+        self._proc.start()
+        try:  # the port must be this Azurite's, not another one's
+            self._proc.wait_tcp(self.port, timeout=timeout, owned=True)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:

@@ -63,9 +63,14 @@ class EmulatorProcess:
     def start(self, timeout: float = 30.0) -> EmulatorProcess:
         self._proc = ManagedProcess.python_module(
             "eventhubs-emulator", "homesec_devstack.emulator", self.args, log_dir=self.log_dir
-        ).start()
-        self._proc.wait_http(f"http://127.0.0.1:{self.admin_port}/healthz", timeout=timeout)
-        self._proc.wait_tcp(self.port, timeout=timeout)
+        )
+        self._proc.start()
+        try:  # the answers must come from this emulator, not another one on the same ports
+            self._proc.wait_http(f"http://127.0.0.1:{self.admin_port}/healthz", timeout=timeout, owned=True)
+            self._proc.wait_tcp(self.port, timeout=timeout, owned=True)
+        except BaseException:
+            self.stop(grace=5)
+            raise
         return self
 
     def stop(self, grace: float = 10.0) -> int | None:

@@ -3,7 +3,9 @@
 Starts the Event Hubs emulator, Azurite, the producer, the consumer and a sensor simulator for ``--homes``
 homes, then prints one progress line every ``--interval`` seconds: readings sent by the simulator (as
 counted by the producer), acknowledged by Event Hubs, consumed, rolled up into Blob, and the consumer's lag.
-Ctrl-C (or ``--duration``) stops everything, newest first.
+Ctrl-C, SIGTERM or SIGHUP (the terminal closed), or ``--duration``, stops everything, newest first; during
+start-up too, within about a second. A port already taken fails at once, naming the port. Each run starts
+from fresh data in ``--data-dir`` unless ``--keep-data``.
 """
 
 from __future__ import annotations
@@ -11,19 +13,75 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import shlex
+import shutil
 import signal
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
+from homesec_producer.auth import TokenAuthority
 from prometheus_client.parser import text_string_to_metric_families
 
 from homesec_devstack.azurite import AzuriteProcess
 from homesec_devstack.emulator_process import EmulatorProcess
-from homesec_devstack.procs import ManagedProcess, free_port
+from homesec_devstack.procs import (
+    CANCEL_WAITS,
+    ManagedProcess,
+    PortInUseError,
+    WaitCancelledError,
+    free_port,
+    port_is_free,
+)
+
+PORTS = {"amqp_port": "Event Hubs emulator AMQP", "admin_port": "Event Hubs emulator admin",
+         "blob_port": "Azurite blob", "producer_port": "producer", "consumer_port": "consumer"}  # fmt: skip
+DATA_SUBDIRS = ("eventhubs", "azurite", "logs")  # all a run writes in --data-dir; nothing else is removed
+
+
+def check_ports(args: argparse.Namespace) -> None:
+    """Fail at once when a port of the stack is taken (another ``make run``?) or named twice."""
+    seen: dict[int, str] = {}
+    for attr, what in PORTS.items():
+        port: int = getattr(args, attr)
+        flag = "--" + attr.replace("_", "-")
+        if port in seen:
+            raise PortInUseError(
+                port, what, f": {seen[port]} uses it too; pass another {flag} or --free-ports"
+            )
+        seen[port] = what
+        if not port_is_free(port):
+            raise PortInUseError(
+                port, what, f" (another make run?): stop it, or pass --free-ports (or {flag} N)"
+            )
+
+
+def prepare_data_dir(data_dir: Path, keep: bool) -> None:
+    """Fresh data unless ``keep``: remove what the previous run left (emulator log, blobs, logs)."""
+    if not keep:
+        for name in DATA_SUBDIRS:
+            shutil.rmtree(data_dir / name, ignore_errors=True)
+    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+
+
+def curl_example(producer_url: str, auth_key: str, home: str = "home-000001") -> str:
+    """A ready-to-paste ``curl`` that POSTs one reading for ``home`` with a token valid for 7 days
+    (signed with this run's key); the reading's timestamp is taken by the shell when it runs."""
+    expires = datetime.now(UTC) + timedelta(days=7)
+    token = TokenAuthority({"dev": auth_key.encode()}).issue("make-run", [home], expires)
+    body_head = (
+        f'{{"readings":[{{"home_id":"{home}","sensor_id":"door-1","sensor_type":"door","state":"open","ts":"'
+    )
+    body_tail = '"}]}'
+    return (
+        f"curl -sS -X POST {producer_url}/v1/readings -H 'content-type: application/json'"
+        f" -H {shlex.quote('authorization: Bearer ' + token)}"
+        f" -d '{body_head}'\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"'{body_tail}'"
+    )
 
 
 @dataclass
@@ -42,10 +100,17 @@ class Stack:
         return f"http://127.0.0.1:{self.args.consumer_port}"
 
     def start(self) -> None:
+        """Check the ports, prepare the data directory, start everything and wait until it is ready.
+        Raises ``PortInUseError`` (a port taken), ``WaitCancelledError`` (interrupted) or the failure; what
+        was started is stopped by ``stop()``."""
         a, data, logs = self.args, self.args.data_dir, self.args.data_dir / "logs"
+        check_ports(a)
+        prepare_data_dir(data, keep=a.keep_data)
         self.emulator = EmulatorProcess(data / "eventhubs", port=a.amqp_port, admin_port=a.admin_port,
-                                        consumer_groups="$Default,rollups", log_dir=logs).start()  # fmt: skip
-        self.azurite = AzuriteProcess(data / "azurite", port=a.blob_port, log_dir=logs).start()
+                                        consumer_groups="$Default,rollups", log_dir=logs)  # fmt: skip
+        self.emulator.start()
+        self.azurite = AzuriteProcess(data / "azurite", port=a.blob_port, log_dir=logs)
+        self.azurite.start()
         keys = json.dumps({"dev": a.auth_key})
         producer_env = {
             "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(a.producer_port),
@@ -67,7 +132,7 @@ class Stack:
         )
         for proc, url in ((producer, self.producer_url), (consumer, self.consumer_url)):
             self.procs.append(proc.start())
-            proc.wait_http(f"{url}/readyz", timeout=90)
+            proc.wait_http(f"{url}/readyz", timeout=90, owned=True)
         sim_args = ["--url", self.producer_url, "--homes", str(a.homes), "--rate", str(a.rate),
                     "--duration", "0", "--auth-key", f"dev={a.auth_key}"]  # fmt: skip
         sim = ManagedProcess.python_module("simulator", "homesec_devstack.simulator", sim_args, log_dir=logs)
@@ -128,7 +193,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (default: until Ctrl-C)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between progress lines")
     p.add_argument("--flush-interval", type=float, default=5.0, help="consumer rollup flush interval (s)")
-    p.add_argument("--data-dir", type=Path, default=Path(".cache/stack"), help="state of this run")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".cache/stack"),
+        help="state and logs of this run (default .cache/stack), emptied at start unless --keep-data",
+    )
+    p.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="start from the previous run's data (events, checkpoints, rollups) instead of fresh",
+    )
     p.add_argument("--amqp-port", type=int, default=5672)
     p.add_argument("--admin-port", type=int, default=5673)
     p.add_argument("--blob-port", type=int, default=10000)
@@ -145,15 +220,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.data_dir = args.data_dir.resolve()
     stack = Stack(args)
-    stopping = False
+    received: list[int] = []
+    CANCEL_WAITS.clear()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
+        received.append(signum)
+        CANCEL_WAITS.set()  # start-up gives up within about a second; the progress loop stops
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    data = args.data_dir
+    fresh = "kept from the previous run" if args.keep_data else "fresh; --keep-data keeps it"
+    print(f"data      {data} ({fresh})\n"
+          f"logs      {data / 'logs'} (one file per process)", flush=True)  # fmt: skip
     try:
         stack.start()
         print(f"homesec-telemetry local stack is up ({args.homes} homes, {args.rate:g} readings/s). "
@@ -162,14 +243,23 @@ def main(argv: list[str] | None = None) -> int:
               f"  emulator  amqp://127.0.0.1:{args.amqp_port}  stats http://127.0.0.1:{args.admin_port}/stats\n"
               f"  a home:   curl {stack.consumer_url}/v1/homes/home-000001/status\n"
               f"            curl '{stack.consumer_url}/v1/homes/home-000001/history?hours=24'\n"
-              f"  logs      {args.data_dir / 'logs'}", flush=True)  # fmt: skip
+              f"  post one reading (token for home-000001, valid 7 days):\n"
+              f"    {curl_example(stack.producer_url, args.auth_key)}\n"
+              f"  logs      {data / 'logs'}", flush=True)  # fmt: skip
         started = time.monotonic()
-        while not stopping and (args.duration <= 0 or time.monotonic() - started < args.duration):
-            time.sleep(args.interval)
-            print(progress_line(stack, started), flush=True)
+        while not received and (args.duration <= 0 or time.monotonic() - started < args.duration):
+            CANCEL_WAITS.wait(args.interval)
+            if not received:
+                print(progress_line(stack, started), flush=True)
         print("final: " + progress_line(stack, started), flush=True)
         print(f"home-000001 status: {home_status(stack)}", flush=True)
         print("stopping ...", flush=True)
+    except PortInUseError as exc:
+        print(f"make run: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except WaitCancelledError:
+        print(f"interrupted ({signal.Signals(received[0]).name}) during start-up: stopping ...", flush=True)
+        return 128 + received[0]
     finally:
         stack.stop()
     return 0

@@ -1,7 +1,8 @@
 """``make run`` twice on the same data (issue 11): the second run's readings are rolled up.
 
 ``make run`` keeps its state in ``--data-dir`` (``.cache/stack``): the emulator's partition logs and Azurite's
-blobs (checkpoints, rollups). A second run starts the simulator again, whose sensors number their readings
+blobs (checkpoints, rollups). Each run starts from fresh data unless ``--keep-data`` (issue 12), which the
+second run here passes. A second run starts the simulator again, whose sensors number their readings
 from 1 again, with newer timestamps. Before 8ad7748 the consumer dropped nearly all of them (sequence numbers
 already seen or settled), so the second run's "rolled up" stayed near 0 while the producer acknowledged
 thousands: this test then fails on ``rolled up == acknowledged`` and on the Blob totals.
@@ -85,7 +86,7 @@ def test_make_run_twice_on_the_same_data_rolls_up_the_second_run(tmp_path: Path)
     assert first.consumer[ROLLED_UP] == first.acknowledged
     assert first.blob_total == first.acknowledged
 
-    second = run_stack(argv, seconds=10)
+    second = run_stack([*argv, "--keep-data"], seconds=10)  # a run starts from fresh data unless asked
     assert second.acknowledged > 1000
     rolled_up = second.consumer[ROLLED_UP]
     assert rolled_up == second.acknowledged, f"second run: {rolled_up:.0f} of {second.acknowledged} rolled up"
