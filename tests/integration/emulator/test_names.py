@@ -75,7 +75,11 @@ async def test_epoch_receivers_in_differently_cased_groups_are_one_group(emulato
 
     low, high = consumer("$Default"), consumer("$DEFAULT")
     low_task = asyncio.create_task(low.receive(on_event, on_error=on_error, partition_id="0", owner_level=1))
-    await asyncio.sleep(1.5)
+    for _ in range(100):  # the lower epoch must hold the partition before the higher one attaches
+        stats = await asyncio.to_thread(emulator.stats)
+        if stats["hubs"]["telemetry"]["partitions"]["0"]["receivers"] == 1:
+            break
+        await asyncio.sleep(0.1)
     high_task = asyncio.create_task(high.receive(on_event, partition_id="0", owner_level=2))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stolen.wait(), 10)
