@@ -42,14 +42,7 @@ def test_sasl_then_amqp_open(emulator: EmulatorProcess, mechanism: bytes, respon
         sock.sendall(codec.frame_bytes(0, init, codec.FRAME_SASL))
         code, fields = _read_frame(sock)
         assert (code, fields[0]) == (0x44, 0)  # sasl-outcome: ok
-        sock.sendall(codec.AMQP_HEADER)
-        assert _read_exact(sock, 8) == codec.AMQP_HEADER
-        sock.sendall(codec.frame_bytes(0, codec.P.OpenFrame(
-            container_id="raw", hostname="127.0.0.1", max_frame_size=65536, channel_max=1,
-            idle_timeout=None, outgoing_locales=None, incoming_locales=None, offered_capabilities=None,
-            desired_capabilities=None, properties=None)))  # fmt: skip
-        code, fields = _read_frame(sock)
-        assert code == 0x10 and fields[0] == b"homesec-eventhubs-emulator"
+        assert _open_session(sock)[0] == b"homesec-eventhubs-emulator"
 
 
 def test_unknown_protocol_header_is_refused(emulator: EmulatorProcess) -> None:
@@ -60,18 +53,21 @@ def test_unknown_protocol_header_is_refused(emulator: EmulatorProcess) -> None:
     assert emulator.stats()["connections_open"] == 0
 
 
-def _open_session(sock: socket.socket) -> None:
+def _open_session(sock: socket.socket) -> list[object]:
+    """AMQP header, open and begin, after SASL; returns the fields of the server's open frame."""
     sock.sendall(codec.AMQP_HEADER)
     assert _read_exact(sock, 8) == codec.AMQP_HEADER
     sock.sendall(codec.frame_bytes(0, codec.P.OpenFrame(
         container_id="raw", hostname="127.0.0.1", max_frame_size=65536, channel_max=1,
         idle_timeout=None, outgoing_locales=None, incoming_locales=None, offered_capabilities=None,
         desired_capabilities=None, properties=None)))  # fmt: skip
-    assert _read_frame(sock)[0] == 0x10
+    code, opened = _read_frame(sock)
+    assert code == 0x10
     sock.sendall(codec.frame_bytes(0, codec.P.BeginFrame(
         remote_channel=None, next_outgoing_id=0, incoming_window=1000, outgoing_window=1000, handle_max=10,
         offered_capabilities=None, desired_capabilities=None, properties=None)))  # fmt: skip
     assert _read_frame(sock)[0] == 0x11
+    return opened
 
 
 @pytest.mark.parametrize(("client_is_receiver", "address", "entity"), [
