@@ -205,7 +205,7 @@ class RollupProcessor:
 
     async def _write_statuses(self, part: PartitionState, items: list[SnapItem]) -> list[SnapItem]:
         """Write each item's status blob; return the items now durable (the rest are dirty again)."""
-        outcomes = await asyncio.gather(*(self._put_status(part, i) for i in items), return_exceptions=True)
+        outcomes = await asyncio.gather(*(self._put_status(i) for i in items), return_exceptions=True)
         now = self._clock()
         durable: list[SnapItem] = []
         failures: list[BaseException] = []
@@ -228,7 +228,7 @@ class RollupProcessor:
         _log_failures("rollup write", part.partition_id, failures)
         return durable
 
-    async def _put_status(self, part: PartitionState, item: SnapItem) -> str:
+    async def _put_status(self, item: SnapItem) -> str:
         return await self._counted(lambda: self._store.put_status(item.home_id, item.body, item.etag))
 
     async def _merge_days(self, part: PartitionState, items: list[SnapItem]) -> list[SnapItem]:
