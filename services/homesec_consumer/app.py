@@ -155,7 +155,9 @@ class ConsumerService:
         http_task = asyncio.create_task(http.serve(), name="http")
         try:
             partition_ids = await self._start(stop, service, client, sink)
-            if partition_ids is not None:
+            if partition_ids is None:  # stopped during start-up: nothing was received, nothing to flush
+                log.info("consumer stopped in 0.0 s (during start-up)")
+            else:
                 await self._run(stop, client, processor, sink, partition_ids)
         finally:
             http.should_exit = True
