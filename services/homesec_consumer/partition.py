@@ -180,10 +180,9 @@ class PartitionState:
         for home_id, mark in chosen:
             etag, packed = _split(self.homes[home_id])
             state = unpack(home_id, packed)
-            if state.closed:
-                state.stamp_closed()
+            closed = state.stamp_closed()
+            if closed:
                 self.homes[home_id] = _join(etag, pack(state))
-            closed = sorted(state.closed, key=lambda h: (h.hour, h.rev))
             items.append(SnapItem(home_id, self._status_body(state), etag, closed, mark))
             del self.dirty[home_id]
         target = self.last

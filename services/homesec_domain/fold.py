@@ -142,16 +142,17 @@ class HomeState:
         """Sequence numbers missing, over all sensors."""
         return sum(s.gaps for s in self.sensors.values())
 
-    def stamp_closed(self) -> None:
-        """Give each closed entry not yet persisted its identity: the home's current position."""
+    def stamp_closed(self) -> list[HourAgg]:
+        """Give each closed entry not yet persisted its identity (the home's current position); return the
+        closed entries in merge order (hour, then stamp). They stay in the state."""
         for agg in self.closed:
             if agg.rev == UNSTAMPED:
                 agg.rev, agg.stream = self.applied, self.stream
+        return sorted(self.closed, key=lambda h: (h.hour, h.rev))
 
     def drain_closed(self) -> list[HourAgg]:
-        """Hand over the closed entries (sorted, stamped) once the caller has them; they leave the state."""
-        self.stamp_closed()
-        out = sorted(self.closed, key=lambda h: (h.hour, h.rev))
+        """Hand over the closed entries (stamped, in merge order); they leave the state."""
+        out = self.stamp_closed()
         self.closed = []
         return out
 
