@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from azure.eventhub import parse_connection_string
 from azure.eventhub.aio import EventHubConsumerClient
 from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
 from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
@@ -52,6 +53,20 @@ def build_blob_clients(
             "set HOMESEC_CONSUMER_BLOB_CONNECTION_STRING or HOMESEC_CONSUMER_BLOB_ACCOUNT_URL"
         )
     return service, store
+
+
+def eventhub_namespace(settings: ConsumerSettings) -> str:
+    """The host the SDK keys ownership and checkpoints by (the connection string's endpoint host, with
+    its port if it names one, or the configured namespace)."""
+    if settings.eventhub_connection_string is not None:
+        conn = settings.eventhub_connection_string.get_secret_value()
+        return parse_connection_string(conn).fully_qualified_namespace
+    if settings.eventhub_fully_qualified_namespace:
+        return settings.eventhub_fully_qualified_namespace
+    raise ConfigurationError(
+        "set HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING or "
+        "HOMESEC_CONSUMER_EVENTHUB_FULLY_QUALIFIED_NAMESPACE"
+    )
 
 
 def build_eventhub_client(
