@@ -86,9 +86,7 @@ class ConsumerProcess:
             "HOMESEC_CONSUMER_CONSUMER_GROUP": GROUP,
             **{f"HOMESEC_CONSUMER_{k}": v for k, v in values.items()},
         }  # fmt: skip
-        self.proc = ManagedProcess.python_module(
-            name, "homesec_consumer", env=full_env, log_dir=stack.log_dir
-        )
+        self.proc = ManagedProcess.service(name, "homesec_consumer", env=full_env, log_dir=stack.log_dir)
 
     def start(self, timeout: float = 60.0) -> ConsumerProcess:
         self.proc.start()

@@ -51,9 +51,7 @@ class ProducerProcess:
             "HOMESEC_PRODUCER_LOG_LEVEL": "warning",
             **{f"HOMESEC_PRODUCER_{k}": v for k, v in values.items()},
         }
-        self.proc = ManagedProcess.python_module(
-            "producer", "homesec_producer", env=full_env, log_dir=log_dir
-        )
+        self.proc = ManagedProcess.service("producer", "homesec_producer", env=full_env, log_dir=log_dir)
 
     @property
     def url(self) -> str:
