@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from azure.eventhub import parse_connection_string
+from azure.eventhub import TransportType, parse_connection_string
 from azure.eventhub.aio import EventHubConsumerClient
 from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
 from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
+from homesec_domain.transport import parse_http_proxy
 
 from homesec_consumer.errors import ConfigurationError
 from homesec_consumer.settings import ConsumerSettings
@@ -69,6 +70,20 @@ def eventhub_namespace(settings: ConsumerSettings) -> str:
     )
 
 
+def transport_options(settings: ConsumerSettings) -> dict[str, Any]:
+    """The SDK client's transport keywords from the settings (``transport``, proxy, custom endpoint)."""
+    options: dict[str, Any] = {
+        "transport_type": TransportType.AmqpOverWebsocket
+        if settings.transport == "amqp_websockets"
+        else TransportType.Amqp
+    }
+    if settings.eventhub_http_proxy is not None:
+        options["http_proxy"] = parse_http_proxy(settings.eventhub_http_proxy.get_secret_value())
+    if settings.eventhub_custom_endpoint_address:
+        options["custom_endpoint_address"] = settings.eventhub_custom_endpoint_address
+    return options
+
+
 def build_eventhub_client(
     settings: ConsumerSettings, store: BlobCheckpointStore, credential: Any
 ) -> EventHubConsumerClient:
@@ -77,6 +92,7 @@ def build_eventhub_client(
         "checkpoint_store": store, "load_balancing_strategy": settings.load_balancing_strategy,
         "load_balancing_interval": settings.load_balancing_interval_seconds,
         "partition_ownership_expiration_interval": settings.ownership_expiration_seconds,
+        **transport_options(settings),
     }  # fmt: skip
     if settings.eventhub_connection_string is not None:
         return EventHubConsumerClient.from_connection_string(

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from azure.eventhub import EventDataBatch
+from azure.eventhub import EventDataBatch, TransportType
 from azure.eventhub.aio import EventHubProducerClient
 from azure.eventhub.exceptions import (
     AuthenticationError,
@@ -23,6 +23,7 @@ from azure.eventhub.exceptions import (
     EventHubError,
     OperationTimeoutError,
 )
+from homesec_domain.transport import parse_http_proxy
 from homesec_domain.validation import AcceptedReading
 
 from homesec_producer import errors
@@ -51,9 +52,23 @@ def map_error(exc: BaseException) -> errors.PublishError:
     return kind(text)
 
 
+def transport_options(settings: ProducerSettings) -> dict[str, Any]:
+    """The SDK client's transport keywords from the settings (``transport``, proxy, custom endpoint)."""
+    options: dict[str, Any] = {
+        "transport_type": TransportType.AmqpOverWebsocket
+        if settings.transport == "amqp_websockets"
+        else TransportType.Amqp
+    }
+    if settings.eventhub_http_proxy is not None:
+        options["http_proxy"] = parse_http_proxy(settings.eventhub_http_proxy.get_secret_value())
+    if settings.eventhub_custom_endpoint_address:
+        options["custom_endpoint_address"] = settings.eventhub_custom_endpoint_address
+    return options
+
+
 def build_client(settings: ProducerSettings) -> tuple[EventHubProducerClient, Any]:
     """The SDK client from settings (connection string, or namespace + DefaultAzureCredential)."""
-    options: dict[str, Any] = {"retry_total": 0, "logging_enable": False}
+    options: dict[str, Any] = {"retry_total": 0, "logging_enable": False, **transport_options(settings)}
     if settings.eventhub_connection_string is not None:
         client = EventHubProducerClient.from_connection_string(
             settings.eventhub_connection_string.get_secret_value(),
