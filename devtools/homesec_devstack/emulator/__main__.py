@@ -1,7 +1,9 @@
 """``python -m homesec_devstack.emulator``: a local, Event Hubs-compatible AMQP 1.0 endpoint (dev/test only).
 
 Connect the unmodified azure-eventhub SDK with
-``Endpoint=sb://127.0.0.1:<port>;SharedAccessKeyName=<k>;SharedAccessKey=<v>;UseDevelopmentEmulator=true;EntityPath=<hub>``.
+``Endpoint=sb://127.0.0.1:<port>;SharedAccessKeyName=<k>;SharedAccessKey=<v>;UseDevelopmentEmulator=true;EntityPath=<hub>``;
+over WebSocket (``--ws-port``) add the client keywords ``transport_type=TransportType.AmqpOverWebsocket,
+custom_endpoint_address="sb://127.0.0.1:<ws-port>"``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, required=True, help="where partition logs are kept (durable)")
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=5672, help="AMQP port (default 5672)")
+    p.add_argument("--ws-port", type=int, default=None, help="AMQP over WebSocket port (default: off)")
     p.add_argument("--admin-port", type=int, default=None, help="HTTP admin/stats port (default: off)")
     p.add_argument(
         "--hubs", default="telemetry:16", help="hub:partitions[,hub:partitions] (default telemetry:16)"
@@ -55,7 +58,7 @@ async def serve(args: argparse.Namespace) -> None:
     if "$default" not in {g.casefold() for g in groups}:  # consumer groups are case-insensitive
         groups.append("$Default")
     server = EmulatorServer(args.data_dir, parse_hubs(args.hubs), groups, limiter, keys, args.fsync)
-    await server.start(args.host, args.port, args.admin_port)
+    await server.start(args.host, args.port, args.admin_port, args.ws_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -16,6 +16,7 @@ from homesec_devstack.emulator.connection import AmqpConnection, Session
 from homesec_devstack.emulator.links import IncomingLink, ReplyLink
 from homesec_devstack.emulator.management import handle_cbs, handle_management
 from homesec_devstack.emulator.throttle import ThroughputLimiter
+from homesec_devstack.emulator.websocket import WS_PATH, serve_websocket
 
 LOG = logging.getLogger("homesec.emulator")
 PARTITION_KEY = b"x-opt-partition-key"
@@ -46,16 +47,42 @@ class EmulatorServer:
         self.connections: set[AmqpConnection] = set()
         self._server: asyncio.AbstractServer | None = None
         self._admin: web.AppRunner | None = None
+        self._websocket: web.AppRunner | None = None
+        self.websocket_connections_total = 0
 
     # --- AMQP ---------------------------------------------------------------------------------------
-    async def start(self, host: str, port: int, admin_port: int | None) -> None:
+    async def start(self, host: str, port: int, admin_port: int | None, ws_port: int | None = None) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: AmqpConnection(self), host, port, reuse_address=True)
         if admin_port is not None:
-            self._admin = web.AppRunner(self.admin_app(), access_log=None)
-            await self._admin.setup()
-            await web.TCPSite(self._admin, host, admin_port).start()
-        LOG.info("Event Hubs emulator listening on amqp://%s:%d (admin %s)", host, port, admin_port)
+            self._admin = await self._site(self.admin_app(), host, admin_port)
+        if ws_port is not None:
+            self._websocket = await self._site(self.websocket_app(), host, ws_port)
+        LOG.info(
+            "Event Hubs emulator listening on amqp://%s:%d (WebSocket %s, admin %s)",
+            host, port, f"ws://{host}:{ws_port}{WS_PATH}" if ws_port is not None else "off", admin_port,
+        )  # fmt: skip
+
+    @staticmethod
+    async def _site(app: web.Application, host: str, port: int) -> web.AppRunner:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        return runner
+
+    def websocket_app(self) -> web.Application:
+        """AMQP over WebSocket on the path the SDK uses; the same connections as the TCP listener."""
+
+        def connection() -> AmqpConnection:
+            self.websocket_connections_total += 1
+            return AmqpConnection(self)
+
+        async def upgrade(request: web.Request) -> web.StreamResponse:
+            return await serve_websocket(request, connection)
+
+        app = web.Application()
+        app.router.add_get(WS_PATH, upgrade)
+        return app
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -66,8 +93,9 @@ class EmulatorServer:
                 conn.transport.close()
         if self._server is not None:
             await self._server.wait_closed()
-        if self._admin is not None:
-            await self._admin.cleanup()
+        for runner in (self._websocket, self._admin):
+            if runner is not None:
+                await runner.cleanup()
         self.broker.close()
 
     def dispatch(
@@ -101,6 +129,7 @@ class EmulatorServer:
         stats["throttled_requests"] = self.broker.limiter.throttled
         stats["throughput_units"] = self.broker.limiter.units
         stats["auto_inflate_max"] = self.broker.limiter.auto_inflate_max
+        stats["websocket_connections_total"] = self.websocket_connections_total
         stats["hubs"] = {
             name: {
                 "partitions": {
