@@ -54,6 +54,10 @@ class EmulatorProcess:
         check_sas: bool = False,
         websocket: bool = False,
         ws_port: int | None = None,
+        tls: bool = False,
+        tls_port: int | None = None,
+        wss_port: int | None = None,
+        host: str = "127.0.0.1",
         extra_args: list[str] | None = None,
         log_dir: Path | None = None,
     ) -> None:
@@ -67,6 +71,12 @@ class EmulatorProcess:
         self.ws_port = (ws_port or free_port()) if websocket or ws_port else None
         if self.ws_port is not None:
             args += ["--ws-port", str(self.ws_port)]
+        self.tls_port = (tls_port or free_port()) if tls or tls_port else None
+        self.wss_port = wss_port
+        for flag, value in (("--tls-port", self.tls_port), ("--wss-port", wss_port)):
+            if value is not None:
+                args += [flag, str(value)]
+        args += ["--host", host]
         if throughput_units is not None:
             args += ["--throughput-units", str(throughput_units)]
         if auto_inflate_max is not None:
@@ -79,6 +89,28 @@ class EmulatorProcess:
 
     def connection_string(self, hub: str = "telemetry", key: str = DEV_KEY) -> str:
         return emulator_connection_string(self.port, hub, key=key)
+
+    @property
+    def tls_ca(self) -> Path:
+        """The CA that signed the TLS listeners' certificate (``connection_verify=`` or ``SSL_CERT_FILE``)."""
+        return self.data_dir / "tls" / "ca.pem"
+
+    def tls_connection_string(
+        self, hub: str = "telemetry", key: str = DEV_KEY, host: str = "localhost"
+    ) -> str:
+        """A connection string for the TLS listener as clients see Event Hubs (no ``UseDevelopmentEmulator``).
+
+        The SDK then dials ``amqps://<host>:5671``; on another ``tls_port`` pass
+        ``custom_endpoint_address=f"amqps://{host}:{tls_port}"`` and ``transport_type=TransportType.Amqp``.
+        """
+        return (
+            f"Endpoint=sb://{host}/;SharedAccessKeyName={DEV_KEY_NAME};SharedAccessKey={key};EntityPath={hub}"
+        )
+
+    def create_hub(self, name: str, partitions: int = 4) -> dict[str, Any]:
+        """Create a hub at run time (``POST /hubs``)."""
+        created: dict[str, Any] = self.admin("POST", "/hubs", {"name": name, "partitions": partitions})
+        return created
 
     def websocket_kwargs(self) -> dict[str, Any]:
         """Client keywords for AMQP over WebSocket (start with ``websocket=True``)."""
@@ -94,8 +126,9 @@ class EmulatorProcess:
         try:  # the answers must come from this emulator, not another one on the same ports
             self._proc.wait_http(f"http://127.0.0.1:{self.admin_port}/healthz", timeout=timeout, owned=True)
             self._proc.wait_tcp(self.port, timeout=timeout, owned=True)
-            if self.ws_port is not None:
-                self._proc.wait_tcp(self.ws_port, timeout=timeout, owned=True)
+            for extra in (self.ws_port, self.tls_port, self.wss_port):
+                if extra is not None:
+                    self._proc.wait_tcp(extra, timeout=timeout, owned=True)
         except BaseException:
             self.stop(grace=5)
             raise
