@@ -15,6 +15,8 @@ import pytest
 from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_devstack.simulator import RETRYABLE, LoadResult, SimulatorConfig, run_load
 
+from tests.integration.transport import TRANSPORTS, websocket_connections
+
 from .harness import AUTH_KEYS, ProducerProcess, read_hub
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -31,11 +33,13 @@ def load(
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_throttled_at_one_tu_every_ack_is_in_the_hub_exactly_once(
-    emulator_factory: EmulatorFactory, tmp_path: Path
+    emulator_factory: EmulatorFactory, tmp_path: Path, transport: str
 ) -> None:
-    emulator = emulator_factory(throughput_units=1)
-    producer = ProducerProcess(emulator, tmp_path, env={"REQUEST_DEADLINE_SECONDS": "6"}).start()
+    emulator = emulator_factory(throughput_units=1, websocket=transport == "amqp_websockets")
+    env = {"REQUEST_DEADLINE_SECONDS": "6"}
+    producer = ProducerProcess(emulator, tmp_path, env=env, transport=transport).start()
     try:
         result = await run_load(load([producer.url], rate=4000, duration=3))  # 4x the 1 TU ingress limit
         throttled = producer.metric("homesec_producer_publish_throttled_total")
@@ -48,6 +52,7 @@ async def test_throttled_at_one_tu_every_ack_is_in_the_hub_exactly_once(
     hub = await read_hub(emulator)
     assert not hub.missing(result.acked)
     assert not hub.duplicated(result.acked)
+    assert (websocket_connections(emulator) > 0) is (transport == "amqp_websockets")
 
 
 async def _scale_out_burst(
