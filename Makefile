@@ -68,7 +68,8 @@ test-accelerators-off: setup ## unit + end-to-end service integration tests with
 	  $(PY) -m pytest -q $(ACCELERATORS_OFF_TESTS) $(PYTEST_ARGS)
 
 # The services on the oldest azure-eventhub of pyproject's range, in their own venv; the tests, the
-# emulator (pinned to the lock's SDK) and Azurite run as usual.
+# emulator (pinned to the lock's SDK) and Azurite run as usual. AMQP only (the WebSocket variants run with
+# the lock's SDK), to keep .ci/run within about 25 minutes.
 SDK_OLDEST ?= 5.12.0
 SDK_OLDEST_VENV := .cache/venv-sdk-oldest
 SDK_OLDEST_TESTS ?= tests/integration/test_service_sdk.py tests/integration/producer/test_producer_zero_loss.py \
@@ -80,7 +81,7 @@ $(STAMP)/python-sdk-oldest-$(SDK_OLDEST): requirements/runtime.txt pyproject.tom
 
 test-sdk-oldest: setup $(STAMP)/python-sdk-oldest-$(SDK_OLDEST) ## a service integration subset on the oldest SDK
 	HOMESEC_SERVICE_PYTHON=$(CURDIR)/$(SDK_OLDEST_VENV)/bin/python HOMESEC_EXPECT_SERVICE_SDK=$(SDK_OLDEST) \
-	  $(PY) -m pytest -q $(SDK_OLDEST_TESTS) $(PYTEST_ARGS)
+	  $(PY) -m pytest -q $(SDK_OLDEST_TESTS) -k "not amqp_websockets" $(PYTEST_ARGS)
 
 test-unit: setup-python ## fast unit tests only
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)

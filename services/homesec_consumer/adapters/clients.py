@@ -78,7 +78,11 @@ def transport_options(settings: ConsumerSettings) -> dict[str, Any]:
         else TransportType.Amqp
     }
     if settings.eventhub_http_proxy is not None:
-        options["http_proxy"] = parse_http_proxy(settings.eventhub_http_proxy.get_secret_value())
+        proxy = parse_http_proxy(settings.eventhub_http_proxy.get_secret_value())
+        # The async clients give aiohttp "<proxy_hostname>:<proxy_port>" as the proxy URL, which needs its
+        # scheme (Azure/azure-sdk-for-python#40274; the sync clients take the bare host).
+        proxy["proxy_hostname"] = f"http://{proxy['proxy_hostname']}"
+        options["http_proxy"] = proxy
     if settings.eventhub_custom_endpoint_address:
         options["custom_endpoint_address"] = settings.eventhub_custom_endpoint_address
     return options

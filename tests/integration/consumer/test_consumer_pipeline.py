@@ -24,7 +24,7 @@ from homesec_devstack.azurite import AzuriteProcess
 from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_domain.events import encode_reading
 
-from tests.integration.transport import TRANSPORTS, websocket_connections
+from tests.integration.transport import TRANSPORTS, accelerated, websocket_connections
 
 from .harness import (
     GROUP,
@@ -79,6 +79,9 @@ async def test_rollups_dead_letters_initial_checkpoints_and_graceful_shutdown(st
     with consumer:
         consumer.start()
         assert len(await checkpoints(stack)) == 16  # one per partition before any event (KEDA blobMetadata)
+        for component in ("decoder", "fold"):  # the accelerators' start-up decisions (also on the oldest SDK)
+            got = consumer.metric("homesec_consumer_accelerated", component=component)
+            assert got == accelerated("consumer", component), component
         readings = dataset(n_homes=40, minutes=30)
         delivered = interleave(readings, duplicate_fraction=0.05)
         await publish(stack.emulator.connection_string(HUB), delivered)

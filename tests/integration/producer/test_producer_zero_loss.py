@@ -15,7 +15,7 @@ import pytest
 from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_devstack.simulator import RETRYABLE, LoadResult, SimulatorConfig, run_load
 
-from tests.integration.transport import TRANSPORTS, websocket_connections
+from tests.integration.transport import TRANSPORTS, accelerated, websocket_connections
 
 from .harness import AUTH_KEYS, ProducerProcess, read_hub
 
@@ -43,6 +43,7 @@ async def test_throttled_at_one_tu_every_ack_is_in_the_hub_exactly_once(
     try:
         result = await run_load(load([producer.url], rate=4000, duration=3))  # 4x the 1 TU ingress limit
         throttled = producer.metric("homesec_producer_publish_throttled_total")
+        encoder = producer.metric("homesec_producer_accelerated")  # one series: component="encoder"
     finally:
         producer.stop()
     assert emulator.stats()["throttled_requests"] > 0 and throttled > 0, "the burst was not throttled"
@@ -53,6 +54,7 @@ async def test_throttled_at_one_tu_every_ack_is_in_the_hub_exactly_once(
     assert not hub.missing(result.acked)
     assert not hub.duplicated(result.acked)
     assert (websocket_connections(emulator) > 0) is (transport == "amqp_websockets")
+    assert encoder == accelerated("producer", "encoder")
 
 
 async def _scale_out_burst(
