@@ -17,6 +17,7 @@ REJECT_REASONS = (
 )  # fmt: skip
 RETRY_REASONS = ("throttled", "timeout", "connection", "other")
 FAILURE_REASONS = (*RETRY_REASONS, "rejected")
+ACCELERATORS = ("encoder",)  # homesec_domain.accelerators: 1 when in use, 0 for the public path
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 300, 500, 1000)
@@ -41,6 +42,7 @@ class ProducerMetrics:
     buffer_capacity: Gauge
     shed: Counter
     ready: Gauge
+    accelerated: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ProducerMetrics:
@@ -58,6 +60,8 @@ class ProducerMetrics:
             self.shed.labels(status=status)
         for reason in FAILURE_REASONS:
             self.publish_failures.labels(reason=reason)
+        for component in ACCELERATORS:
+            self.accelerated.labels(component=component).set(0)
 
 
 _P = "homesec_producer_"
@@ -91,6 +95,12 @@ def _http_metrics(registry: CollectorRegistry) -> dict[str, Any]:
         ),
         "shed": Counter(f"{_P}shed", "Requests shed with 429/503", ["status"], registry=registry),
         "ready": Gauge(f"{_P}ready", "1 when ready to take traffic", registry=registry),
+        "accelerated": Gauge(
+            f"{_P}accelerated",
+            "1 when the accelerator runs (its start-up self-check passed), 0 for the public path",
+            ["component"],
+            registry=registry,
+        ),
     }
 
 
