@@ -155,7 +155,7 @@ def wss_available() -> bool:
 
 
 def pytest_command(junit: Path, workers: int, full: bool, ws: bool, extra: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", *SELECTED, "-q", "-rfEs", "--sleep", "False", "--timeout", "300",
+    cmd = [sys.executable, "-m", "pytest", *SELECTED, "-q", "-rfEs", "--sleep", "False", "--timeout", "600",
            "--junitxml", str(junit), "-n", str(workers), "--dist", "load"]  # fmt: skip
     for node in [*DESELECTED, *([] if full else SLOW), *([] if ws else WS_TESTS)]:
         cmd += ["--deselect", f"tests/livetest/{node}"]  # a prefix: every parameter variant
