@@ -74,6 +74,8 @@ class ConsumerSettings(BaseSettings):
     # per event, almost all freed by reference counting, so frequent young collections find little.
     gc_gen0_threshold: int = Field(default=10_000, ge=700)
     log_level: str = "INFO"
+    # json: one JSON object per line (the images); console: readable lines (make run). docs/operations.md
+    log_format: Literal["json", "console"] = "json"
 
     @property
     def blob_operation_timeout_seconds(self) -> float:

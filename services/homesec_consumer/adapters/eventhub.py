@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from azure.eventhub import EventData
 from azure.eventhub._pyamqp.message import Message as _PyamqpMessage
 from azure.eventhub.aio import EventHubConsumerClient, PartitionContext
 from azure.eventhub.amqp import AmqpAnnotatedMessage, AmqpMessageBodyType
+from homesec_domain import logsetup
 
 from homesec_consumer.adapters.blob import BlobCheckpointSink
 from homesec_consumer.metrics import ConsumerMetrics
@@ -21,6 +23,12 @@ from homesec_consumer.ports import Position
 from homesec_consumer.processor import RollupProcessor
 
 log = logging.getLogger(__name__)
+
+
+class BatchSpans(Protocol):
+    """Tracing on (``homesec_consumer.tracing.ConsumerSpans``): a span around one received batch."""
+
+    def batch(self, partition_id: str, events: Sequence[EventData]) -> AbstractContextManager[None]: ...
 
 
 def event_body(event: EventData) -> bytes:
@@ -94,8 +102,10 @@ class EventHubRunner:
         prefetch: int,
         starting_position: str,
         checkpoints: BlobCheckpointSink | None = None,
+        spans: BatchSpans | None = None,
     ) -> None:
         self._client = client
+        self._spans = spans  # tracing on: a span per batch, linked to the producers' contexts
         self._checkpoints = checkpoints
         self._processor = processor
         self._metrics = metrics
@@ -114,7 +124,12 @@ class EventHubRunner:
         )
 
     async def _on_batch(self, ctx: PartitionContext, events: list[EventData]) -> None:
-        await self._processor.handle_batch(ctx.partition_id, [inbound(e) for e in events])
+        with logsetup.bind(partition=ctx.partition_id, reading_count=len(events)):
+            if self._spans is None:
+                await self._processor.handle_batch(ctx.partition_id, [inbound(e) for e in events])
+            else:
+                with self._spans.batch(ctx.partition_id, events):
+                    await self._processor.handle_batch(ctx.partition_id, [inbound(e) for e in events])
         last = ctx.last_enqueued_event_properties
         if last and last.get("sequence_number") is not None:
             self._processor.note_enqueued(ctx.partition_id, int(last["sequence_number"]))

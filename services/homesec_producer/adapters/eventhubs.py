@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from azure.eventhub import EventData, EventDataBatch
 from azure.eventhub.aio import EventHubProducerClient
@@ -31,6 +32,12 @@ from homesec_producer.adapters.amqp_encoding import EventEncoder, batch_overhead
 from homesec_producer.settings import ProducerSettings
 
 PARTITION_KEY_ANNOTATION = b"x-opt-partition-key"
+
+
+class EventTraces(Protocol):
+    """Tracing on (``homesec_producer.tracing.RequestTraces``): the trace context of a reading's request."""
+
+    def attached(self, reading_id: str) -> AbstractContextManager[None]: ...
 
 
 def map_error(exc: BaseException) -> errors.PublishError:
@@ -86,16 +93,22 @@ class EventHubsPublisher:
         max_batch_bytes: int,
         credential: Any = None,
         fast_encoding: bool = True,
+        traces: EventTraces | None = None,
     ) -> None:
         self._client = client
-        self._encoder = EventEncoder(CONTENT_TYPE) if fast_encoding else None
+        # Tracing on: the public ``EventDataBatch.add`` path, where the SDK's OpenTelemetry plugin opens a
+        # message span in the request's context and stamps ``traceparent``/``Diagnostic-Id`` on the event.
+        self._traces = traces
+        self._encoder = EventEncoder(CONTENT_TYPE) if fast_encoding and traces is None else None
         self._credential = credential
         self._try_timeout = try_timeout
         self._max_batch_bytes = max_batch_bytes
         self._closed = False
 
     @classmethod
-    def from_settings(cls, settings: ProducerSettings) -> EventHubsPublisher:
+    def from_settings(
+        cls, settings: ProducerSettings, traces: EventTraces | None = None
+    ) -> EventHubsPublisher:
         client, credential = build_client(settings)
         return cls(
             client,
@@ -103,6 +116,7 @@ class EventHubsPublisher:
             max_batch_bytes=settings.max_batch_bytes,
             credential=credential,
             fast_encoding=settings.publish_encoder == "fast",
+            traces=traces,
         )
 
     async def partition_ids(self) -> Sequence[str]:
@@ -128,7 +142,7 @@ class EventHubsPublisher:
         for reading in readings:
             event = _event(reading)
             try:
-                batch.add(event)
+                self._add(batch, event, reading.reading_id)
             except ValueError:
                 if len(batch) == 0:
                     raise errors.PublishRejectedError(
@@ -136,9 +150,16 @@ class EventHubsPublisher:
                     ) from None
                 await self._client.send_batch(batch, timeout=self._try_timeout)
                 batch = await self._new_batch(partition_id)
-                batch.add(event)
+                self._add(batch, event, reading.reading_id)
         if len(batch):
             await self._client.send_batch(batch, timeout=self._try_timeout)
+
+    def _add(self, batch: EventDataBatch, event: EventData, reading_id: str) -> None:
+        if self._traces is None:
+            batch.add(event)
+            return
+        with self._traces.attached(reading_id):  # the SDK's message span: a child of the request's span
+            batch.add(event)
 
     async def _publish_fast(
         self, partition_id: str, readings: Sequence[AcceptedReading], encoder: EventEncoder

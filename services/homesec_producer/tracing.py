@@ -1,0 +1,146 @@
+"""The producer's spans (imported only when tracing is on: see ``homesec_domain.tracing``).
+
+- ``POST /v1/readings`` (SERVER): one per request, a child of the client's ``traceparent`` if it sent one.
+- ``EventHubs.message`` (PRODUCER, by the Azure SDK's OpenTelemetry plugin): one per event, a child of its
+  request's span; the SDK stamps its context on the event (application properties ``traceparent`` and
+  ``Diagnostic-Id``), which is what the consumer links to.
+- ``eventhubs.publish`` (INTERNAL): one per batch send by a partition worker (readings of many requests),
+  linked to each request's span; the SDK's ``EventHubs.send`` (CLIENT) is its child and links the events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+from azure.core.settings import settings as azure_settings
+from homesec_domain.tracing import Tracing, remember
+from homesec_domain.validation import AcceptedReading
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanKind, StatusCode, Tracer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from homesec_producer.admission import INGEST_PATHS
+from homesec_producer.ports import EventPublisher
+
+MAX_LINKS = 128  # links per publish span (a batch can hold readings of hundreds of requests)
+
+
+def enable_azure_sdk_tracing() -> None:
+    """The Azure SDKs report spans through OpenTelemetry (``azure-core-tracing-opentelemetry``)."""
+    azure_settings.tracing_implementation = "opentelemetry"
+
+
+class RequestTraces:
+    """``ReadingTraces`` (observability.py): reading ID -> the trace context of its request, while the
+    request waits for its acknowledgement."""
+
+    def __init__(self) -> None:
+        self._contexts: dict[str, Context] = {}
+
+    @contextlib.contextmanager
+    def carry(self, readings: Sequence[AcceptedReading]) -> Iterator[None]:
+        ctx = otel_context.get_current()
+        if not trace.get_current_span(ctx).get_span_context().is_valid:
+            yield
+            return
+        for reading in readings:
+            self._contexts[reading.reading_id] = ctx
+        try:
+            yield
+        finally:
+            for reading in readings:
+                if self._contexts.get(reading.reading_id) is ctx:
+                    del self._contexts[reading.reading_id]
+
+    @contextlib.contextmanager
+    def attached(self, reading_id: str) -> Iterator[None]:
+        """The reading's request context is current inside the block (the adapter adds the event there)."""
+        ctx = self._contexts.get(reading_id)
+        if ctx is None:
+            yield
+            return
+        token = otel_context.attach(ctx)
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
+
+    def links(self, readings: Sequence[AcceptedReading]) -> list[Link]:
+        """One link per distinct request among ``readings`` (at most ``MAX_LINKS``)."""
+        seen: dict[int, Link] = {}
+        for reading in readings:
+            ctx = self._contexts.get(reading.reading_id)
+            if ctx is None:
+                continue
+            span_ctx = trace.get_current_span(ctx).get_span_context()
+            if span_ctx.span_id not in seen:
+                seen[span_ctx.span_id] = Link(span_ctx)
+                if len(seen) >= MAX_LINKS:
+                    break
+        return list(seen.values())
+
+
+class TracingPublisher:
+    """An ``EventPublisher`` that wraps each send in an ``eventhubs.publish`` span (see the module doc)."""
+
+    def __init__(self, inner: EventPublisher, tracer: Tracer, traces: RequestTraces) -> None:
+        self._inner = inner
+        self._tracer = tracer
+        self._traces = traces
+
+    async def partition_ids(self) -> Sequence[str]:
+        return await self._inner.partition_ids()
+
+    async def publish(self, partition_id: str, readings: Sequence[AcceptedReading]) -> None:
+        attributes: dict[str, str | int] = {"messaging.destination.partition.id": partition_id,
+                      "messaging.batch.message_count": len(readings)}  # fmt: skip
+        with self._tracer.start_as_current_span(
+            "eventhubs.publish", links=self._traces.links(readings), attributes=attributes
+        ) as span:
+            try:
+                await self._inner.publish(partition_id, readings)
+            finally:
+                remember(span)  # the exemplar of publish_duration, observed after this returns
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class TracingMiddleware:
+    """Pure ASGI: a SERVER span per HTTP request (``<METHOD> <route>``), the client's context as parent."""
+
+    def __init__(self, app: ASGIApp, tracer: Tracer) -> None:
+        self.app = app
+        self.tracer = tracer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers") or ()}
+        path = scope["path"]
+        route = path if path in INGEST_PATHS or path in {"/healthz", "/readyz", "/metrics"} else "other"
+        attributes = {"http.request.method": scope["method"], "http.route": route}
+        with self.tracer.start_as_current_span(
+            f"{scope['method']} {route}", context=propagate.extract(carrier), kind=SpanKind.SERVER,
+            attributes=attributes,
+        ) as span:  # fmt: skip
+
+            async def send_status(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(StatusCode.ERROR)
+                await send(message)
+
+            await self.app(scope, receive, send_status)
+
+
+def install(tracing: Tracing) -> tuple[RequestTraces, Tracer]:
+    """Tracing on: the Azure SDK plugin, and the request-to-send context registry."""
+    enable_azure_sdk_tracing()
+    return RequestTraces(), tracing.tracer
