@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.telemetry import TelemetryConfig
 from homesec_domain.rollup import iso_ms
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -62,7 +63,9 @@ async def home_history(store: RollupStore, home_id: str, hours: int) -> dict[str
 
 
 def create_http_app(store: RollupStore, registry: CollectorRegistry, ready: Callable[[], bool]) -> FastAPI:
-    app = FastAPI(title="homesec consumer", docs_url=None, redoc_url=None, openapi_url=None)
+    # FastAPI's own OpenTelemetry stays off: the consumer's traces are its batches and flushes.
+    off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    app = FastAPI(title="homesec consumer", docs_url=None, redoc_url=None, openapi_url=None, telemetry=off)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

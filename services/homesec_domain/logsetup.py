@@ -70,10 +70,8 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 
 def rfc3339(created: float) -> str:
     """``2026-12-05T01:02:03.456Z`` (UTC, milliseconds)."""
-    seconds = int(created)
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((created - seconds) * 1000):03d}Z"
-    )
+    seconds, millis = divmod(round(created * 1000), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
 class JsonFormatter(logging.Formatter):

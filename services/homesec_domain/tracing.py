@@ -66,11 +66,15 @@ class Tracing:
     tracer: Tracer
     exporter: str
 
-    def shutdown(self) -> None:
-        """Export what is buffered, then stop (bounded by ``OTEL_BSP_EXPORT_TIMEOUT``)."""
+    def deactivate(self) -> None:
+        """No more trace fields in logs, no more exemplars (the provider keeps running)."""
         global _exemplars_on  # noqa: PLW0603 - the process's tracing switch
         _exemplars_on = False
         logsetup.set_trace_ids(None)
+
+    def shutdown(self) -> None:
+        """Export what is buffered, then stop (bounded by ``OTEL_BSP_EXPORT_TIMEOUT``)."""
+        self.deactivate()
         self.provider.shutdown()
 
 
@@ -95,10 +99,16 @@ def start_tracing(service_name: str, env: Mapping[str, str] = os.environ) -> Tra
         exporter = ConsoleSpanExporter()
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    return activate(provider, service_name, exporter_name)
+
+
+def activate(provider: TracerProvider, service_name: str, exporter: str) -> Tracing:
+    """Turn on the log fields and exemplars for ``provider``'s spans (``start_tracing``; tests that bring
+    their own provider, e.g. with the SDK's in-memory exporter, call this directly)."""
     global _exemplars_on  # noqa: PLW0603 - the process's tracing switch
     _exemplars_on = True
     logsetup.set_trace_ids(current_ids)
-    return Tracing(provider, trace.get_tracer(service_name), exporter_name)
+    return Tracing(provider, provider.get_tracer(service_name), exporter)
 
 
 def start_or_exit(service_name: str, env: Mapping[str, str] = os.environ) -> Tracing | None:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 from homesec_domain.tracing import Tracing
 from prometheus_client import CollectorRegistry
@@ -32,6 +33,7 @@ from homesec_producer.service import Clock, IngestService, Runtime, time_window
 from homesec_producer.settings import ProducerSettings
 
 log = logging.getLogger(__name__)
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 def utc_now() -> datetime:
@@ -121,14 +123,14 @@ class _Traced:
     def __init__(self, tracing: Tracing) -> None:
         from homesec_producer import tracing as spans
 
-        self.spans = spans
+        self.spans, self.tracing = spans, tracing
         self.traces, self.tracer = spans.install(tracing)
 
     def publisher(self, inner: EventPublisher) -> EventPublisher:
         return self.spans.TracingPublisher(inner, self.tracer, self.traces)
 
-    def middleware(self, app: FastAPI) -> None:
-        app.add_middleware(self.spans.TracingMiddleware, tracer=self.tracer)
+    def telemetry(self) -> TelemetryConfig:
+        return self.spans.telemetry_config(self.tracing)
 
 
 def build_app(
@@ -161,6 +163,8 @@ def build_app(
         version="1",
         description="Ingests sensor readings and publishes them to Event Hubs (home ID = partition key).",
         lifespan=_lifespan(settings, publisher, runtime, traced),
+        # FastAPI's own OpenTelemetry: off, or (tracing on) the request span around every middleware
+        telemetry=traced.telemetry() if traced else NO_TELEMETRY,
     )
     endpoint = ReadingsEndpoint(
         service,
@@ -171,8 +175,6 @@ def build_app(
     app.include_router(build_router(endpoint, runtime, registry))
     app.add_middleware(AdmissionMiddleware, admission=admission)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # counts the refusals too
-    if traced is not None:
-        traced.middleware(app)  # the request span: current while the metrics observe (exemplars)
     app.add_middleware(RequestIdMiddleware)  # outermost: every log line of the request has its ID
     install_openapi_schemas(app)
     app.state.runtime = runtime

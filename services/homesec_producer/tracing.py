@@ -1,6 +1,7 @@
 """The producer's spans (imported only when tracing is on: see ``homesec_domain.tracing``).
 
-- ``POST /v1/readings`` (SERVER): one per request, a child of the client's ``traceparent`` if it sent one.
+- ``POST /v1/readings`` (SERVER, FastAPI's own telemetry): one per request, a child of the client's
+  ``traceparent`` if it sent one (``telemetry_config``).
 - ``EventHubs.message`` (PRODUCER, by the Azure SDK's OpenTelemetry plugin): one per event, a child of its
   request's span; the SDK stamps its context on the event (application properties ``traceparent`` and
   ``Diagnostic-Id``), which is what the consumer links to.
@@ -12,17 +13,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from azure.core.settings import settings as azure_settings
+from fastapi.telemetry import TelemetryConfig
 from homesec_domain.tracing import Tracing, remember
 from homesec_domain.validation import AcceptedReading
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, SpanKind, StatusCode, Tracer
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry.trace import Link, Tracer
 
-from homesec_producer.admission import INGEST_PATHS
 from homesec_producer.ports import EventPublisher
 
 MAX_LINKS = 128  # links per publish span (a batch can hold readings of hundreds of requests)
@@ -109,35 +110,16 @@ class TracingPublisher:
         await self._inner.close()
 
 
-class TracingMiddleware:
-    """Pure ASGI: a SERVER span per HTTP request (``<METHOD> <route>``), the client's context as parent."""
+def telemetry_config(tracing: Tracing) -> TelemetryConfig:
+    """FastAPI's native telemetry: the request span only (no OpenTelemetry metrics or logs: Prometheus
+    and our JSON logs do that), on this process's provider."""
+    return {"tracer_provider": tracing.provider, "tracing": True, "metrics": False, "logs": False,
+            "operation_spans": False, "exclude": _probe}  # fmt: skip
 
-    def __init__(self, app: ASGIApp, tracer: Tracer) -> None:
-        self.app = app
-        self.tracer = tracer
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers") or ()}
-        path = scope["path"]
-        route = path if path in INGEST_PATHS or path in {"/healthz", "/readyz", "/metrics"} else "other"
-        attributes = {"http.request.method": scope["method"], "http.route": route}
-        with self.tracer.start_as_current_span(
-            f"{scope['method']} {route}", context=propagate.extract(carrier), kind=SpanKind.SERVER,
-            attributes=attributes,
-        ) as span:  # fmt: skip
-
-            async def send_status(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    status = int(message["status"])
-                    span.set_attribute("http.response.status_code", status)
-                    if status >= 500:
-                        span.set_status(StatusCode.ERROR)
-                await send(message)
-
-            await self.app(scope, receive, send_status)
+def _probe(scope: Any) -> bool:
+    """Probes and scrapes make no spans."""
+    return scope.get("path") in {"/healthz", "/readyz", "/metrics"}
 
 
 def install(tracing: Tracing) -> tuple[RequestTraces, Tracer]:
