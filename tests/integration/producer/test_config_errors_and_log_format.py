@@ -119,4 +119,4 @@ def test_producer_logs_one_format_for_every_line(tmp_path: Path) -> None:
     docs = [json.loads(line) for line in lines]  # every line one JSON object (the default format)
     assert any(d["logger"] == "uvicorn.error" and "Uvicorn running" in d["message"] for d in docs), lines
     assert any(d["logger"].startswith("homesec_producer") for d in docs), lines
-    assert [d for d in docs if not LOG_FIELDS <= set(d) or not LOG_TIME.match(d["time"])] == [], lines
+    assert [d for d in docs if not set(d) >= LOG_FIELDS or not LOG_TIME.match(d["time"])] == [], lines
