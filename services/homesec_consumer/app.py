@@ -170,7 +170,13 @@ class ConsumerService:
         app = create_http_app(store, self.registry, self.ready)
         http = _Server(
             uvicorn.Config(
-                app, host=s.host, port=s.port, log_level="warning", lifespan="off", access_log=False
+                app,
+                host=s.host,
+                port=s.port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+                log_config=None,  # the process's logging (homesec_domain.logsetup), not uvicorn's own
             )
         )
         http_task = asyncio.create_task(http.serve(), name="http")
