@@ -35,7 +35,7 @@ from homesec_producer.errors import (
     ShuttingDownError,
 )
 from homesec_producer.metrics import ProducerMetrics
-from homesec_producer.observability import NO_TRACES, ReadingTraces
+from homesec_producer.observability import NO_TRACES, ReadingTraces, debug_accepted
 from homesec_producer.service import IngestService, NotReadyError, Runtime
 
 JSON = "application/json"
@@ -106,6 +106,7 @@ class ReadingsEndpoint:
             parsed = self.service.parse(body)
             count = len(parsed)
             accepted = self.service.admit(scope, parsed)
+            debug_accepted(accepted)
             with self.traces.carry(accepted):
                 ids = await self.service.publish(accepted)
         except HttpError as exc:

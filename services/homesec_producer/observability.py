@@ -45,6 +45,14 @@ class _NoTraces:
 NO_TRACES: ReadingTraces = _NoTraces()
 
 
+def debug_accepted(readings: Sequence[AcceptedReading]) -> None:
+    """DEBUG only: the request's reading IDs and home IDs (never at INFO: a home ID is never in bulk logs)."""
+    if log.isEnabledFor(logging.DEBUG):
+        homes = ",".join(sorted({r.home_id for r in readings}))
+        ids = ",".join(r.reading_id for r in readings[:20])
+        log.debug("accepted readings %s", ids, extra={"reading_count": len(readings), "home_id": homes})
+
+
 def request_id(scope: Scope) -> str:
     """The client's ``X-Request-ID`` if sane, else a new one (32 hex digits)."""
     for name, value in scope.get("headers") or ():

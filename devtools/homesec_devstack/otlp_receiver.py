@@ -1,4 +1,5 @@
-"""A small OTLP/HTTP trace receiver (``POST /v1/traces``, protobuf) in a thread, for the tracing tests.
+"""A small OTLP/HTTP trace receiver (``POST /v1/traces``, protobuf) in a thread: the tracing tests and
+``bench/tracing_overhead.py`` export to it (dev/test only; production exports to a collector).
 
 Decodes each ``ExportTraceServiceRequest`` with ``opentelemetry-proto`` and keeps the spans as ``Span``s.
 """
@@ -55,12 +56,14 @@ def decode(body: bytes) -> list[Span]:
 
 
 class OtlpReceiver:
-    """``with OtlpReceiver() as rx:`` listens on 127.0.0.1:``rx.port``; ``rx.spans()`` is what arrived."""
+    """``with OtlpReceiver() as rx:`` listens on 127.0.0.1:``rx.port``; ``rx.spans()`` is what arrived.
+    ``keep=False`` (benchmarks): only count the requests and bytes, so the receiver costs next to nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep: bool = True) -> None:
         self._spans: list[Span] = []
         self._lock = threading.Lock()
         self.requests = 0
+        self.bytes = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -69,10 +72,11 @@ class OtlpReceiver:
                 if self.path != "/v1/traces":
                     self.send_error(404)
                     return
-                spans = decode(body)
+                spans = decode(body) if keep else []
                 with receiver._lock:
                     receiver._spans.extend(spans)
                     receiver.requests += 1
+                    receiver.bytes += len(body)
                 answer = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("content-type", "application/x-protobuf")
