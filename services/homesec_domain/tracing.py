@@ -132,19 +132,24 @@ def current_ids() -> tuple[str, str] | None:
 
 
 def remember(span: Span) -> None:
-    """Keep ``span``'s trace ID as this task's last one: an exemplar for a value observed after it ended."""
+    """Keep ``span``'s trace ID (None if not sampled) as this task's last one: the exemplar of a value
+    observed in this task after the span ended (the producer's publish duration)."""
     ctx = span.get_span_context()
-    if ctx.is_valid and ctx.trace_flags.sampled:
-        _last_trace.set(f"{ctx.trace_id:032x}")
+    _last_trace.set(f"{ctx.trace_id:032x}" if ctx.is_valid and ctx.trace_flags.sampled else None)
 
 
 def exemplar() -> dict[str, str] | None:
-    """``{"trace_id": ...}`` of the current span (else the task's last remembered one); None when off."""
+    """``{"trace_id": ...}`` of the current span if sampled; with no current span, the task's last
+    remembered one; None when tracing is off or the trace was not sampled (no exemplar then)."""
     if not _exemplars_on:
         return None
-    ids = current_ids()
-    trace_id = ids[0] if ids is not None else _last_trace.get()
-    return None if trace_id is None else {"trace_id": trace_id}
+    from opentelemetry import trace
+
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        return {"trace_id": f"{ctx.trace_id:032x}"} if ctx.trace_flags.sampled else None
+    last = _last_trace.get()
+    return None if last is None else {"trace_id": last}
 
 
 class ExemplarHistogram(Histogram):

@@ -42,6 +42,7 @@ class Pipeline:
     producer: ManagedProcess
     consumer: ManagedProcess
     url: str
+    consumer_url: str
     receiver: OtlpReceiver
 
 
@@ -80,7 +81,9 @@ def pipeline(
             for proc, port in zip((producer, consumer), ports, strict=True):
                 started.append(proc.start())
                 proc.wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60)
-            yield Pipeline(producer, consumer, f"http://127.0.0.1:{ports[0]}", receiver)
+            yield Pipeline(
+                producer, consumer, f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", receiver
+            )
         finally:
             for proc in reversed(started):
                 proc.stop(grace=15)
@@ -116,6 +119,15 @@ def _chain(spans: list[Span]) -> list[Span] | None:
     return None
 
 
+def _exemplars(url: str, histogram: str) -> set[str]:
+    """The trace IDs of ``histogram``'s exemplars in the OpenMetrics exposition of ``url``/metrics."""
+    accept = {"accept": "application/openmetrics-text; version=1.0.0; charset=utf-8"}
+    text = httpx.get(f"{url}/metrics", headers=accept, timeout=10).text
+    return set(
+        re.findall(rf'^{histogram}_bucket{{[^}}]*}} \S+ # {{trace_id="([0-9a-f]{{32}})"}}', text, re.M)
+    )
+
+
 def _json_lines(path: Path) -> list[dict[str, object]]:
     docs = []
     for line in path.read_text().splitlines():
@@ -149,6 +161,15 @@ def test_one_post_yields_one_connected_trace_and_clean_logs(pipeline: Pipeline, 
         s for s in pipeline.receiver.spans() if s.name == "eventhubs.publish" and request.ref in s.links
     ]
     assert publishes and any(send.parent_id == p.span_id for p in publishes)
+
+    traces = {s.trace_id for s in pipeline.receiver.spans()}
+    latency = (
+        (pipeline.url, "homesec_producer_http_request_duration_seconds"),
+        (pipeline.url, "homesec_producer_publish_duration_seconds"),
+        (pipeline.consumer_url, "homesec_consumer_end_to_end_latency_seconds"),
+    )
+    for url, histogram in latency:
+        assert _exemplars(url, histogram) & traces, histogram  # exemplars name exported traces
 
     for proc in (pipeline.producer, pipeline.consumer):
         assert proc.stop(grace=15) == 0

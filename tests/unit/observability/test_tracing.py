@@ -256,3 +256,28 @@ def test_a_bad_exporter_name_is_a_configuration_error() -> None:
         done.stderr.strip()
         == "configuration error: OTEL_TRACES_EXPORTER: 'zipkin' is not one of otlp, console, none"
     )
+
+
+def test_exemplars_only_for_sampled_traces() -> None:
+    from homesec_domain.tracing import exemplar, remember
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+
+    assert exemplar() is None  # tracing off
+    sampled = TracerProvider(sampler=ALWAYS_ON).get_tracer("t")
+    unsampled = TracerProvider(sampler=ALWAYS_OFF).get_tracer("t")
+    on = activate(_PROVIDER, "homesec-test", "memory")
+    try:
+        with sampled.start_as_current_span("kept") as kept:
+            assert exemplar() == {"trace_id": f"{ids(kept)[0]:032x}"}
+        with unsampled.start_as_current_span("dropped"):
+            assert exemplar() is None  # never the trace ID of another observation
+        assert exemplar() is None  # no span, nothing remembered
+        remember(kept)
+        assert exemplar() == {"trace_id": f"{ids(kept)[0]:032x}"}  # observed after the span ended
+        with unsampled.start_as_current_span("dropped") as dropped:
+            pass
+        remember(dropped)
+        assert exemplar() is None  # an unsampled publish does not keep the previous trace's ID
+    finally:
+        on.deactivate()
+    assert exemplar() is None
