@@ -1,12 +1,16 @@
 """The consumer's spans (imported only when tracing is on: see ``homesec_domain.tracing``).
 
-- ``EventHubs.process`` (CONSUMER, by the Azure SDK's OpenTelemetry plugin) around each batch callback.
-- ``consumer.batch`` (CONSUMER): its child, one per received batch, linked to the producers' message
-  spans (each event's ``traceparent``, else ``Diagnostic-Id``, application property).
+- ``consumer.batch`` (CONSUMER): one per received batch, linked to the producers' message spans (each
+  event's ``traceparent``, else ``Diagnostic-Id``, application property: the Azure SDK's names), and a
+  child of the first SAMPLED one: sampling follows the producer's decision, so a traced reading stays
+  traced to its rollup, and its trace is one trace ID from the POST to the Blob write.
 - ``rollup.flush`` (INTERNAL): one per partition flush that writes something, linked to the
-  ``consumer.batch`` spans of that partition since its previous flush (at most ``MAX_LINKS``).
-- ``rollup.write_status`` / ``rollup.merge_day`` (CLIENT): one per Blob write, children of the flush;
-  the Blob SDK's own spans (``BlobClient.upload_blob`` ...) are their children.
+  ``consumer.batch`` spans of that partition since its previous flush (at most ``MAX_LINKS``) and a child
+  of the first sampled one.
+- ``rollup.write_status`` / ``rollup.merge_day`` (CLIENT): one per Blob write, children of the flush.
+
+The Azure SDKs' own plugin stays off here: its per-event link extraction (``EventHubs.process``) and its
+Blob spans cost CPU on every event and request and add nothing these spans do not say.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from azure.core.settings import settings as azure_settings
 from azure.eventhub import EventData
+from azure.eventhub._pyamqp.message import Message as _PyamqpMessage
 from homesec_domain.tracing import Tracing
 from opentelemetry import propagate, trace
-from opentelemetry.trace import Link, SpanContext, SpanKind, Tracer
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Tracer
 
 from homesec_consumer.ports import RollupStore, StoredDoc
 
@@ -28,14 +33,13 @@ MAX_LINKS = 128
 _TRACEPARENT, _DIAGNOSTIC_ID = b"traceparent", b"Diagnostic-Id"
 
 
-def enable_azure_sdk_tracing() -> None:
-    """The Azure SDKs report spans through OpenTelemetry (``azure-core-tracing-opentelemetry``)."""
-    azure_settings.tracing_implementation = "opentelemetry"
-
-
 def producer_context(event: EventData) -> SpanContext | None:
-    """The producer's span context stamped on ``event`` (public ``EventData.properties``), if any."""
-    props = event.properties or {}
+    """The producer's span context stamped on ``event``, if any: the received pyamqp message's
+    application properties when the SDK keeps one (cheap), else the public ``EventData.properties``."""
+    message = getattr(event, "_message", None)
+    props = message.application_properties if type(message) is _PyamqpMessage else event.properties
+    if not props:
+        return None
     value = props.get(_TRACEPARENT) or props.get(_DIAGNOSTIC_ID)
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
@@ -43,6 +47,14 @@ def producer_context(event: EventData) -> SpanContext | None:
         return None
     ctx = trace.get_current_span(propagate.extract({"traceparent": value})).get_span_context()
     return ctx if ctx.is_valid else None
+
+
+def _parent(contexts: list[SpanContext]) -> Context | None:
+    """The context of the first sampled span among ``contexts``, as a parent (None: a root span)."""
+    for ctx in contexts:
+        if ctx.trace_flags.sampled:
+            return trace.set_span_in_context(NonRecordingSpan(ctx))
+    return None
 
 
 class ConsumerSpans:
@@ -54,16 +66,18 @@ class ConsumerSpans:
 
     @contextlib.contextmanager
     def batch(self, partition_id: str, events: Sequence[EventData]) -> Iterator[None]:
-        links: dict[int, Link] = {}
+        found: dict[int, SpanContext] = {}
         for event in events:
             ctx = producer_context(event)
-            if ctx is not None and len(links) < MAX_LINKS:
-                links.setdefault(ctx.span_id, Link(ctx))
+            if ctx is not None and len(found) < MAX_LINKS:
+                found.setdefault(ctx.span_id, ctx)
+        producers = list(found.values())
         attributes: dict[str, str | int] = {"messaging.destination.partition.id": partition_id,
                       "messaging.batch.message_count": len(events)}  # fmt: skip
         with self._tracer.start_as_current_span(
-            "consumer.batch", kind=SpanKind.CONSUMER, links=list(links.values()), attributes=attributes
-        ) as span:
+            "consumer.batch", context=_parent(producers), kind=SpanKind.CONSUMER,
+            links=[Link(ctx) for ctx in producers], attributes=attributes,
+        ) as span:  # fmt: skip
             pending = self._batches.setdefault(partition_id, deque(maxlen=MAX_LINKS))
             pending.append(span.get_span_context())
             yield
@@ -73,9 +87,9 @@ class ConsumerSpans:
         if homes == 0:  # nothing to write: no span
             yield
             return
-        pending = self._batches.pop(partition_id, ())
+        pending = list(self._batches.pop(partition_id, ()))
         with self._tracer.start_as_current_span(
-            "rollup.flush", links=[Link(ctx) for ctx in pending],
+            "rollup.flush", context=_parent(pending), links=[Link(ctx) for ctx in pending],
             attributes={"messaging.destination.partition.id": partition_id, "homesec.homes": homes},
         ):  # fmt: skip
             yield
@@ -104,6 +118,5 @@ class TracingStore:
 
 
 def install(tracing: Tracing) -> ConsumerSpans:
-    """Tracing on: the Azure SDK plugin and the consumer's spans."""
-    enable_azure_sdk_tracing()
+    """Tracing on: the consumer's spans (the Azure SDKs' plugin stays off: see the module docstring)."""
     return ConsumerSpans(tracing.tracer)

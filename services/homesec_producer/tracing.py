@@ -2,11 +2,13 @@
 
 - ``POST /v1/readings`` (SERVER, FastAPI's own telemetry): one per request, a child of the client's
   ``traceparent`` if it sent one (``telemetry_config``).
-- ``EventHubs.message`` (PRODUCER, by the Azure SDK's OpenTelemetry plugin): one per event, a child of its
-  request's span; the SDK stamps its context on the event (application properties ``traceparent`` and
-  ``Diagnostic-Id``), which is what the consumer links to.
+- ``EventHubs.message`` (PRODUCER, by the Azure SDK's OpenTelemetry plugin): one per event of a SAMPLED
+  request, a child of its request's span; the SDK stamps its context on the event (application
+  properties ``traceparent`` and ``Diagnostic-Id``), which is what the consumer links to. Events of
+  unsampled requests keep the fast encoder and carry no trace context.
 - ``eventhubs.publish`` (INTERNAL): one per batch send by a partition worker (readings of many requests),
-  linked to each request's span; the SDK's ``EventHubs.send`` (CLIENT) is its child and links the events.
+  a child of the first sampled request among them (so it is sampled with it) and linked to each sampled
+  request's span; the SDK's ``EventHubs.send`` (CLIENT) is its child and links the events.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def enable_azure_sdk_tracing() -> None:
 
 class RequestTraces:
     """``ReadingTraces`` (observability.py): reading ID -> the trace context of its request, while the
-    request waits for its acknowledgement."""
+    request waits for its acknowledgement. Only SAMPLED requests are kept: an unsampled request costs
+    nothing downstream (its events take the fast encoder, carry no trace context, make no spans)."""
 
     def __init__(self) -> None:
         self._contexts: dict[str, Context] = {}
@@ -44,7 +47,8 @@ class RequestTraces:
     @contextlib.contextmanager
     def carry(self, readings: Sequence[AcceptedReading]) -> Iterator[None]:
         ctx = otel_context.get_current()
-        if not trace.get_current_span(ctx).get_span_context().is_valid:
+        span_ctx = trace.get_current_span(ctx).get_span_context()
+        if not (span_ctx.is_valid and span_ctx.trace_flags.sampled):
             yield
             return
         for reading in readings:
@@ -55,6 +59,10 @@ class RequestTraces:
             for reading in readings:
                 if self._contexts.get(reading.reading_id) is ctx:
                     del self._contexts[reading.reading_id]
+
+    def sampled(self, reading_id: str) -> bool:
+        """The reading's request is traced (its event gets the SDK's message span and trace context)."""
+        return reading_id in self._contexts
 
     @contextlib.contextmanager
     def attached(self, reading_id: str) -> Iterator[None]:
@@ -69,19 +77,22 @@ class RequestTraces:
         finally:
             otel_context.detach(token)
 
-    def links(self, readings: Sequence[AcceptedReading]) -> list[Link]:
-        """One link per distinct request among ``readings`` (at most ``MAX_LINKS``)."""
+    def links(self, readings: Sequence[AcceptedReading]) -> tuple[Context | None, list[Link]]:
+        """The first traced request's context (the parent of the send: sampling follows it) and one link
+        per traced request among ``readings`` (at most ``MAX_LINKS``)."""
+        parent: Context | None = None
         seen: dict[int, Link] = {}
         for reading in readings:
             ctx = self._contexts.get(reading.reading_id)
             if ctx is None:
                 continue
+            parent = parent or ctx
             span_ctx = trace.get_current_span(ctx).get_span_context()
             if span_ctx.span_id not in seen:
                 seen[span_ctx.span_id] = Link(span_ctx)
                 if len(seen) >= MAX_LINKS:
                     break
-        return list(seen.values())
+        return parent, list(seen.values())
 
 
 class TracingPublisher:
@@ -98,8 +109,9 @@ class TracingPublisher:
     async def publish(self, partition_id: str, readings: Sequence[AcceptedReading]) -> None:
         attributes: dict[str, str | int] = {"messaging.destination.partition.id": partition_id,
                       "messaging.batch.message_count": len(readings)}  # fmt: skip
+        parent, links = self._traces.links(readings)
         with self._tracer.start_as_current_span(
-            "eventhubs.publish", links=self._traces.links(readings), attributes=attributes
+            "eventhubs.publish", context=parent, links=links, attributes=attributes
         ) as span:
             try:
                 await self._inner.publish(partition_id, readings)

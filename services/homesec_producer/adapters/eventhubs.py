@@ -37,6 +37,8 @@ PARTITION_KEY_ANNOTATION = b"x-opt-partition-key"
 class EventTraces(Protocol):
     """Tracing on (``homesec_producer.tracing.RequestTraces``): the trace context of a reading's request."""
 
+    def sampled(self, reading_id: str) -> bool: ...
+
     def attached(self, reading_id: str) -> AbstractContextManager[None]: ...
 
 
@@ -96,10 +98,11 @@ class EventHubsPublisher:
         traces: EventTraces | None = None,
     ) -> None:
         self._client = client
-        # Tracing on: the public ``EventDataBatch.add`` path, where the SDK's OpenTelemetry plugin opens a
-        # message span in the request's context and stamps ``traceparent``/``Diagnostic-Id`` on the event.
+        # Tracing on: events of sampled requests take the public ``EventDataBatch.add`` path, where the SDK's
+        # OpenTelemetry plugin opens a message span in the request's context and stamps
+        # ``traceparent``/``Diagnostic-Id`` on the event (``_fits``); the others keep the fast encoder.
         self._traces = traces
-        self._encoder = EventEncoder(CONTENT_TYPE) if fast_encoding and traces is None else None
+        self._encoder = EventEncoder(CONTENT_TYPE) if fast_encoding else None
         self._credential = credential
         self._try_timeout = try_timeout
         self._max_batch_bytes = max_batch_bytes
@@ -167,17 +170,31 @@ class EventHubsPublisher:
         """Same batches as the SDK path, events encoded by ``EventEncoder`` (see amqp_encoding.py)."""
         batch = await self._new_batch(partition_id)
         for reading in readings:
-            encoded = encoder.encode(reading.reading_id, reading.home_id, reading.body)
-            cost = len(encoded) + batch_overhead(len(encoded))
-            if batch._size + cost > batch.max_size_in_bytes:
+            if not self._fits(batch, reading, encoder):
                 if len(batch) == 0:
                     msg = f"event {reading.reading_id} exceeds the batch size"
                     raise errors.PublishRejectedError(msg)
                 await self._client.send_batch(batch, timeout=self._try_timeout)
                 batch = await self._new_batch(partition_id)
-            append_encoded(batch, encoded, cost)
+                if not self._fits(batch, reading, encoder):
+                    raise errors.PublishRejectedError(f"event {reading.reading_id} exceeds the batch size")
         if len(batch):
             await self._client.send_batch(batch, timeout=self._try_timeout)
+
+    def _fits(self, batch: EventDataBatch, reading: AcceptedReading, encoder: EventEncoder) -> bool:
+        """Add ``reading`` to ``batch`` if it fits (else False, nothing added)."""
+        if self._traces is not None and self._traces.sampled(reading.reading_id):
+            try:  # a traced request: the SDK's path, for its message span and trace context
+                self._add(batch, _event(reading), reading.reading_id)
+            except ValueError:
+                return False
+            return True
+        encoded = encoder.encode(reading.reading_id, reading.home_id, reading.body)
+        cost = len(encoded) + batch_overhead(len(encoded))
+        if batch._size + cost > batch.max_size_in_bytes:
+            return False
+        append_encoded(batch, encoded, cost)
+        return True
 
     async def _new_batch(self, partition_id: str) -> EventDataBatch:
         try:

@@ -46,16 +46,27 @@ class Pipeline:
     receiver: OtlpReceiver
 
 
-def _otel(receiver: OtlpReceiver, service: str) -> dict[str, str]:
+SAMPLERS = {
+    # every trace kept (the SDK's default sampler)
+    "all-sampled": {},
+    # the chart's default: 1% of new traces; the test's POST sends a sampled traceparent, which a
+    # parent-based sampler follows from the request to the Blob write (how an operator traces one on purpose)
+    "1%-sampled": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01"},
+}
+
+
+def _otel(receiver: OtlpReceiver, service: str, sampler: dict[str, str]) -> dict[str, str]:
     # OTEL_BSP_SCHEDULE_DELAY: export every 0.5 s instead of 5 s, so the test does not wait on batching
     return {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_SERVICE_NAME": service,
-            "OTEL_BSP_SCHEDULE_DELAY": "500"}  # fmt: skip
+            "OTEL_BSP_SCHEDULE_DELAY": "500", **sampler}  # fmt: skip
 
 
-@pytest.fixture
+@pytest.fixture(params=sorted(SAMPLERS))
 def pipeline(
-    emulator: EmulatorProcess, azurite: AzuriteProcess, container_name: str, tmp_path: Path
-) -> Iterator[Pipeline]:
+    emulator: EmulatorProcess, azurite: AzuriteProcess, container_name: str, tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[Pipeline]:  # fmt: skip
+    sampler = SAMPLERS[request.param]
     logs = tmp_path / "logs"
     azurite.create_containers([f"{container_name}-checkpoints", f"{container_name}-rollups"])
     ports = free_port(), free_port()
@@ -64,7 +75,7 @@ def pipeline(
             "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(ports[0]),
             "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(HUB),
             "HOMESEC_PRODUCER_EVENTHUB_NAME": HUB, "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(AUTH_KEYS),
-            "HOMESEC_PRODUCER_LOG_LEVEL": "info", **_otel(receiver, "homesec-producer"),
+            "HOMESEC_PRODUCER_LOG_LEVEL": "info", **_otel(receiver, "homesec-producer", sampler),
         }, log_dir=logs)  # fmt: skip
         consumer = ManagedProcess.python_module("consumer", "homesec_consumer", env={
             "HOMESEC_CONSUMER_HOST": "127.0.0.1", "HOMESEC_CONSUMER_PORT": str(ports[1]),
@@ -74,7 +85,7 @@ def pipeline(
             "HOMESEC_CONSUMER_CHECKPOINT_CONTAINER": f"{container_name}-checkpoints",
             "HOMESEC_CONSUMER_ROLLUP_CONTAINER": f"{container_name}-rollups",
             "HOMESEC_CONSUMER_FLUSH_INTERVAL_SECONDS": "2", "HOMESEC_CONSUMER_LOG_LEVEL": "INFO",
-            **_otel(receiver, "homesec-consumer"),
+            **_otel(receiver, "homesec-consumer", sampler),
         }, log_dir=logs)  # fmt: skip
         started: list[ManagedProcess] = []
         try:

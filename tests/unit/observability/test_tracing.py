@@ -165,16 +165,23 @@ def _accepted(*homes: str) -> list[AcceptedReading]:
     return [encode_accepted(r) for r in parse_batch(body(*(reading(h) for h in homes)), 100)]
 
 
-async def test_each_event_carries_a_child_context_of_its_request(tracing: Tracing) -> None:
+async def test_each_event_of_a_sampled_request_carries_a_child_context(tracing: Tracing) -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
     client, traces = _BatchClient(), RequestTraces()
     publisher = EventHubsPublisher(client, try_timeout=5, max_batch_bytes=1_048_576, traces=traces)  # type: ignore[arg-type]
-    readings = _accepted("home-1", "home-2")
-    with tracing.tracer.start_as_current_span("request") as request, traces.carry(readings):
-        await publisher.publish("0", readings)
+    traced, untraced = _accepted("home-1", "home-2"), _accepted("home-3")
+    unsampled = TracerProvider(sampler=ALWAYS_OFF).get_tracer("t")
+    with tracing.tracer.start_as_current_span("request") as request, traces.carry(traced):  # noqa: SIM117
+        with unsampled.start_as_current_span("unsampled request"), traces.carry(untraced):
+            assert [traces.sampled(r.reading_id) for r in traced + untraced] == [True, True, False]
+            await publisher.publish("0", [traced[0], untraced[0], traced[1]])
     (batch,) = client.sent
-    events: Sequence[Any] = batch._internal_events
+    assert len(batch) == 3 and len(batch._message.data) == 3  # one batch, the order kept
+    assert b"traceparent" not in batch._message.data[1]  # the unsampled request's event: fast encoder
+    events: Sequence[Any] = batch._internal_events  # the SDK path's events: the traced ones
     messages = by_name(spans(), "EventHubs.message")
-    assert len(messages) == 2
+    assert len(events) == len(messages) == 2
     assert all(m.parent is not None and m.parent.span_id == ids(request)[1] for m in messages)
     for event, message in zip(events, messages, strict=True):
         sent = event._message.application_properties  # what goes on the wire (the plugin's stamp)
@@ -207,6 +214,10 @@ async def test_consumer_batch_flush_and_write_are_linked(tracing: Tracing) -> No
     (flush,) = by_name(spans(), "rollup.flush")
     (write,) = by_name(spans(), "rollup.write_status")
     assert linked_to(batch, message) and linked_to(flush, batch)
+    # sampling follows the producer: one trace from the producer's message to the Blob write
+    assert batch.parent is not None and batch.parent.span_id == ids(message)[1]
+    assert flush.parent is not None and flush.parent.span_id == ids(batch)[1]
+    assert ids(write)[0] == ids(flush)[0] == ids(batch)[0] == ids(message)[0]
     assert write.parent is not None and write.parent.span_id == ids(flush)[1]
 
 
