@@ -35,6 +35,16 @@ from homesec_devstack.otlp_receiver import OtlpReceiver  # noqa: E402
 from homesec_devstack.procs import ManagedProcess, free_port  # noqa: E402
 
 FIXED_RATE = 8350.0
+READING = (
+    "Off (the default) creates nothing: no OpenTelemetry SDK, no exporter, no span. At 1% sampling the "
+    "producer adds FastAPI's request span and one `eventhubs.publish` span per send, and only a sampled "
+    "request's events leave the fast encoder for the SDK's public `EventDataBatch.add` (where the Azure "
+    "plugin opens their message span and stamps `traceparent`). With every request sampled, every event takes "
+    "that path (tens of times the fast encoder's cost per event, docs/producer.md) and gets a span, "
+    "exported: a setting for debugging at low rates, not for production. The consumer reads each event's "
+    "application properties once and makes a span per batch, flush and Blob write; its ratios move with "
+    "the machine's load more than with tracing (each variant reads the same backlog from the start)."
+)
 
 
 def variants(endpoint: str) -> dict[str, dict[str, str]]:
@@ -181,6 +191,8 @@ def main() -> None:
         f"({exported[1] / 1e6:,.1f} MB). Cells: median rate, ratio to tracing off (median and each "
         "repetition), the producer's p99 latency, CPU per 1,000 readings of the service process.\n\n"
         + table(producer, consumer)
+        + "\n\n"
+        + READING
     )
     print(body)
     if a.write is not None:

@@ -50,12 +50,16 @@ def traces_exporter(env: Mapping[str, str] = os.environ) -> str:
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
         return "none"
     named = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-    if named:
-        if named not in EXPORTERS:
-            raise TracingConfigError(f"OTEL_TRACES_EXPORTER: {named!r} is not one of {', '.join(EXPORTERS)}")
-        return named
+    if named and named not in EXPORTERS:
+        raise TracingConfigError(f"OTEL_TRACES_EXPORTER: {named!r} is not one of {', '.join(EXPORTERS)}")
     endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    return "otlp" if any(env.get(name, "").strip() for name in endpoints) else "none"
+    exporter = named or ("otlp" if any(env.get(name, "").strip() for name in endpoints) else "none")
+    if exporter == "otlp":
+        for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+            protocol = env.get(name, "").strip()
+            if protocol and protocol != "http/protobuf":
+                raise TracingConfigError(f"{name}: {protocol!r} is not supported; use http/protobuf")
+    return exporter
 
 
 @dataclass
