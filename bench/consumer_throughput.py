@@ -115,6 +115,7 @@ def consumer(
     flush: float,
     *,
     plain: bool = False,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     port, prefix = free_port(), f"b{uuid.uuid4().hex[:10]}"
     env = {"HOMESEC_PURE_PYTHON": "1" if plain else "0",
@@ -123,6 +124,7 @@ def consumer(
         "HOMESEC_CONSUMER_CONSUMER_GROUP": "rollups", "HOMESEC_CONSUMER_CHECKPOINT_CONTAINER": f"{prefix}-cp",
         "HOMESEC_CONSUMER_ROLLUP_CONTAINER": f"{prefix}-ro", "HOMESEC_CONSUMER_DEADLETTER_CONTAINER": f"{prefix}-dl",
         "HOMESEC_CONSUMER_FLUSH_INTERVAL_SECONDS": str(flush), "HOMESEC_CONSUMER_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }  # fmt: skip
     proc = ManagedProcess.python_module("consumer-bench", "homesec_consumer", env=env, log_dir=logs).start()
     try:

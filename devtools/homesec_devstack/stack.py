@@ -117,13 +117,14 @@ class Stack:
             "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(a.producer_port),
             "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": self.emulator.connection_string(),
             "HOMESEC_PRODUCER_AUTH_KEYS": keys, "HOMESEC_PRODUCER_LOG_LEVEL": "warning",
+            "HOMESEC_PRODUCER_LOG_FORMAT": "console",  # readable logs for make run (images: json)
         }  # fmt: skip
         consumer_env = {
             "HOMESEC_CONSUMER_HOST": "127.0.0.1", "HOMESEC_CONSUMER_PORT": str(a.consumer_port),
             "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": self.emulator.connection_string(),
             "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": self.azurite.connection_string,
             "HOMESEC_CONSUMER_FLUSH_INTERVAL_SECONDS": str(a.flush_interval),
-            "HOMESEC_CONSUMER_LOG_LEVEL": "WARNING",
+            "HOMESEC_CONSUMER_LOG_LEVEL": "WARNING", "HOMESEC_CONSUMER_LOG_FORMAT": "console",
         }  # fmt: skip
         producer = ManagedProcess.python_module(
             "producer", "homesec_producer", env=producer_env, log_dir=logs

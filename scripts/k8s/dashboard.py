@@ -22,6 +22,19 @@ UNCOUNTED_NOTE = (
     "docs/operations.md. Anything but zero here breaks the promise that a 202 means counted."
 )
 
+EXEMPLAR_NOTE = (
+    "With tracing on (docs/operations.md#tracing), the dots are exemplars: one observation each, with the "
+    "trace ID of its request, publish or flush. Click one and follow 'Trace' to the trace in the "
+    "$trace_datasource data source (Prometheus must scrape OpenMetrics and store exemplars)."
+)
+# The data link of an exemplar: the trace in Explore, in the data source the trace_datasource variable names.
+TRACE_LINK = {
+    "title": "Trace ${__data.fields.trace_id}",
+    "url": '/explore?schemaVersion=1&panes={"trace":{"datasource":"${trace_datasource}","queries":[{"refId":'
+    '"A","datasource":{"uid":"${trace_datasource}"},"queryType":"traceql","query":"${__data.fields.trace_id}"}],'
+    '"range":{"from":"now-1h","to":"now"}}}',
+}
+
 
 def sel(metric: str, extra: str = "") -> str:
     """``metric{namespace=~"$namespace",extra}``: every query follows the namespace variable."""
@@ -58,6 +71,7 @@ class Panel:
     kind: str = "timeseries"
     description: str = ""
     stack: bool = False
+    exemplars: bool = False  # show the trace-ID exemplars (tracing on), linked to $trace_datasource
 
 
 @dataclass(frozen=True)
@@ -109,7 +123,7 @@ def _ingest() -> Row:
             (rate("homesec_producer_readings_rejected_total", by="reason"), "{{reason}}")], unit="short",
             stack=True),
         Panel("Request latency", quantiles("homesec_producer_http_request_duration_seconds"),
-              unit="s", width=5),
+              unit="s", width=5, exemplars=True, description=EXEMPLAR_NOTE),
         Panel("Requests in flight", [(agg("sum", "homesec_producer_http_requests_in_flight"), "in flight")],
               width=3),
     ])  # fmt: skip
@@ -118,7 +132,8 @@ def _ingest() -> Row:
 def _publish() -> Row:
     return Row("Publishing to Event Hubs", [
         Panel("Publish latency (one batch send, retries included)",
-              quantiles("homesec_producer_publish_duration_seconds"), unit="s", width=6),
+              quantiles("homesec_producer_publish_duration_seconds"), unit="s", width=6, exemplars=True,
+              description=EXEMPLAR_NOTE),
         Panel("Publish batch size", [
             (quantile(0.5, "homesec_producer_publish_batch_size"), "p50"),
             (f"sum(rate({sel('homesec_producer_publish_batch_size_sum')}[{RI}]))"
@@ -167,7 +182,8 @@ def _consumer() -> Row:
         Panel("Ownership changes", [
             (rate("homesec_consumer_ownership_changes_total", by="change"), "{{change}}")], width=6),
         Panel("End-to-end latency (enqueued → rollup durable)",
-              quantiles("homesec_consumer_end_to_end_latency_seconds"), unit="s"),
+              quantiles("homesec_consumer_end_to_end_latency_seconds"), unit="s", exemplars=True,
+              description=EXEMPLAR_NOTE),
         Panel("Checkpoint age per partition", [
             (agg("max", "homesec_consumer_checkpoint_age_seconds", by="partition"), "{{partition}}"),
         ], unit="s"),
@@ -237,12 +253,21 @@ def _field_config(panel: Panel) -> dict[str, Any]:
     config: dict[str, Any] = {"unit": panel.unit, "min": 0}
     if panel.kind == "timeseries":
         config["custom"] = custom
+    if panel.exemplars:
+        config["links"] = [TRACE_LINK]
     return {"defaults": config, "overrides": []}
 
 
 def panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
     targets = [
-        {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend, "refId": chr(65 + i), "range": True}
+        {
+            "datasource": DATASOURCE,
+            "expr": expr,
+            "legendFormat": legend,
+            "refId": chr(65 + i),
+            "range": True,
+            **({"exemplar": True} if panel.exemplars else {}),
+        }
         for i, (expr, legend) in enumerate(panel.targets)
     ]
     options: dict[str, Any] = {
@@ -280,7 +305,11 @@ def _variables() -> list[dict[str, Any]]:
         "refresh": 2,
         "current": {"text": "All", "value": "$__all"},
     }
-    return [datasource, namespace]
+    traces = {  # where the exemplars' trace IDs lead (Tempo; any trace data source of that type)
+        "name": "trace_datasource", "label": "Traces", "type": "datasource", "query": "tempo",
+        "description": "The trace data source the latency exemplars link to (docs/operations.md#tracing).",
+    }  # fmt: skip
+    return [datasource, namespace, traces]
 
 
 def build() -> dict[str, Any]:

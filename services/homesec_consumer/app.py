@@ -8,7 +8,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import uvicorn
 from azure.core.exceptions import HttpResponseError
@@ -17,6 +17,7 @@ from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
 from azure.storage.blob.aio import BlobServiceClient
 from homesec_domain import native
 from homesec_domain.fold import FoldConfig
+from homesec_domain.tracing import Tracing
 from prometheus_client import CollectorRegistry
 
 from homesec_consumer.adapters import accelerated_decoding
@@ -40,8 +41,12 @@ from homesec_consumer.adapters.eventhub import (
 )
 from homesec_consumer.http import create_http_app
 from homesec_consumer.metrics import ConsumerMetrics
+from homesec_consumer.ports import NO_SPANS, RollupStore
 from homesec_consumer.processor import ProcessorConfig, RollupProcessor
 from homesec_consumer.settings import ConsumerSettings
+
+if TYPE_CHECKING:
+    from homesec_consumer.tracing import ConsumerSpans
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -96,9 +101,19 @@ def brief(exc: BaseException) -> str:
 
 class ConsumerService:
     def __init__(
-        self, settings: ConsumerSettings, registry: CollectorRegistry, clock: Callable[[], float] = time.time
+        self,
+        settings: ConsumerSettings,
+        registry: CollectorRegistry,
+        clock: Callable[[], float] = time.time,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
+        self.tracing = tracing  # None: off (homesec_domain.tracing)
+        self.spans: ConsumerSpans | None = None
+        if tracing is not None:
+            from homesec_consumer import tracing as consumer_tracing
+
+            self.spans = consumer_tracing.install(tracing)
         self.registry = registry
         self.metrics = ConsumerMetrics.create(registry)
         self.clock = clock
@@ -136,9 +151,15 @@ class ConsumerService:
 
     def _build(
         self, service: BlobServiceClient, cp_store: BlobCheckpointStore, client: EventHubConsumerClient
-    ) -> tuple[BlobRollupStore, BlobCheckpointSink, RollupProcessor]:
+    ) -> tuple[RollupStore, BlobCheckpointSink, RollupProcessor]:
         s, health, timeout = self.settings, self.health, self.settings.blob_operation_timeout_seconds
-        store = BlobRollupStore(service.get_container_client(s.rollup_container), health, timeout)
+        store: RollupStore = BlobRollupStore(
+            service.get_container_client(s.rollup_container), health, timeout
+        )
+        if self.tracing is not None:
+            from homesec_consumer.tracing import TracingStore
+
+            store = TracingStore(store, self.tracing.tracer)
         # The SDK keys ownership and checkpoints by the endpoint's host name, as the settings give it.
         sink = BlobCheckpointSink(
             cp_store, eventhub_namespace(s), client.eventhub_name, s.consumer_group, health, timeout
@@ -146,7 +167,7 @@ class ConsumerService:
         dead = BlobDeadLetterSink(service.get_container_client(s.deadletter_container), health, timeout)
         processor = RollupProcessor(
             store, dead_letters=dead, checkpoints=sink, metrics=self.metrics, clock=self.clock,
-            config=processor_config(s),
+            config=processor_config(s), spans=self.spans or NO_SPANS,
         )  # fmt: skip
         return store, sink, processor
 
@@ -159,7 +180,13 @@ class ConsumerService:
         app = create_http_app(store, self.registry, self.ready)
         http = _Server(
             uvicorn.Config(
-                app, host=s.host, port=s.port, log_level="warning", lifespan="off", access_log=False
+                app,
+                host=s.host,
+                port=s.port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+                log_config=None,  # the process's logging (homesec_domain.logsetup), not uvicorn's own
             )
         )
         http_task = asyncio.create_task(http.serve(), name="http")
@@ -218,7 +245,7 @@ class ConsumerService:
             client, processor, self.metrics, max_batch_size=s.max_batch_size,
             max_wait_time=s.max_wait_time_seconds,
             prefetch=s.prefetch, starting_position="@latest" if s.starting_position == "latest" else "-1",
-            checkpoints=sink, decode=self.decode,
+            checkpoints=sink, decode=self.decode, spans=self.spans,
         )  # fmt: skip
         loops_stop = asyncio.Event()
         tasks = [

@@ -7,9 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Response
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.telemetry import TelemetryConfig
 from homesec_domain.rollup import iso_ms
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 from homesec_consumer.errors import StoreUnavailableError
 from homesec_consumer.ports import RollupStore
@@ -61,7 +63,9 @@ async def home_history(store: RollupStore, home_id: str, hours: int) -> dict[str
 
 
 def create_http_app(store: RollupStore, registry: CollectorRegistry, ready: Callable[[], bool]) -> FastAPI:
-    app = FastAPI(title="homesec consumer", docs_url=None, redoc_url=None, openapi_url=None)
+    # FastAPI's own OpenTelemetry stays off: the consumer's traces are its batches and flushes.
+    off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    app = FastAPI(title="homesec consumer", docs_url=None, redoc_url=None, openapi_url=None, telemetry=off)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -74,8 +78,10 @@ def create_http_app(store: RollupStore, registry: CollectorRegistry, ready: Call
         return {"ready": ok}
 
     @app.get("/metrics")
-    async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(request: Request) -> Response:
+        # OpenMetrics (with the latency exemplars) when the scraper asks for it, else the text format
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(registry), media_type=content_type)
 
     @app.get("/v1/homes/{home_id}/status")
     async def status(home_id: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from homesec_domain.tracing import ExemplarHistogram
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from homesec_consumer.ports import Position
@@ -130,7 +131,7 @@ class ConsumerMetrics:
             batch_processing=Histogram(
                 f"{p}batch_processing_seconds", "Time to process one batch", registry=registry
             ),
-            end_to_end_latency=Histogram(
+            end_to_end_latency=ExemplarHistogram(
                 f"{p}end_to_end_latency_seconds",
                 "Enqueued time to rollup durable",
                 buckets=_LATENCY_BUCKETS,

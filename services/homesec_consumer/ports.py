@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -58,3 +60,22 @@ class CheckpointSink(Protocol):
     restarts after the last recorded position, so everything after it is redone (idempotently)."""
 
     async def checkpoint(self, partition_id: str, position: Position) -> None: ...
+
+
+class FlushSpans(Protocol):
+    """Tracing of the flush (``homesec_consumer.tracing`` when tracing is on; ``NO_SPANS`` otherwise).
+
+    ``flush(partition_id, homes)`` wraps one partition's flush of ``homes`` dirty homes: a span linked to
+    the batches received since the partition's previous flush, current while its writes run.
+    """
+
+    def flush(self, partition_id: str, homes: int) -> contextlib.AbstractContextManager[None]: ...
+
+
+class _NoSpans:
+    @contextlib.contextmanager
+    def flush(self, partition_id: str, homes: int) -> Iterator[None]:
+        yield
+
+
+NO_SPANS: FlushSpans = _NoSpans()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import orjson
+from homesec_domain import logsetup
 from homesec_domain.errors import InvalidEventError
 from homesec_domain.events import decode_reading
 from homesec_domain.fold import FoldConfig, HomeState, to_ms
@@ -27,7 +28,7 @@ from homesec_domain.rollup import amendment_doc, day_of, hh_of, state_from_statu
 from homesec_consumer.errors import PartitionFencedError, RollupConflictError, StoreUnavailableError
 from homesec_consumer.metrics import ConsumerMetrics, PartitionWatch
 from homesec_consumer.partition import BatchResult, InboundEvent, PartitionState, SnapItem, older
-from homesec_consumer.ports import CheckpointSink, DeadLetterSink, Position, RollupStore
+from homesec_consumer.ports import NO_SPANS, CheckpointSink, DeadLetterSink, FlushSpans, Position, RollupStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,8 +55,10 @@ class RollupProcessor:
         metrics: ConsumerMetrics,
         config: ProcessorConfig,
         clock: Callable[[], float],
+        spans: FlushSpans = NO_SPANS,
     ) -> None:
         self._store = store
+        self._spans = spans
         self._dead_letters = dead_letters
         self._checkpoints = checkpoints
         self._metrics = metrics
@@ -195,13 +198,14 @@ class RollupProcessor:
             return
         snap = part.snapshot(0 if force else self._config.flush_max_homes)
         target = snap.target
-        durable = await self._write_statuses(part, snap.items)
-        written = {id(item) for item in durable}
-        failed = [item for item in snap.items if id(item) not in written]
-        failed += await self._merge_days(part, [item for item in durable if item.closed])
-        for item in failed:
-            target = older(target, item.dirty.before)
-        await self._checkpoint(part, target)
+        with logsetup.bind(partition=partition_id), self._spans.flush(partition_id, len(snap.items)):
+            durable = await self._write_statuses(part, snap.items)
+            written = {id(item) for item in durable}
+            failed = [item for item in snap.items if id(item) not in written]
+            failed += await self._merge_days(part, [item for item in durable if item.closed])
+            for item in failed:
+                target = older(target, item.dirty.before)
+            await self._checkpoint(part, target)
 
     async def _write_statuses(self, part: PartitionState, items: list[SnapItem]) -> list[SnapItem]:
         """Write each item's status blob; return the items now durable (the rest are dirty again)."""

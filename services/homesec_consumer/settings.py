@@ -82,6 +82,8 @@ class ConsumerSettings(BaseSettings):
     # per event, almost all freed by reference counting, so frequent young collections find little.
     gc_gen0_threshold: int = Field(default=10_000, ge=700)
     log_level: str = "INFO"
+    # json: one JSON object per line (the images); console: readable lines (make run). docs/operations.md
+    log_format: Literal["json", "console"] = "json"
     # "auto": each accelerator (the received-event read, adapters/accelerated_decoding.py; the compiled fold,
     # homesec_domain/native.py) runs only when its start-up self-check proves it equivalent to the public
     # path; "off": the public paths, no check.

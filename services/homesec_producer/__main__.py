@@ -12,7 +12,8 @@ uvicorn's ``limit_concurrency`` (connections, idle keep-alive ones included, or 
 only as a backstop at ``BACKSTOP_FACTOR`` times that.
 
 Invalid settings: one line per problem on stderr, exit code 78 (``homesec_domain.config_errors``).
-Logging: one format for every line, uvicorn's included (``log_config``).
+Logging: one format for every line, uvicorn's included (``homesec_domain.logsetup``: ``LOG_FORMAT`` json or
+console). Tracing: off unless the ``OTEL_*`` variables turn it on (``homesec_domain.tracing``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import logging.config
 import os
 import threading
 from types import FrameType
-from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from homesec_domain.config_errors import load_settings
+from homesec_domain.logsetup import log_config
 from homesec_domain.runtime import tune_gc
+from homesec_domain.tracing import start_or_exit
 
 from homesec_producer.app import build_app
 from homesec_producer.service import Runtime
@@ -37,29 +39,6 @@ from homesec_producer.settings import ProducerSettings
 log = logging.getLogger("homesec_producer")
 
 BACKSTOP_FACTOR = 4
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-
-
-class OneLineFormatter(logging.Formatter):
-    """``LOG_FORMAT``, one line per record: newlines (multi-line errors, tracebacks) become ``\\n``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).replace("\r", "").replace("\n", "\\n")
-
-
-def log_config(level: str) -> dict[str, Any]:
-    """``logging.config.dictConfig`` for the process: uvicorn's loggers propagate to the root handler."""
-    uvicorn_logger = {"handlers": [], "propagate": True}
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"default": {"()": OneLineFormatter, "format": LOG_FORMAT}},
-        "handlers": {
-            "stderr": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
-        },
-        "root": {"handlers": ["stderr"], "level": level.upper()},
-        "loggers": {name: uvicorn_logger for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
-    }
 
 
 class GracefulServer(uvicorn.Server):
@@ -107,7 +86,7 @@ def server_config(settings: ProducerSettings, app: FastAPI) -> uvicorn.Config:
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level.lower(),
-        log_config=log_config(settings.log_level),
+        log_config=log_config(settings.log_level, settings.log_format),
         access_log=False,
         workers=1,
         timeout_graceful_shutdown=settings.shutdown_plan().server_timeout,
@@ -118,13 +97,18 @@ def server_config(settings: ProducerSettings, app: FastAPI) -> uvicorn.Config:
 
 def main() -> None:
     settings = load_settings(ProducerSettings, "HOMESEC_PRODUCER_")
-    logging.config.dictConfig(log_config(settings.log_level))
-    app = build_app(settings)
+    logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
+    tracing = start_or_exit("homesec-producer")  # None unless OTEL_* turns it on (docs/operations.md)
+    app = build_app(settings, tracing=tracing)
     runtime: Runtime = app.state.runtime
     plan = settings.shutdown_plan()
     server = GracefulServer(server_config(settings, app), runtime, plan.delay, plan.grace)
     tune_gc(settings.gc_gen0_threshold)
-    server.run()
+    try:
+        server.run()
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # export the last spans
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from homesec_domain.validation import (
     MalformedBodyError,
     ReadingsRejectedError,
 )
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from homesec_producer.admission import INGEST_PATHS
@@ -34,6 +35,7 @@ from homesec_producer.errors import (
     ShuttingDownError,
 )
 from homesec_producer.metrics import ProducerMetrics
+from homesec_producer.observability import NO_TRACES, ReadingTraces, debug_accepted
 from homesec_producer.service import IngestService, NotReadyError, Runtime
 
 JSON = "application/json"
@@ -83,8 +85,11 @@ def _check_media_type(request: Request) -> None:
 class ReadingsEndpoint:
     """``POST /v1/readings`` and its error mapping."""
 
-    def __init__(self, service: IngestService, max_body_bytes: int, retry_after: int) -> None:
+    def __init__(
+        self, service: IngestService, max_body_bytes: int, retry_after: int, traces: ReadingTraces = NO_TRACES
+    ) -> None:
         self.service = service
+        self.traces = traces  # tracing on: the send of each reading finds this request's trace context
         self.max_body_bytes = max_body_bytes
         self.retry_after = str(retry_after)
         self.metrics = service.runtime.metrics
@@ -101,7 +106,9 @@ class ReadingsEndpoint:
             parsed = self.service.parse(body)
             count = len(parsed)
             accepted = self.service.admit(scope, parsed)
-            ids = await self.service.publish(accepted)
+            debug_accepted(accepted)
+            with self.traces.carry(accepted):
+                ids = await self.service.publish(accepted)
         except HttpError as exc:
             self._reject(exc.reason, count)
             return _problem(exc.status, exc.reason, exc.detail)
@@ -212,8 +219,10 @@ def build_router(endpoint: ReadingsEndpoint, runtime: Runtime, registry: Collect
         state = "draining" if runtime.draining else "starting"
         return _json(503, {"status": state})
 
-    async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(request: Request) -> Response:
+        # OpenMetrics (with the latency exemplars) when the scraper asks for it, else the text format
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(registry), media_type=content_type)
 
     router.add_api_route("/healthz", healthz, methods=["GET"], summary="Liveness")
     router.add_api_route("/readyz", readyz, methods=["GET"], summary="Readiness: can publish, not draining")

@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
+from homesec_domain.tracing import Tracing
 from prometheus_client import CollectorRegistry
 
 from homesec_producer.admission import Admission, AdmissionMiddleware
@@ -24,12 +26,14 @@ from homesec_producer.auth import TokenAuthority
 from homesec_producer.buffer import PartitionedBuffer
 from homesec_producer.errors import PublishError
 from homesec_producer.metrics import ProducerMetrics
+from homesec_producer.observability import NO_TRACES, RequestIdMiddleware
 from homesec_producer.ports import EventPublisher
 from homesec_producer.retry import RetryPolicy
 from homesec_producer.service import Clock, IngestService, Runtime, time_window
 from homesec_producer.settings import ProducerSettings
 
 log = logging.getLogger(__name__)
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 def utc_now() -> datetime:
@@ -88,7 +92,7 @@ async def _connect(settings: ProducerSettings, publisher: EventPublisher, runtim
 
 
 def _lifespan(
-    settings: ProducerSettings, publisher: EventPublisher | None, runtime: Runtime
+    settings: ProducerSettings, publisher: EventPublisher | None, runtime: Runtime, traced: _Traced | None
 ) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
     """Connect in the background on startup; on shutdown flush within the grace period, then close."""
 
@@ -98,7 +102,11 @@ def _lifespan(
         if pub is None:
             from homesec_producer.adapters.eventhubs import EventHubsPublisher
 
-            pub = EventHubsPublisher.from_settings(settings, runtime.metrics)
+            pub = EventHubsPublisher.from_settings(
+                settings, runtime.metrics, traces=traced.traces if traced else None
+            )
+        if traced is not None:
+            pub = traced.publisher(pub)
         connect = asyncio.create_task(_connect(settings, pub, runtime), name="connect")
         try:
             yield
@@ -111,13 +119,31 @@ def _lifespan(
     return lifespan
 
 
+class _Traced:
+    """Tracing on: the producer's spans (``homesec_producer.tracing``, imported only then)."""
+
+    def __init__(self, tracing: Tracing) -> None:
+        from homesec_producer import tracing as spans
+
+        self.spans, self.tracing = spans, tracing
+        self.traces, self.tracer = spans.install(tracing)
+
+    def publisher(self, inner: EventPublisher) -> EventPublisher:
+        return self.spans.TracingPublisher(inner, self.tracer, self.traces)
+
+    def telemetry(self) -> TelemetryConfig:
+        return self.spans.telemetry_config(self.tracing)
+
+
 def build_app(
     settings: ProducerSettings,
     publisher: EventPublisher | None = None,
     clock: Clock = utc_now,
     registry: CollectorRegistry | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
-    """The producer's ASGI app; ``app.state.runtime`` is the ``Runtime`` (for the signal handler)."""
+    """The producer's ASGI app; ``app.state.runtime`` is the ``Runtime`` (for the signal handler).
+    ``tracing``: on (``homesec_domain.tracing.start_tracing``) or ``None``, off."""
     registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
     metrics = ProducerMetrics.create(registry)
     admission = Admission(settings.max_concurrent_requests, metrics, settings.retry_after_seconds)
@@ -130,6 +156,7 @@ def build_app(
         deadline_seconds=settings.request_deadline_seconds,
         clock=clock,
     )
+    traced = _Traced(tracing) if tracing is not None else None
     if settings.unsafe_ack_on_publish_failure:
         log.error("UNSAFE_ACK_ON_PUBLISH_FAILURE is set: failed sends are acknowledged (test harness only)")
     # /docs and /redoc serve Swagger UI and ReDoc from the pinned fastapi-offline package, not a CDN.
@@ -137,12 +164,20 @@ def build_app(
         title="homesec producer",
         version="1",
         description="Ingests sensor readings and publishes them to Event Hubs (home ID = partition key).",
-        lifespan=_lifespan(settings, publisher, runtime),
+        lifespan=_lifespan(settings, publisher, runtime, traced),
+        # FastAPI's own OpenTelemetry: off, or (tracing on) the request span around every middleware
+        telemetry=traced.telemetry() if traced else NO_TELEMETRY,
     )
-    endpoint = ReadingsEndpoint(service, settings.max_body_bytes, settings.retry_after_seconds)
+    endpoint = ReadingsEndpoint(
+        service,
+        settings.max_body_bytes,
+        settings.retry_after_seconds,
+        traces=traced.traces if traced else NO_TRACES,
+    )
     app.include_router(build_router(endpoint, runtime, registry))
     app.add_middleware(AdmissionMiddleware, admission=admission)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts the refusals too
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # counts the refusals too
+    app.add_middleware(RequestIdMiddleware)  # outermost: every log line of the request has its ID
     install_openapi_schemas(app)
     app.state.runtime = runtime
     return app

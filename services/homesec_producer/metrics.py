@@ -1,7 +1,8 @@
 """The producer's Prometheus metrics (names fixed in docs/contracts.md), on an injected registry.
 
 Labels are bounded: routes are templates (unknown paths are ``other``), reasons and statuses are fixed
-sets, and a home ID is never a label value.
+sets, and a home ID is never a label value. With tracing on, the latency histograms carry the trace ID as
+an exemplar (OpenMetrics exposition only).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from homesec_domain.tracing import ExemplarHistogram
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REJECT_REASONS = (
@@ -72,7 +74,7 @@ def _http_metrics(registry: CollectorRegistry) -> dict[str, Any]:
         "http_requests": Counter(
             f"{_P}http_requests", "HTTP requests", ["route", "method", "status"], registry=registry
         ),
-        "http_duration": Histogram(
+        "http_duration": ExemplarHistogram(
             f"{_P}http_request_duration_seconds",
             "HTTP request duration",
             ["route"],
@@ -106,7 +108,7 @@ def _http_metrics(registry: CollectorRegistry) -> dict[str, Any]:
 
 def _publish_metrics(registry: CollectorRegistry) -> dict[str, Any]:
     return {
-        "publish_duration": Histogram(
+        "publish_duration": ExemplarHistogram(
             f"{_P}publish_duration_seconds",
             "One Event Hubs batch send, retries included",
             buckets=_LATENCY_BUCKETS,

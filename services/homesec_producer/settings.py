@@ -30,6 +30,8 @@ class ProducerSettings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
     log_level: str = "info"
+    # json: one JSON object per line (the images); console: readable lines (make run). docs/operations.md
+    log_format: Literal["json", "console"] = "json"
 
     # Event Hubs: a connection string, or namespace + hub with DefaultAzureCredential (Workload Identity).
     eventhub_connection_string: SecretStr | None = None

@@ -31,6 +31,7 @@ WI: dict[str, Any] = {
     "blobStorage": {"accountUrl": "https://homesecst.blob.core.windows.net"},
 }
 OBSERVABILITY = {
+    "tracing": {"enabled": True, "otlpEndpoint": "http://otel-collector.monitoring:4318"},
     "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "kps"}}},
     "prometheusRule": {"enabled": True, "labels": {"release": "kps"}},
     "grafanaDashboard": {"enabled": True, "annotations": {"grafana_folder": "Homesec"}},

@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from azure.eventhub import EventData
 from azure.eventhub.aio import EventHubConsumerClient, PartitionContext
 from azure.eventhub.amqp import AmqpMessageBodyType
+from homesec_domain import logsetup
 
 from homesec_consumer.adapters.blob import BlobCheckpointSink
 from homesec_consumer.metrics import ConsumerMetrics
@@ -26,6 +28,12 @@ INITIAL_OFFSET = "-1"  # an initial ``earliest`` checkpoint: nothing was ever ch
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 Decode = Callable[[EventData], InboundEvent]
+
+
+class BatchSpans(Protocol):
+    """Tracing on (``homesec_consumer.tracing.ConsumerSpans``): a span around one received batch."""
+
+    def batch(self, partition_id: str, events: Sequence[EventData]) -> AbstractContextManager[None]: ...
 
 
 def event_body(event: EventData) -> bytes:
@@ -70,9 +78,11 @@ class EventHubRunner:
         starting_position: str,
         checkpoints: BlobCheckpointSink | None = None,
         decode: Decode = inbound,
+        spans: BatchSpans | None = None,
     ) -> None:
         self._client = client
         self._decode = decode
+        self._spans = spans  # tracing on: a span per batch, linked to the producers' contexts
         self._checkpoints = checkpoints
         self._processor = processor
         self._metrics = metrics
@@ -91,7 +101,13 @@ class EventHubRunner:
         )
 
     async def _on_batch(self, ctx: PartitionContext, events: list[EventData]) -> None:
-        await self._processor.handle_batch(ctx.partition_id, [self._decode(e) for e in events])
+        decode = self._decode
+        with logsetup.bind(partition=ctx.partition_id, reading_count=len(events)):
+            if self._spans is None:
+                await self._processor.handle_batch(ctx.partition_id, [decode(e) for e in events])
+            else:
+                with self._spans.batch(ctx.partition_id, events):
+                    await self._processor.handle_batch(ctx.partition_id, [decode(e) for e in events])
         last = ctx.last_enqueued_event_properties
         if last and last.get("sequence_number") is not None:
             self._processor.note_enqueued(ctx.partition_id, int(last["sequence_number"]))

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from azure.eventhub import EventDataBatch, TransportType
 from azure.eventhub.aio import EventHubProducerClient
@@ -31,6 +32,14 @@ from homesec_producer.adapters import accelerated_encoding
 from homesec_producer.adapters.batching import AddToBatch, add_public
 from homesec_producer.metrics import ProducerMetrics
 from homesec_producer.settings import ProducerSettings
+
+
+class EventTraces(Protocol):
+    """Tracing on (``homesec_producer.tracing.RequestTraces``): the trace context of a reading's request."""
+
+    def sampled(self, reading_id: str) -> bool: ...
+
+    def attached(self, reading_id: str) -> AbstractContextManager[None]: ...
 
 
 def map_error(exc: BaseException) -> errors.PublishError:
@@ -104,9 +113,14 @@ class EventHubsPublisher:
         max_batch_bytes: int,
         credential: Any = None,
         add: AddToBatch = add_public,
+        traces: EventTraces | None = None,
     ) -> None:
         self._client = client
         self._add = add
+        # Tracing on: events of sampled requests take the public ``EventDataBatch.add`` path, where the SDK's
+        # OpenTelemetry plugin opens a message span in the request's context and stamps
+        # ``traceparent``/``Diagnostic-Id`` on the event (``_fits``); the others keep ``add``.
+        self._traces = traces
         self._credential = credential
         self._try_timeout = try_timeout
         self._max_batch_bytes = max_batch_bytes
@@ -114,7 +128,10 @@ class EventHubsPublisher:
 
     @classmethod
     def from_settings(
-        cls, settings: ProducerSettings, metrics: ProducerMetrics | None = None
+        cls,
+        settings: ProducerSettings,
+        metrics: ProducerMetrics | None = None,
+        traces: EventTraces | None = None,
     ) -> EventHubsPublisher:
         """The publisher from settings, with the ``encoder`` accelerator if its self-check passes."""
         accelerated, decision = accelerated_encoding.load(settings.accelerators)
@@ -127,6 +144,7 @@ class EventHubsPublisher:
             max_batch_bytes=settings.max_batch_bytes,
             credential=credential,
             add=accelerated or add_public,
+            traces=traces,
         )
 
     async def partition_ids(self) -> Sequence[str]:
@@ -147,16 +165,24 @@ class EventHubsPublisher:
     async def _publish(self, partition_id: str, readings: Sequence[AcceptedReading]) -> None:
         batch = await self._new_batch(partition_id)
         for reading in readings:
-            if self._add(batch, reading):
+            if self._fits(batch, reading):
                 continue
             if len(batch) == 0:
                 raise errors.PublishRejectedError(f"event {reading.reading_id} exceeds the batch size")
             await self._client.send_batch(batch, timeout=self._try_timeout)
             batch = await self._new_batch(partition_id)
-            if not self._add(batch, reading):
+            if not self._fits(batch, reading):
                 raise errors.PublishRejectedError(f"event {reading.reading_id} exceeds the batch size")
         if len(batch):
             await self._client.send_batch(batch, timeout=self._try_timeout)
+
+    def _fits(self, batch: EventDataBatch, reading: AcceptedReading) -> bool:
+        """Add ``reading`` to ``batch`` if it fits (else False, nothing added)."""
+        traces = self._traces
+        if traces is None or not traces.sampled(reading.reading_id):
+            return self._add(batch, reading)
+        with traces.attached(reading.reading_id):  # the SDK's message span: a child of the request's span
+            return add_public(batch, reading)  # a traced request: the SDK's path, for its trace context
 
     async def _new_batch(self, partition_id: str) -> EventDataBatch:
         try:

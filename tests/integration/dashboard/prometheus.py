@@ -40,6 +40,7 @@ class PrometheusServer:
         scrape_interval: str = "1s",
         rule_files: Sequence[Path] = (),
         log_dir: Path | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
         self.port = free_port()
@@ -58,7 +59,7 @@ class PrometheusServer:
             [
                 PROMETHEUS, f"--config.file={self.config_path}", f"--storage.tsdb.path={workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h",
-                "--log.level=warn",
+                "--log.level=warn", *extra_args,
             ],
             log_dir=log_dir or workdir,
         )  # fmt: skip

@@ -21,7 +21,8 @@ from .harness import AUTH_KEYS
 pytestmark = pytest.mark.integration
 
 EX_CONFIG = 78
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+ \S")
+LOG_FIELDS = {"time", "level", "logger", "message"}
+LOG_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def _clean_env(**values: str) -> dict[str, str]:
@@ -115,6 +116,7 @@ def test_producer_logs_one_format_for_every_line(tmp_path: Path) -> None:
             proc.wait()
         err.close()
     lines = (tmp_path / "stderr.log").read_text().splitlines()
-    assert any(" uvicorn.error " in line and "Uvicorn running" in line for line in lines), lines
-    assert any(" homesec_producer" in line for line in lines), lines
-    assert [line for line in lines if not LOG_LINE.match(line)] == [], lines
+    docs = [json.loads(line) for line in lines]  # every line one JSON object (the default format)
+    assert any(d["logger"] == "uvicorn.error" and "Uvicorn running" in d["message"] for d in docs), lines
+    assert any(d["logger"].startswith("homesec_producer") for d in docs), lines
+    assert [d for d in docs if not set(d) >= LOG_FIELDS or not LOG_TIME.match(d["time"])] == [], lines

@@ -1,0 +1,166 @@
+"""Optional OpenTelemetry tracing, off by default, configured by the SDK's own ``OTEL_*`` variables.
+
+Tracing is ON when ``OTEL_SDK_DISABLED`` is not ``true`` and either ``OTEL_TRACES_EXPORTER`` is ``otlp`` or
+``console``, or ``OTEL_TRACES_EXPORTER`` is unset and ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set. Otherwise it is OFF: this module then imports nothing from
+OpenTelemetry and creates no exporter (the spec's default exporter is ``otlp``; ours is none, so that a pod
+without a collector sends nothing anywhere). ``otlp`` is OTLP over HTTP/protobuf
+(``opentelemetry-exporter-otlp-proto-http``), configured by ``OTEL_EXPORTER_OTLP_*``; the sampler by
+``OTEL_TRACES_SAMPLER``/``OTEL_TRACES_SAMPLER_ARG``, the service name and resource by ``OTEL_SERVICE_NAME``
+/``OTEL_RESOURCE_ATTRIBUTES``, batching by ``OTEL_BSP_*`` (the SDK reads them all).
+
+When on, log records carry ``trace_id``/``span_id`` (``logsetup.set_trace_ids``) and the latency
+histograms built with ``ExemplarHistogram`` carry the trace ID as an OpenMetrics exemplar.
+
+No Azure or web framework here: the services enable the Azure SDKs' OpenTelemetry plugin themselves.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prometheus_client import Histogram
+
+from homesec_domain import logsetup
+from homesec_domain.config_errors import EX_CONFIG, LINE_PREFIX
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Span, Tracer
+
+EXPORTERS = ("otlp", "console", "none")
+_TRUE = ("true", "1", "yes")
+
+# The trace ID of the last span a task finished, for exemplars observed just after it (see ``remember``).
+_last_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("homesec_last_trace", default=None)
+_exemplars_on = False
+
+
+class TracingConfigError(ValueError):
+    """An ``OTEL_*`` variable this module cannot honour."""
+
+
+def traces_exporter(env: Mapping[str, str] = os.environ) -> str:
+    """``otlp``, ``console`` or ``none`` (off); see the module docstring. Raises ``TracingConfigError``."""
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
+        return "none"
+    named = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if named and named not in EXPORTERS:
+        raise TracingConfigError(f"OTEL_TRACES_EXPORTER: {named!r} is not one of {', '.join(EXPORTERS)}")
+    endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    exporter = named or ("otlp" if any(env.get(name, "").strip() for name in endpoints) else "none")
+    if exporter == "otlp":
+        for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+            protocol = env.get(name, "").strip()
+            if protocol and protocol != "http/protobuf":
+                raise TracingConfigError(f"{name}: {protocol!r} is not supported; use http/protobuf")
+    return exporter
+
+
+@dataclass
+class Tracing:
+    """Tracing is on: the process's ``TracerProvider`` and this service's ``Tracer``."""
+
+    provider: TracerProvider
+    tracer: Tracer
+    exporter: str
+
+    def deactivate(self) -> None:
+        """No more trace fields in logs, no more exemplars (the provider keeps running)."""
+        global _exemplars_on  # noqa: PLW0603 - the process's tracing switch
+        _exemplars_on = False
+        logsetup.set_trace_ids(None)
+
+    def shutdown(self) -> None:
+        """Export what is buffered, then stop (bounded by ``OTEL_BSP_EXPORT_TIMEOUT``)."""
+        self.deactivate()
+        self.provider.shutdown()
+
+
+def start_tracing(service_name: str, env: Mapping[str, str] = os.environ) -> Tracing | None:
+    """Tracing on (a ``Tracing``, global provider set, exemplars and log fields on), or ``None``: off."""
+    exporter_name = traces_exporter(env)
+    if exporter_name == "none":
+        return None
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+    resource = Resource.create({SERVICE_NAME: env.get("OTEL_SERVICE_NAME") or service_name})
+    provider = TracerProvider(resource=resource)  # sampler: OTEL_TRACES_SAMPLER(_ARG)
+    exporter: SpanExporter
+    if exporter_name == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    else:
+        exporter = ConsoleSpanExporter()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return activate(provider, service_name, exporter_name)
+
+
+def activate(provider: TracerProvider, service_name: str, exporter: str) -> Tracing:
+    """Turn on the log fields and exemplars for ``provider``'s spans (``start_tracing``; tests that bring
+    their own provider, e.g. with the SDK's in-memory exporter, call this directly)."""
+    global _exemplars_on  # noqa: PLW0603 - the process's tracing switch
+    _exemplars_on = True
+    logsetup.set_trace_ids(current_ids)
+    return Tracing(provider, provider.get_tracer(service_name), exporter)
+
+
+def start_or_exit(service_name: str, env: Mapping[str, str] = os.environ) -> Tracing | None:
+    """``start_tracing``; a bad ``OTEL_*`` value prints one ``configuration error:`` line, exits 78."""
+    try:
+        return start_tracing(service_name, env)
+    except TracingConfigError as exc:
+        sys.stderr.write(f"{LINE_PREFIX}{exc}\n")
+        sys.stderr.flush()
+        raise SystemExit(EX_CONFIG) from None
+
+
+def current_ids() -> tuple[str, str] | None:
+    """The current span's ``(trace_id, span_id)`` in hex, if it is sampled (tracing on only)."""
+    from opentelemetry import trace
+
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid or not ctx.trace_flags.sampled:
+        return None
+    return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+
+
+def remember(span: Span) -> None:
+    """Keep ``span``'s trace ID (None if not sampled) as this task's last one: the exemplar of a value
+    observed in this task after the span ended (the producer's publish duration)."""
+    ctx = span.get_span_context()
+    _last_trace.set(f"{ctx.trace_id:032x}" if ctx.is_valid and ctx.trace_flags.sampled else None)
+
+
+def exemplar() -> dict[str, str] | None:
+    """``{"trace_id": ...}`` of the current span if sampled; with no current span, the task's last
+    remembered one; None when tracing is off or the trace was not sampled (no exemplar then)."""
+    if not _exemplars_on:
+        return None
+    from opentelemetry import trace
+
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        return {"trace_id": f"{ctx.trace_id:032x}"} if ctx.trace_flags.sampled else None
+    last = _last_trace.get()
+    return None if last is None else {"trace_id": last}
+
+
+class ExemplarHistogram(Histogram):
+    """A ``Histogram`` whose observations carry the trace ID as an exemplar when tracing is on (served in
+    the OpenMetrics exposition only). Off, it costs one global check per observation."""
+
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+        if exemplar is None and _exemplars_on:
+            exemplar = globals()["exemplar"]()
+        super().observe(amount, exemplar)
