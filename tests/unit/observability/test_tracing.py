@@ -174,11 +174,11 @@ async def test_each_event_of_a_sampled_request_carries_a_child_context(tracing: 
     fast, _ = accelerated_encoding.load("auto")
     assert fast is not None
     publisher = EventHubsPublisher(
-        client,
+        client,  # type: ignore[arg-type]
         try_timeout=5,
         max_batch_bytes=1_048_576,
         add=fast,
-        traces=traces,  # type: ignore[arg-type]
+        traces=traces,
     )
     traced, untraced = _accepted("home-1", "home-2"), _accepted("home-3")
     unsampled = TracerProvider(sampler=ALWAYS_OFF).get_tracer("t")
