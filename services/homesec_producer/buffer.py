@@ -1,13 +1,18 @@
 """The bounded, partitioned buffer between HTTP requests and Event Hubs.
 
 A request submits its validated readings and gets a ``Ticket`` (a future resolved once Event Hubs
-acknowledged every one of them). Readings are routed to their partition with the SDK's partition-key hash
-of the home ID. One worker per partition sends batches of readings from many requests and many homes, one
-send in flight per partition (so a home's readings stay in order), retrying with backoff.
+acknowledged every one of them; ``Ticket.acknowledged()`` says which were, per reading, when it was not).
+Readings are routed to their partition with the SDK's partition-key hash of the home ID. One worker per
+partition sends batches of readings from many requests and many homes, one send in flight per partition (so
+a home's readings stay in order), retrying with backoff.
 
-Bounded: ``submit`` refuses a request whose readings do not fit (``BufferFullError``); capacity counts
-readings queued and in flight. Nothing is dropped silently: every ticket is either acknowledged or failed
-(publish failure, shutdown). Readings of a ticket whose client already gave up (``abandon``) are skipped.
+Resends (``idempotency.AckTable``): a reading this pod acknowledged recently is not queued again (its ticket
+counts it as acknowledged at once); one still queued or being sent is joined (one ``Slot`` per distinct
+reading, with every ticket waiting for it), so a resent batch publishes only what is new.
+
+Bounded: ``submit`` refuses a request whose new readings do not fit (``BufferFullError``); capacity counts
+distinct readings queued and in flight. Nothing is dropped silently: every ticket is either acknowledged or
+failed (publish failure, shutdown). A slot none of whose tickets still waits (``abandon``) is not sent.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 from homesec_domain.partitioning import partition_for
@@ -29,6 +34,7 @@ from homesec_producer.errors import (
     ShuttingDownError,
     ThrottledError,
 )
+from homesec_producer.idempotency import AckTable, Key
 from homesec_producer.metrics import ProducerMetrics
 from homesec_producer.ports import EventPublisher
 from homesec_producer.retry import RetryPolicy
@@ -42,15 +48,16 @@ EVENT_OVERHEAD_BYTES = 200
 class Ticket:
     """One request's readings in the buffer; ``future`` resolves when all are acknowledged."""
 
-    __slots__ = ("abandoned", "future", "pending")
+    __slots__ = ("abandoned", "future", "pending", "slots")
 
-    def __init__(self, count: int, future: asyncio.Future[None]) -> None:
-        self.pending = count
+    def __init__(self, slots: list[Slot | None], future: asyncio.Future[None]) -> None:
+        self.slots = slots  # per reading of the request; None: acknowledged before it was submitted
+        self.pending = 0
         self.future = future
         self.abandoned = False
 
-    def ack(self, count: int) -> None:
-        self.pending -= count
+    def ack_one(self) -> None:
+        self.pending -= 1
         if self.pending <= 0 and not self.future.done():
             self.future.set_result(None)
 
@@ -65,8 +72,28 @@ class Ticket:
         if self.future.done() and not self.future.cancelled():
             self.future.exception()  # mark retrieved
 
+    def acknowledged(self) -> list[bool]:
+        """Per reading of the request (its order): acknowledged by Event Hubs so far."""
+        return [slot is None or slot.acked for slot in self.slots]
 
-Item = tuple[AcceptedReading, Ticket]
+
+class Slot:
+    """One distinct reading queued or in flight, and the tickets waiting for it (more than one: resends)."""
+
+    __slots__ = ("acked", "key", "reading", "waiters")
+
+    def __init__(self, reading: AcceptedReading, key: Key) -> None:
+        self.reading = reading
+        self.key = key
+        self.waiters: list[Ticket] = []
+        self.acked = False
+
+    def wanted(self) -> bool:
+        """Some ticket still waits for it (else it need not be sent)."""
+        waiters = self.waiters
+        if len(waiters) == 1:
+            return not waiters[0].abandoned
+        return any(not t.abandoned for t in waiters)
 
 
 class PartitionedBuffer:
@@ -85,6 +112,7 @@ class PartitionedBuffer:
         ack_on_failure: bool = False,
         linger: float = 0.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        table: AckTable[Slot] | None = None,
     ) -> None:
         self._publisher = publisher
         self._ids = list(partition_ids)
@@ -96,7 +124,8 @@ class PartitionedBuffer:
         self._ack_on_failure = ack_on_failure
         self._sleep = sleep
         self._linger = linger
-        self._queues: dict[str, deque[Item]] = {pid: deque() for pid in self._ids}
+        self._table: AckTable[Slot] = table if table is not None else AckTable(0, 1.0, metrics)
+        self._queues: dict[str, deque[Slot]] = {pid: deque() for pid in self._ids}
         self._wake: dict[str, asyncio.Event] = {pid: asyncio.Event() for pid in self._ids}
         self._workers: list[asyncio.Task[None]] = []
         self._depth = 0
@@ -118,19 +147,66 @@ class PartitionedBuffer:
         self._workers = [asyncio.create_task(self._run(pid), name=f"publish-{pid}") for pid in self._ids]
 
     def submit(self, readings: Sequence[AcceptedReading]) -> Ticket:
-        """Queue all of ``readings`` or none (``BufferFullError``, ``ShuttingDownError``)."""
-        if self._closing:
-            raise ShuttingDownError("draining")
+        """Queue the readings not yet acknowledged or in flight, all or none.
+
+        Raises ``BufferFullError`` or ``ShuttingDownError`` when new readings cannot be queued.
+        """
+        slots, fresh = self._plan(readings)
         free = self._capacity - self._depth
-        if len(readings) > free:
-            raise BufferFullError(len(readings), free)
-        ticket = Ticket(len(readings), asyncio.get_running_loop().create_future())
-        for reading in readings:
-            pid = partition_for(reading.home_id, self._ids)
-            self._queues[pid].append((reading, ticket))
-            self._wake[pid].set()
-        self._add_depth(len(readings))
+        if fresh and (self._closing or fresh > free):
+            for slot in slots:
+                if slot is not None and not slot.waiters:
+                    self._table.forget(slot.key)
+            if self._closing:
+                raise ShuttingDownError("draining")
+            raise BufferFullError(fresh, free)
+        ticket = Ticket(slots, asyncio.get_running_loop().create_future())
+        queues, wake, ids, joined = self._queues, self._wake, self._ids, 0
+        for slot in slots:
+            if slot is None:
+                continue
+            if not slot.waiters:
+                pid = partition_for(slot.key[0], ids)
+                queues[pid].append(slot)
+                wake[pid].set()
+            else:
+                joined += 1
+            slot.waiters.append(ticket)
+            ticket.pending += 1
+        self._count_resends(len(slots) - ticket.pending, joined)
+        if fresh:
+            self._add_depth(fresh)
+        if not ticket.pending:
+            ticket.future.set_result(None)
         return ticket
+
+    def _plan(self, readings: Sequence[AcceptedReading]) -> tuple[list[Slot | None], int]:
+        """Per reading: None (acknowledged), the in-flight slot to join, or a new slot; and how many new."""
+        table, fresh = self._table, 0
+        slots: list[Slot | None] = []
+        for reading in readings:
+            key = (reading.home_id, reading.reading_id)
+            if table.is_acknowledged(key):
+                slots.append(None)
+                continue
+            slot = table.in_flight(key)
+            if slot is None:
+                slot = Slot(reading, key)
+                table.track(key, slot)
+                fresh += 1
+            slots.append(slot)
+        return slots, fresh
+
+    def known_acknowledged(self, readings: Sequence[AcceptedReading]) -> list[bool]:
+        """Per reading: acknowledged by this pod recently (the table's answer, without queueing anything)."""
+        table = self._table
+        return [table.is_acknowledged((r.home_id, r.reading_id)) for r in readings]
+
+    def _count_resends(self, acknowledged: int, joined: int) -> None:
+        if acknowledged:
+            self._metrics.resends.labels(outcome="acknowledged").inc(acknowledged)
+        if joined:
+            self._metrics.resends.labels(outcome="joined_in_flight").inc(joined)
 
     def _add_depth(self, delta: int) -> None:
         self._depth += delta
@@ -160,16 +236,17 @@ class PartitionedBuffer:
             finally:
                 self._add_depth(-len(items))
 
-    def _take(self, queue: deque[Item]) -> list[Item]:
-        items: list[Item] = []
+    def _take(self, queue: deque[Slot]) -> list[Slot]:
+        items: list[Slot] = []
         size = skipped = 0
         while queue and len(items) < self._max_events:
-            reading, ticket = queue[0]
-            if ticket.abandoned:
+            slot = queue[0]
+            if not slot.wanted():
                 queue.popleft()
+                self._table.forget(slot.key)
                 skipped += 1
                 continue
-            cost = len(reading.body) + EVENT_OVERHEAD_BYTES
+            cost = len(slot.reading.body) + EVENT_OVERHEAD_BYTES
             if items and size + cost > self._max_bytes:
                 break
             items.append(queue.popleft())
@@ -178,7 +255,7 @@ class PartitionedBuffer:
             self._add_depth(-skipped)
         return items
 
-    async def _send(self, pid: str, items: list[Item]) -> None:
+    async def _send(self, pid: str, items: list[Slot]) -> None:
         started = time.monotonic()
         tries = 0
         try:
@@ -186,18 +263,28 @@ class PartitionedBuffer:
                 tries += 1
                 self._metrics.publish_batch_size.observe(len(items))
                 try:
-                    await self._publisher.publish(pid, [reading for reading, _ in items])
+                    await self._publisher.publish(pid, [slot.reading for slot in items])
                 except Exception as exc:  # a publisher bug must not kill the worker
                     error = exc if isinstance(exc, PublishError) else PublishError(repr(exc))
                     if not await self._after_failure(error, tries):
                         self._settle_failed(items, error)
                         return
-                    items = [item for item in items if not item[1].abandoned]
+                    items = self._still_wanted(items)
                 else:
                     self._settle_ok(items)
                     return
         finally:
             self._metrics.publish_duration.observe(time.monotonic() - started)
+
+    def _still_wanted(self, items: list[Slot]) -> list[Slot]:
+        """Before a retry: drop the slots no ticket waits for any more."""
+        kept = []
+        for slot in items:
+            if slot.wanted():
+                kept.append(slot)
+            else:
+                self._table.forget(slot.key)
+        return kept
 
     async def _after_failure(self, error: PublishError, tries: int) -> bool:
         """Count the failure; wait and return True when it should be retried."""
@@ -211,15 +298,16 @@ class PartitionedBuffer:
         await self._sleep(self._retry.delay(tries))
         return True
 
-    @staticmethod
-    def _per_ticket(items: Sequence[Item]) -> Counter[Ticket]:
-        return Counter(ticket for _, ticket in items)
+    def _settle_ok(self, items: Sequence[Slot]) -> None:
+        keys = []
+        for slot in items:
+            slot.acked = True
+            keys.append(slot.key)
+            for ticket in slot.waiters:
+                ticket.ack_one()
+        self._table.acknowledge(keys)
 
-    def _settle_ok(self, items: Sequence[Item]) -> None:
-        for ticket, count in self._per_ticket(items).items():
-            ticket.ack(count)
-
-    def _settle_failed(self, items: Sequence[Item], error: PublishError) -> None:
+    def _settle_failed(self, items: Sequence[Slot], error: PublishError) -> None:
         if self._ack_on_failure:
             log.error("UNSAFE: %d readings lost (%s) but acknowledged", len(items), error)
             self._settle_ok(items)
@@ -227,9 +315,11 @@ class PartitionedBuffer:
         log.warning("publish of %d readings failed for good: %s", len(items), error)
         self._fail_all(items, PublishFailedError(error))
 
-    def _fail_all(self, items: Sequence[Item], error: BaseException) -> None:
-        for ticket in self._per_ticket(items):
-            ticket.fail(error)
+    def _fail_all(self, items: Sequence[Slot], error: BaseException) -> None:
+        for slot in items:
+            self._table.forget(slot.key)
+            for ticket in slot.waiters:
+                ticket.fail(error)
 
     async def close(self, timeout: float) -> int:
         """Refuse new readings, flush what is queued for up to ``timeout`` seconds, stop the workers.
