@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from homesec_producer.metrics import ProducerMetrics
@@ -31,17 +31,24 @@ S = TypeVar("S")
 
 
 class _Generation:
-    """The keys acknowledged by one send, and when."""
+    """The keys one send acknowledged, when, and how many of them the count bound already took (``start``)."""
 
-    __slots__ = ("at", "keys")
+    __slots__ = ("at", "keys", "serial", "start")
 
-    def __init__(self, at: float, keys: list[Key]) -> None:
+    def __init__(self, at: float, serial: int, keys: tuple[Key, ...]) -> None:
         self.at = at
+        self.serial = serial
         self.keys = keys
+        self.start = 0
 
 
 class AckTable(Generic[S]):
-    """Acknowledged keys (bounded by count and age) and in-flight slots (``S``, the buffer's); see above."""
+    """Acknowledged keys (bounded by count and age) and in-flight slots (``S``, the buffer's); see above.
+
+    Garbage-collector friendly: the acknowledged entries map a key (a tuple of two strings) to an int, and
+    each send's keys are kept as one tuple, so the cyclic collector untracks them and a full collection does
+    not walk the (up to ``max_entries``) entries; only the few hundred ``_Generation`` objects stay tracked.
+    """
 
     def __init__(
         self,
@@ -54,8 +61,9 @@ class AckTable(Generic[S]):
         self.ttl = ttl_seconds
         self._metrics = metrics
         self._clock = clock
-        self._acked: dict[Key, _Generation] = {}
+        self._acked: dict[Key, int] = {}  # key -> serial of the generation that acknowledged it
         self._generations: deque[_Generation] = deque()
+        self._serial = 0
         self._in_flight: dict[Key, S] = {}
         metrics.ack_table_entries.labels(state="acknowledged").set_function(lambda: len(self._acked))
         metrics.ack_table_entries.labels(state="in_flight").set_function(lambda: len(self._in_flight))
@@ -82,16 +90,17 @@ class AckTable(Generic[S]):
         """The in-flight slot of ``key`` failed or was dropped: a resend is published anew."""
         self._in_flight.pop(key, None)
 
-    def acknowledge(self, keys: list[Key]) -> None:
+    def acknowledge(self, keys: Sequence[Key]) -> None:
         """Event Hubs acknowledged ``keys`` (one send): remember them, then trim to the bounds."""
         if not self.max_entries:
             return
-        generation = _Generation(self._clock(), keys)
-        self._generations.append(generation)
+        self._serial += 1
+        serial = self._serial
+        self._generations.append(_Generation(self._clock(), serial, tuple(keys)))
         acked, in_flight = self._acked, self._in_flight
         for key in keys:
             in_flight.pop(key, None)
-            acked[key] = generation
+            acked[key] = serial
         self.expire()
         excess = len(acked) - self.max_entries
         if excess > 0:
@@ -106,8 +115,7 @@ class AckTable(Generic[S]):
         dropped = 0
         while generations and generations[0].at < horizon:
             generation = generations.popleft()
-            for key in generation.keys:
-                dropped += self._drop(key, generation)
+            dropped += self._drop(generation, len(generation.keys))
         if dropped:
             self._metrics.ack_table_evictions.labels(reason="age").inc(dropped)
 
@@ -116,15 +124,19 @@ class AckTable(Generic[S]):
         generations, dropped = self._generations, 0
         while dropped < count and generations:
             generation = generations[0]
-            keys = generation.keys
-            while keys and dropped < count:
-                dropped += self._drop(keys.pop(), generation)
-            if not keys:
+            dropped += self._drop(generation, generation.start + count - dropped)
+            if generation.start >= len(generation.keys):
                 generations.popleft()
         self._metrics.ack_table_evictions.labels(reason="count").inc(dropped)
 
-    def _drop(self, key: Key, generation: _Generation) -> int:
-        if self._acked.get(key) is not generation:
-            return 0  # acknowledged again since (after an eviction): a newer generation holds it
-        del self._acked[key]
-        return 1
+    def _drop(self, generation: _Generation, stop: int) -> int:
+        """Drop ``generation.keys[start:stop]`` (those it still holds); how many entries that removed."""
+        acked, serial, dropped = self._acked, generation.serial, 0
+        keys, stop = generation.keys, min(stop, len(generation.keys))
+        for index in range(generation.start, stop):
+            key = keys[index]
+            if acked.get(key) == serial:  # else acknowledged again since, by a newer generation
+                del acked[key]
+                dropped += 1
+        generation.start = stop
+        return dropped
