@@ -13,7 +13,9 @@ import uvicorn
 from azure.eventhub import EventDataBatch
 from azure.eventhub._pyamqp._encode import encode_payload
 from homesec_domain.events import CONTENT_TYPE
+from homesec_domain.runtime import tune_gc
 from homesec_domain.validation import AcceptedReading
+from homesec_producer.__main__ import server_config
 from homesec_producer.adapters.amqp_encoding import EventEncoder, batch_overhead
 from homesec_producer.adapters.eventhubs import append_encoded
 from homesec_producer.app import build_app
@@ -49,11 +51,14 @@ def main() -> None:
     args = parser.parse_args()
     settings = ProducerSettings(
         host="127.0.0.1", port=args.port, eventhub_connection_string=SecretStr("Endpoint=sb://offline/;EntityPath=none"),
-        buffer_capacity_readings=200_000,
+        buffer_capacity_readings=200_000, log_level="warning",
     )  # fmt: skip
     app = build_app(settings, publisher=EncodeOnlyPublisher())
-    uvicorn.run(app, host="127.0.0.1", port=args.port, loop="uvloop", http="httptools", log_level="warning",
-                access_log=False)  # fmt: skip
+    config = server_config(settings, app)  # uvicorn configured as ``python -m homesec_producer`` does
+    tune_gc(
+        settings.gc_gen0_threshold
+    )  # and its garbage collector too (the producer's own cost, as deployed)
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from homesec_producer.errors import (
     ShuttingDownError,
     ThrottledError,
 )
-from homesec_producer.idempotency import AckTable, Key
+from homesec_producer.idempotency import AckTable
 from homesec_producer.metrics import ProducerMetrics
 from homesec_producer.ports import EventPublisher
 from homesec_producer.retry import RetryPolicy
@@ -78,22 +78,44 @@ class Ticket:
 
 
 class Slot:
-    """One distinct reading queued or in flight, and the tickets waiting for it (more than one: resends)."""
+    """One distinct reading queued or in flight, and the tickets waiting for it (``joined``: resends)."""
 
-    __slots__ = ("acked", "key", "reading", "waiters")
+    __slots__ = ("acked", "joined", "reading", "ticket")
 
-    def __init__(self, reading: AcceptedReading, key: Key) -> None:
+    def __init__(self, reading: AcceptedReading, ticket: Ticket) -> None:
         self.reading = reading
-        self.key = key
-        self.waiters: list[Ticket] = []
+        self.ticket = ticket  # the request that queued it
+        self.joined: list[Ticket] | None = None  # requests that re-sent it while it was in flight
         self.acked = False
+
+    def join(self, ticket: Ticket) -> None:
+        if self.joined is None:
+            self.joined = [ticket]
+        else:
+            self.joined.append(ticket)
 
     def wanted(self) -> bool:
         """Some ticket still waits for it (else it need not be sent)."""
-        waiters = self.waiters
-        if len(waiters) == 1:
-            return not waiters[0].abandoned
-        return any(not t.abandoned for t in waiters)
+        if not self.ticket.abandoned:
+            return True
+        return self.joined is not None and any(not t.abandoned for t in self.joined)
+
+    def settle(self) -> None:
+        """Acknowledged: tell every waiting ticket."""
+        self.acked = True
+        ticket = self.ticket
+        ticket.pending -= 1  # ``ticket.ack_one()``, inline: once per reading
+        if not ticket.pending and not ticket.future.done():
+            ticket.future.set_result(None)
+        if self.joined is not None:
+            for ticket in self.joined:
+                ticket.ack_one()
+
+    def fail(self, error: BaseException) -> None:
+        self.ticket.fail(error)
+        if self.joined is not None:
+            for ticket in self.joined:
+                ticket.fail(error)
 
 
 class PartitionedBuffer:
@@ -147,32 +169,40 @@ class PartitionedBuffer:
         self._workers = [asyncio.create_task(self._run(pid), name=f"publish-{pid}") for pid in self._ids]
 
     def submit(self, readings: Sequence[AcceptedReading]) -> Ticket:
-        """Queue the readings not yet acknowledged or in flight, all or none.
+        """Queue the readings not yet acknowledged or in flight (all of those or none); join the others.
 
         Raises ``BufferFullError`` or ``ShuttingDownError`` when new readings cannot be queued.
         """
-        slots, fresh = self._plan(readings)
         free = self._capacity - self._depth
-        if fresh and (self._closing or fresh > free):
-            for slot in slots:
-                if slot is not None and not slot.waiters:
-                    self._table.forget(slot.key)
-            if self._closing:
+        if self._closing or len(readings) > free:
+            fresh = self._count_fresh(readings)
+            if fresh and self._closing:
                 raise ShuttingDownError("draining")
-            raise BufferFullError(fresh, free)
+            if fresh > free:
+                raise BufferFullError(fresh, free)
+        table, queues, wake, ids = self._table, self._queues, self._wake, self._ids
+        acked_home, in_flight, track = table.acknowledged_home, table.in_flight, table.track
+        slots: list[Slot | None] = []
         ticket = Ticket(slots, asyncio.get_running_loop().create_future())
-        queues, wake, ids, joined = self._queues, self._wake, self._ids, 0
-        for slot in slots:
-            if slot is None:
+        fresh = joined = 0
+        for reading in readings:
+            rid, home = reading.reading_id, reading.home_id
+            if acked_home(rid) == home:
+                slots.append(None)
                 continue
-            if not slot.waiters:
-                pid = partition_for(slot.key[0], ids)
+            slot = in_flight(rid)
+            if slot is None or slot.reading.home_id != home:
+                slot = Slot(reading, ticket)
+                track(rid, slot)
+                pid = partition_for(home, ids)
                 queues[pid].append(slot)
                 wake[pid].set()
+                fresh += 1
             else:
+                slot.join(ticket)
                 joined += 1
-            slot.waiters.append(ticket)
-            ticket.pending += 1
+            slots.append(slot)
+        ticket.pending = fresh + joined
         self._count_resends(len(slots) - ticket.pending, joined)
         if fresh:
             self._add_depth(fresh)
@@ -180,27 +210,22 @@ class PartitionedBuffer:
             ticket.future.set_result(None)
         return ticket
 
-    def _plan(self, readings: Sequence[AcceptedReading]) -> tuple[list[Slot | None], int]:
-        """Per reading: None (acknowledged), the in-flight slot to join, or a new slot; and how many new."""
-        table, fresh = self._table, 0
-        slots: list[Slot | None] = []
-        for reading in readings:
-            key = (reading.home_id, reading.reading_id)
-            if table.is_acknowledged(key):
-                slots.append(None)
-                continue
-            slot = table.in_flight(key)
-            if slot is None:
-                slot = Slot(reading, key)
-                table.track(key, slot)
-                fresh += 1
-            slots.append(slot)
-        return slots, fresh
+    def _count_fresh(self, readings: Sequence[AcceptedReading]) -> int:
+        """How many distinct readings of ``readings`` are neither acknowledged nor in flight."""
+        fresh = {(r.home_id, r.reading_id) for r in readings if not self._known(r)}
+        return len(fresh)
+
+    def _known(self, reading: AcceptedReading) -> bool:
+        """Acknowledged, or in flight, in this pod."""
+        if self._table.is_acknowledged(reading.home_id, reading.reading_id):
+            return True
+        slot = self._table.in_flight(reading.reading_id)
+        return slot is not None and slot.reading.home_id == reading.home_id
 
     def known_acknowledged(self, readings: Sequence[AcceptedReading]) -> list[bool]:
         """Per reading: acknowledged by this pod recently (the table's answer, without queueing anything)."""
         table = self._table
-        return [table.is_acknowledged((r.home_id, r.reading_id)) for r in readings]
+        return [table.is_acknowledged(r.home_id, r.reading_id) for r in readings]
 
     def _count_resends(self, acknowledged: int, joined: int) -> None:
         if acknowledged:
@@ -241,9 +266,9 @@ class PartitionedBuffer:
         size = skipped = 0
         while queue and len(items) < self._max_events:
             slot = queue[0]
-            if not slot.wanted():
+            if slot.ticket.abandoned and not slot.wanted():
                 queue.popleft()
-                self._table.forget(slot.key)
+                self._table.forget(slot.reading.reading_id, slot)
                 skipped += 1
                 continue
             cost = len(slot.reading.body) + EVENT_OVERHEAD_BYTES
@@ -283,7 +308,7 @@ class PartitionedBuffer:
             if slot.wanted():
                 kept.append(slot)
             else:
-                self._table.forget(slot.key)
+                self._table.forget(slot.reading.reading_id, slot)
         return kept
 
     async def _after_failure(self, error: PublishError, tries: int) -> bool:
@@ -299,13 +324,9 @@ class PartitionedBuffer:
         return True
 
     def _settle_ok(self, items: Sequence[Slot]) -> None:
-        keys = []
         for slot in items:
-            slot.acked = True
-            keys.append(slot.key)
-            for ticket in slot.waiters:
-                ticket.ack_one()
-        self._table.acknowledge(keys)
+            slot.settle()
+        self._table.acknowledge([slot.reading for slot in items])
 
     def _settle_failed(self, items: Sequence[Slot], error: PublishError) -> None:
         if self._ack_on_failure:
@@ -317,9 +338,8 @@ class PartitionedBuffer:
 
     def _fail_all(self, items: Sequence[Slot], error: BaseException) -> None:
         for slot in items:
-            self._table.forget(slot.key)
-            for ticket in slot.waiters:
-                ticket.fail(error)
+            self._table.forget(slot.reading.reading_id, slot)
+            slot.fail(error)
 
     async def close(self, timeout: float) -> int:
         """Refuse new readings, flush what is queued for up to ``timeout`` seconds, stop the workers.

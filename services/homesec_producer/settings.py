@@ -65,8 +65,8 @@ class ProducerSettings(BaseSettings):
     publish_encoder: Literal["fast", "sdk"] = "fast"
 
     # Idempotent resends (idempotency.py): the readings this pod acknowledged in the last
-    # IDEMPOTENCY_TTL_SECONDS are remembered, at most IDEMPOTENCY_MAX_READINGS of them (about 250 bytes
-    # each: 50 MB at the default), so a resend is answered without a second publish. 0 turns it off.
+    # IDEMPOTENCY_TTL_SECONDS are remembered, at most IDEMPOTENCY_MAX_READINGS of them (about 150 bytes
+    # each: 30 MB at the default), so a resend is answered without a second publish. 0 turns it off.
     idempotency_max_readings: int = Field(default=200_000, ge=0, le=10_000_000)
     idempotency_ttl_seconds: float = Field(default=300.0, gt=0, le=3600)
 

@@ -25,8 +25,12 @@ class Clock:
         return self.now
 
 
-def keys(home: str, n: int, start: int = 0) -> list[tuple[str, str]]:
-    return [(home, f"r-{i}") for i in range(start, start + n)]
+def sent(home: str, n: int, start: int = 0) -> list[AcceptedReading]:
+    return [AcceptedReading(f"r-{i}", home, b"{}") for i in range(start, start + n)]
+
+
+def acked(t: AckTable[object], readings: list[AcceptedReading]) -> list[bool]:
+    return [t.is_acknowledged(r.home_id, r.reading_id) for r in readings]
 
 
 def table(max_entries: int = 10, ttl: float = 60.0) -> tuple[AckTable[object], Clock, CollectorRegistry]:
@@ -40,57 +44,66 @@ def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
 
 def test_count_bound_evicts_the_oldest_first() -> None:
     t, clock, registry = table(max_entries=10)
-    t.acknowledge(keys("h", 6))
+    t.acknowledge(sent("h", 6))
     clock.now += 1
-    t.acknowledge(keys("h", 6, start=6))
+    t.acknowledge(sent("h", 6, start=6))
     assert len(t) == 10
-    assert sum(t.is_acknowledged(k) for k in keys("h", 6)) == 4  # two of the first send evicted
-    assert all(t.is_acknowledged(k) for k in keys("h", 6, start=6))
+    assert sum(acked(t, sent("h", 6))) == 4  # two of the first send evicted
+    assert all(acked(t, sent("h", 6, start=6)))
     assert sample(registry, "homesec_producer_ack_table_evictions_total", reason="count") == 2
     assert sample(registry, "homesec_producer_ack_table_entries", state="acknowledged") == 10
 
 
 def test_age_bound_forgets_entries_older_than_the_ttl() -> None:
     t, clock, registry = table(max_entries=100, ttl=60)
-    t.acknowledge(keys("h", 3))
+    t.acknowledge(sent("h", 3))
     clock.now += 30
-    t.acknowledge(keys("h", 2, start=3))
+    t.acknowledge(sent("h", 2, start=3))
     clock.now += 31  # the first send is 61 s old, the second 31 s
     t.expire()
-    assert [t.is_acknowledged(k) for k in keys("h", 5)] == [False] * 3 + [True] * 2
+    assert acked(t, sent("h", 5)) == [False] * 3 + [True] * 2
     assert sample(registry, "homesec_producer_ack_table_evictions_total", reason="age") == 3
+
+
+def test_a_hit_needs_the_same_home() -> None:
+    t, _, _ = table()
+    t.acknowledge(sent("home-a", 1))
+    assert acked(t, sent("home-a", 1)) == [True]
+    assert acked(t, sent("home-b", 1)) == [False]
 
 
 def test_in_flight_entries_leave_on_ack_or_forget() -> None:
     t, _, registry = table()
     first, second = object(), object()
-    t.track(("h", "a"), first)
-    t.track(("h", "b"), second)
-    assert t.in_flight(("h", "a")) is first
+    t.track("a", first)
+    t.track("b", second)
+    assert t.in_flight("a") is first
     assert sample(registry, "homesec_producer_ack_table_entries", state="in_flight") == 2
-    t.acknowledge([("h", "a")])
-    t.forget(("h", "b"))
-    assert t.in_flight(("h", "a")) is None and t.in_flight(("h", "b")) is None
-    assert t.is_acknowledged(("h", "a")) and not t.is_acknowledged(("h", "b"))
+    t.forget("b", first)  # not its slot: stays
+    assert t.in_flight("b") is second
+    t.acknowledge([AcceptedReading("a", "h", b"{}")])
+    t.forget("b", second)
+    assert t.in_flight("a") is None and t.in_flight("b") is None
+    assert t.is_acknowledged("h", "a") and not t.is_acknowledged("h", "b")
 
 
-def test_a_key_acknowledged_again_after_eviction_stays_until_its_own_bound() -> None:
+def test_a_reading_acknowledged_again_after_eviction_stays_until_its_own_bound() -> None:
     t, clock, _ = table(max_entries=2, ttl=60)
-    t.acknowledge([("h", "a"), ("h", "b")])
-    t.acknowledge([("h", "c")])  # evicts one of the first send
-    evicted = next(k for k in (("h", "a"), ("h", "b")) if not t.is_acknowledged(k))
+    t.acknowledge(sent("h", 2))
+    t.acknowledge(sent("h", 1, start=2))  # evicts one of the first send
+    evicted = next(r for r in sent("h", 2) if not t.is_acknowledged(r.home_id, r.reading_id))
     clock.now += 30
     t.acknowledge([evicted])  # re-sent, published again, acknowledged again
     clock.now += 31  # the first send's generation expires: it must not take the newer entry with it
     t.expire()
-    assert t.is_acknowledged(evicted)
+    assert t.is_acknowledged(evicted.home_id, evicted.reading_id)
 
 
 def test_zero_turns_it_off() -> None:
     t, _, _ = table(max_entries=0)
-    t.track(("h", "a"), object())
-    t.acknowledge([("h", "a")])
-    assert not t.enabled and t.in_flight(("h", "a")) is None and not t.is_acknowledged(("h", "a"))
+    t.track("a", object())
+    t.acknowledge([AcceptedReading("a", "h", b"{}")])
+    assert not t.enabled and t.in_flight("a") is None and not t.is_acknowledged("h", "a")
 
 
 def readings(home: str, n: int) -> list[AcceptedReading]:
