@@ -76,6 +76,12 @@ class Ticket:
         """Per reading of the request (its order): acknowledged by Event Hubs so far."""
         return [slot is None or slot.acked for slot in self.slots]
 
+    def release(self) -> None:
+        """The request is answered: drop its slots. Slots point at their tickets, so until then the two
+        form reference cycles, which only the cyclic garbage collector could free (with the request's
+        bodies): the request path calls this when it answers, and plain reference counting frees them."""
+        self.slots = []
+
 
 class Slot:
     """One distinct reading queued or in flight, and the tickets waiting for it (``joined``: resends)."""

@@ -25,7 +25,7 @@ from homesec_domain.validation import (
 
 from homesec_producer.admission import Admission
 from homesec_producer.auth import TokenAuthority, TokenScope, bearer_token
-from homesec_producer.buffer import PartitionedBuffer
+from homesec_producer.buffer import PartitionedBuffer, Ticket
 from homesec_producer.errors import (
     BufferFullError,
     DeadlineExceededError,
@@ -139,6 +139,12 @@ class IngestService:
             ticket = buffer.submit(accepted)
         except (BufferFullError, ShuttingDownError) as exc:
             raise _outcome(exc, accepted, buffer.known_acknowledged(accepted)) from None
+        try:
+            return await self._wait(ticket, accepted)
+        finally:
+            ticket.release()
+
+    async def _wait(self, ticket: Ticket, accepted: list[AcceptedReading]) -> list[str]:
         started = time.monotonic()
         try:
             await asyncio.wait_for(asyncio.shield(ticket.future), self.deadline_seconds)

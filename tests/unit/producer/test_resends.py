@@ -8,11 +8,13 @@ old client does, or only ``unacknowledged``) must not publish an acknowledged re
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 from typing import Any
 
 import pytest
 from homesec_domain.partitioning import partition_for
+from homesec_producer.buffer import Slot, Ticket
 
 from .apiclient import Api, token
 from .helpers import body, reading
@@ -122,3 +124,22 @@ async def test_full_buffer_answer_lists_what_was_already_acknowledged(api: Api) 
     api.pub.stall.set()
     assert (await filler).status_code == 202
     assert len(api.pub.ids_published()) == 3  # first + the two filler readings; nothing of the 429
+
+
+async def test_answered_requests_leave_no_cycles_for_the_collector(api: Api) -> None:
+    """A ticket and its slots point at each other until the request is answered; then reference counting
+    frees them (and the request's bodies), not the cyclic collector."""
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(3):
+            resp = await api.post(body(*batch()), token(HOME_OK, HOME_HELD))
+            assert resp.status_code == 202
+        gc.collect()
+        cyclic = [o for o in gc.garbage if isinstance(o, Slot | Ticket)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert cyclic == []
