@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := .cache/stamps
 
-.PHONY: help setup setup-system setup-python setup-node native lint fmt test test-unit test-integration run bench bench-emulator lock clean
+.PHONY: help setup setup-system setup-python setup-node native lint fmt test test-unit test-integration test-accelerators-off test-sdk-oldest run bench bench-emulator bench-sdk lock clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -53,8 +53,35 @@ fmt: setup-python ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: setup lint ## lint, then the whole suite (unit, integration, chart, rules, images)
+test: setup lint ## lint, the whole suite (unit, integration, chart, rules, images), then the SDK-range runs
 	HOMESEC_EXPECT_NATIVE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-accelerators-off test-sdk-oldest
+
+# The accelerators (docs/contracts.md#sdk-versions) switched off: the public SDK paths only. The unit tests
+# and the integration tests that move readings end to end through the services (both transports); the
+# start-up, liveness and shutdown tests do not touch the accelerated paths.
+ACCELERATORS_OFF_TESTS ?= tests/unit $(addprefix tests/integration/producer/,test_producer_process.py \
+  test_producer_http.py test_producer_zero_loss.py) $(addprefix tests/integration/consumer/, \
+  test_consumer_pipeline.py test_counted.py)
+test-accelerators-off: setup ## unit + end-to-end service integration tests with HOMESEC_*_ACCELERATORS=off
+	HOMESEC_PRODUCER_ACCELERATORS=off HOMESEC_CONSUMER_ACCELERATORS=off \
+	  $(PY) -m pytest -q $(ACCELERATORS_OFF_TESTS) $(PYTEST_ARGS)
+
+# The services on the oldest azure-eventhub of pyproject's range, in their own venv; the tests, the
+# emulator (pinned to the lock's SDK) and Azurite run as usual. AMQP only (the WebSocket variants run with
+# the lock's SDK), to keep .ci/run within about 25 minutes.
+SDK_OLDEST ?= 5.12.0
+SDK_OLDEST_VENV := .cache/venv-sdk-oldest
+SDK_OLDEST_TESTS ?= tests/integration/test_service_sdk.py tests/integration/producer/test_producer_zero_loss.py \
+  tests/integration/consumer/test_consumer_pipeline.py
+$(STAMP)/python-sdk-oldest-$(SDK_OLDEST): requirements/runtime.txt pyproject.toml scripts/sdk-oldest-venv.sh
+	@mkdir -p $(STAMP)
+	bash scripts/sdk-oldest-venv.sh $(SDK_OLDEST_VENV) $(SDK_OLDEST)
+	@touch $@
+
+test-sdk-oldest: setup $(STAMP)/python-sdk-oldest-$(SDK_OLDEST) ## a service integration subset on the oldest SDK
+	HOMESEC_SERVICE_PYTHON=$(CURDIR)/$(SDK_OLDEST_VENV)/bin/python HOMESEC_EXPECT_SERVICE_SDK=$(SDK_OLDEST) \
+	  $(PY) -m pytest -q $(SDK_OLDEST_TESTS) -k "not amqp_websockets" $(PYTEST_ARGS)
 
 test-unit: setup-python ## fast unit tests only
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
@@ -65,9 +92,12 @@ test-integration: setup ## integration tests only
 run: setup ## start the whole local pipeline and its sensor simulator (Ctrl-C stops it)
 	$(PY) -m homesec_devstack.stack $(RUN_ARGS)
 
-BENCH_TARGETS ?= bench-emulator bench-producer bench-producer-duplicates bench-consumer
+BENCH_TARGETS ?= bench-emulator bench-producer bench-producer-duplicates bench-consumer bench-sdk
 bench: setup ## all benchmarks (bench/); each writes its section of docs/benchmarks.md
 	@for t in $(BENCH_TARGETS); do $(MAKE) --no-print-directory $$t || exit 1; done
+
+bench-sdk: setup ## SDK paths: accelerators on vs off, AMQP vs WebSockets, producer and consumer (ratios, same run)
+	$(PY) bench/sdk_paths.py --write docs/benchmarks.md $(BENCH_SDK_ARGS)
 
 bench-emulator: setup ## Event Hubs emulator: send rate, 1 vs 2 consumer processes, SDK decode ceiling
 	$(PY) bench/emulator_throughput.py --write docs/benchmarks.md $(BENCH_EMULATOR_ARGS)

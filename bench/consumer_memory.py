@@ -23,6 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
 
+from homesec_domain import native  # noqa: E402
+
+native.enable("auto")  # the compiled fold, as in the consumer (before the fold is imported)
+
 from homesec_consumer.partition import InboundEvent, PartitionState  # noqa: E402
 from homesec_consumer.ports import Position  # noqa: E402
 from homesec_domain.fold import FoldConfig, HomeState  # noqa: E402

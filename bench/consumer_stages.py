@@ -5,7 +5,7 @@ Builds the interleaved scenario's events the way the SDK's receiver does (``Even
 message: body, sequence number, offset, enqueued time), then replays them in batches of 60, partitions
 interleaved, through the consumer's real code: ``inbound`` (event conversion), ``decode_reading`` and
 ``PartitionState.apply`` (unpack, dedup, fold, repack); no I/O. Each mode runs in its own process
-(``HOMESEC_PURE_PYTHON`` is read at import), alternately, ``--repeat`` times; the plain fold is the
+(``HOMESEC_PURE_PYTHON`` is read by ``native.enable``), alternately, ``--repeat`` times; the plain fold is the
 baseline of the ratio. GC as in the service (``tune_gc``).
 """
 
@@ -26,12 +26,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "services")]
 
+from homesec_domain import native  # noqa: E402
+
+native.enable("auto")  # the compiled fold unless HOMESEC_PURE_PYTHON=1; before the fold is imported
+
 from azure.eventhub import EventData  # noqa: E402
 from azure.eventhub._pyamqp.message import Message  # noqa: E402
 from consumer_throughput import SENSORS, readings_of  # noqa: E402  (bench/, on sys.path as the script's dir)
 from homesec_consumer.adapters.eventhub import inbound  # noqa: E402
 from homesec_consumer.partition import PartitionState  # noqa: E402
-from homesec_domain import native  # noqa: E402
 from homesec_domain.events import decode_reading, encode_reading  # noqa: E402
 from homesec_domain.fold import FoldConfig, HomeState  # noqa: E402
 from homesec_domain.partitioning import partition_for  # noqa: E402

@@ -4,7 +4,7 @@
 
 Writes ``<package-dir>/_compiled/``: one extension module per compiled module, their shared library
 (``homesec_domain.compiled__mypyc``) and ``manifest.json`` with the SHA-256 of each source compiled, which
-``homesec_domain.native.activate`` compares with the sources at import. The build works on a copy of the
+``homesec_domain.native.enable`` compares with the sources at start-up. The build works on a copy of the
 package in a temporary directory, so the source tree only ever gains the finished ``_compiled/`` (replaced
 atomically). Needs mypy (mypyc), setuptools and a C compiler with the Python headers. ``--if-stale``: do
 nothing when ``_compiled/`` already matches the sources. ``--python-executable``: the interpreter whose

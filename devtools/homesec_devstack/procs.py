@@ -150,6 +150,14 @@ class ManagedProcess:
         """Run ``python -m module args`` with this interpreter."""
         return cls(name, [sys.executable, "-m", module, *args], **kw)  # type: ignore[arg-type]
 
+    @classmethod
+    def service(cls, name: str, module: str, args: Sequence[str] = (), **kw: object) -> ManagedProcess:
+        """Run a service (``homesec_producer``, ``homesec_consumer``) with ``HOMESEC_SERVICE_PYTHON`` when
+        set (``make test-sdk-oldest``: the services on another SDK version than the tests and the
+        emulator), else with this interpreter."""
+        python = os.environ.get("HOMESEC_SERVICE_PYTHON") or sys.executable
+        return cls(name, [python, "-m", module, *args], **kw)  # type: ignore[arg-type]
+
     def start(self) -> ManagedProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(

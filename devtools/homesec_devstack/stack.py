@@ -107,7 +107,8 @@ class Stack:
         check_ports(a)
         prepare_data_dir(data, keep=a.keep_data)
         self.emulator = EmulatorProcess(data / "eventhubs", port=a.amqp_port, admin_port=a.admin_port,
-                                        consumer_groups="$Default,rollups", log_dir=logs)  # fmt: skip
+                                        ws_port=a.ws_port, consumer_groups="$Default,rollups",
+                                        log_dir=logs)  # fmt: skip
         self.emulator.start()
         self.azurite = AzuriteProcess(data / "azurite", port=a.blob_port, log_dir=logs)
         self.azurite.start()
@@ -206,6 +207,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--amqp-port", type=int, default=5672)
     p.add_argument("--admin-port", type=int, default=5673)
+    p.add_argument(
+        "--ws-port", type=int, default=None, help="also serve AMQP over WebSocket on this port (default: off)"
+    )
     p.add_argument("--blob-port", type=int, default=10000)
     p.add_argument("--producer-port", type=int, default=8080)
     p.add_argument("--consumer-port", type=int, default=8081)
@@ -241,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
               "Ctrl-C stops it.\n"
               f"  producer  {stack.producer_url}/docs    consumer {stack.consumer_url}/metrics\n"
               f"  emulator  amqp://127.0.0.1:{args.amqp_port}  stats http://127.0.0.1:{args.admin_port}/stats\n"
-              f"  a home:   curl {stack.consumer_url}/v1/homes/home-000001/status\n"
+              + (f"            ws://127.0.0.1:{args.ws_port}/$servicebus/websocket\n" if args.ws_port else "")
+              + f"  a home:   curl {stack.consumer_url}/v1/homes/home-000001/status\n"
               f"            curl '{stack.consumer_url}/v1/homes/home-000001/history?hours=24'\n"
               f"  post one reading (token for home-000001, valid 7 days):\n"
               f"    {curl_example(stack.producer_url, args.auth_key)}\n"

@@ -11,13 +11,14 @@ from homesec_domain.config_errors import load_settings
 from homesec_domain.runtime import tune_gc
 from prometheus_client import CollectorRegistry
 
-from homesec_consumer.app import ConsumerService
 from homesec_consumer.settings import ConsumerSettings
 
 log = logging.getLogger("homesec_consumer")
 
 
 async def _main(settings: ConsumerSettings) -> None:
+    from homesec_consumer.app import ConsumerService  # imports the fold: after native.enable
+
     tune_gc(settings.gc_gen0_threshold)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -33,7 +34,7 @@ def main() -> None:
     )
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("uamqp").setLevel(logging.WARNING)
-    log.info(native.describe())
+    native.enable(settings.accelerators, log)  # before anything imports the fold
     try:
         import uvloop
 

@@ -15,16 +15,23 @@ from azure.core.exceptions import HttpResponseError
 from azure.eventhub.aio import EventHubConsumerClient
 from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
 from azure.storage.blob.aio import BlobServiceClient
+from homesec_domain import native
 from homesec_domain.fold import FoldConfig
 from prometheus_client import CollectorRegistry
 
+from homesec_consumer.adapters import accelerated_decoding
 from homesec_consumer.adapters.blob import (
     BlobCheckpointSink,
     BlobDeadLetterSink,
     BlobRollupStore,
     StorageHealth,
 )
-from homesec_consumer.adapters.clients import build_blob_clients, build_eventhub_client, credential_for
+from homesec_consumer.adapters.clients import (
+    build_blob_clients,
+    build_eventhub_client,
+    credential_for,
+    eventhub_namespace,
+)
 from homesec_consumer.adapters.eventhub import (
     EventHubRunner,
     ensure_initial_checkpoints,
@@ -98,6 +105,10 @@ class ConsumerService:
         self.started = False
         self.health = StorageHealth(self._storage_changed)
         self.metrics.ready.set_function(lambda: float(self.ready()))
+        # Accelerators (homesec_domain.accelerators): the fold's was decided by __main__ before its import.
+        self.decode, decoder = accelerated_decoding.load(settings.accelerators)
+        for component, enabled in ((decoder.component, decoder.enabled), ("fold", native.ACTIVE)):
+            self.metrics.accelerated.labels(component=component).set(int(enabled))
 
     def ready(self) -> bool:
         """Started (Blob and Event Hubs answered), not stopping, and Blob storage answers."""
@@ -128,10 +139,9 @@ class ConsumerService:
     ) -> tuple[BlobRollupStore, BlobCheckpointSink, RollupProcessor]:
         s, health, timeout = self.settings, self.health, self.settings.blob_operation_timeout_seconds
         store = BlobRollupStore(service.get_container_client(s.rollup_container), health, timeout)
-        # The SDK keys ownership and checkpoints by the endpoint's host name (EventProcessor._namespace).
-        namespace = str(client._address.hostname)
+        # The SDK keys ownership and checkpoints by the endpoint's host name, as the settings give it.
         sink = BlobCheckpointSink(
-            cp_store, namespace, client.eventhub_name, s.consumer_group, health, timeout
+            cp_store, eventhub_namespace(s), client.eventhub_name, s.consumer_group, health, timeout
         )
         dead = BlobDeadLetterSink(service.get_container_client(s.deadletter_container), health, timeout)
         processor = RollupProcessor(
@@ -208,7 +218,7 @@ class ConsumerService:
             client, processor, self.metrics, max_batch_size=s.max_batch_size,
             max_wait_time=s.max_wait_time_seconds,
             prefetch=s.prefetch, starting_position="@latest" if s.starting_position == "latest" else "-1",
-            checkpoints=sink,
+            checkpoints=sink, decode=self.decode,
         )  # fmt: skip
         loops_stop = asyncio.Event()
         tasks = [

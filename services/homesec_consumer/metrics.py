@@ -24,6 +24,7 @@ HANDLER_STAGES = (
 # ``conflict``: a conditional write lost to another writer (fencing, not a storage fault).
 ROLLUP_WRITE_RESULTS = ("ok", "error", "conflict")
 OWNERSHIP_CHANGES = ("claimed", "released")
+ACCELERATORS = ("decoder", "fold")  # homesec_domain.accelerators: 1 when in use, 0 for the public path
 
 _LATENCY_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 300, 600)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 300, 500, 1000)
@@ -89,6 +90,7 @@ class ConsumerMetrics:
     homes_in_state: Gauge
     last_batch_time: Gauge
     ready: Gauge
+    accelerated: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ConsumerMetrics:
@@ -184,6 +186,12 @@ class ConsumerMetrics:
                 f"{p}last_batch_timestamp_seconds", "Unix time the last batch was folded", registry=registry
             ),
             ready=Gauge(f"{p}ready", "1 when ready (started, and Blob storage answers)", registry=registry),
+            accelerated=Gauge(
+                f"{p}accelerated",
+                "1 when the accelerator runs (its start-up self-check passed), 0 for the public path",
+                ["component"],
+                registry=registry,
+            ),
         )
         metrics.prime()
         return metrics
@@ -212,4 +220,6 @@ class ConsumerMetrics:
             self.rollup_writes.labels(result=result)
         for change in OWNERSHIP_CHANGES:
             self.ownership_changes.labels(change=change)
+        for component in ACCELERATORS:
+            self.accelerated.labels(component=component).set(0)
         self.storage_available.set(1)

@@ -128,7 +128,7 @@ class RollupProcessor:
         if missing:
             await self._load(part, missing)
         result = part.apply(items)
-        self._count(result)
+        self._record_outcomes(result)
         done = self._clock()
         self._metrics.batch_processing.observe(max(0.0, done - start))
         self._metrics.last_batch_time.set(done)
@@ -146,7 +146,7 @@ class RollupProcessor:
                 )
         return reading
 
-    def _count(self, result: BatchResult) -> None:
+    def _record_outcomes(self, result: BatchResult) -> None:
         metrics = self._metrics
         metrics.events_processed.inc(result.accepted)
         metrics.duplicates_dropped.labels(reason="resent").inc(result.resent)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
+from homesec_domain.transport import Transport, check_transport
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +20,13 @@ class ConsumerSettings(BaseSettings):
     eventhub_fully_qualified_namespace: str | None = None
     eventhub_name: str = "telemetry"
     consumer_group: str = "rollups"
+    # Event Hubs transport (homesec_domain.transport): "amqp" (port 5671) or "amqp_websockets" (port 443).
+    transport: Transport = "amqp"
+    # HTTP proxy for Event Hubs, http://[user:password@]host:port (amqp_websockets only).
+    eventhub_http_proxy: SecretStr | None = None
+    # Connect here instead of the namespace's host, e.g. sb://gateway.example:443 (an application gateway;
+    # the emulator's WebSocket port in the tests). The SDK's custom_endpoint_address.
+    eventhub_custom_endpoint_address: str | None = None
     # Blob: a connection string, or an account URL with DefaultAzureCredential.
     blob_connection_string: SecretStr | None = None
     blob_account_url: str | None = None
@@ -74,6 +82,19 @@ class ConsumerSettings(BaseSettings):
     # per event, almost all freed by reference counting, so frequent young collections find little.
     gc_gen0_threshold: int = Field(default=10_000, ge=700)
     log_level: str = "INFO"
+    # "auto": each accelerator (the received-event read, adapters/accelerated_decoding.py; the compiled fold,
+    # homesec_domain/native.py) runs only when its start-up self-check proves it equivalent to the public
+    # path; "off": the public paths, no check.
+    accelerators: Literal["auto", "off"] = "auto"
+
+    @model_validator(mode="after")
+    def _check_transport(self) -> Self:
+        proxy = self.eventhub_http_proxy
+        try:
+            check_transport(self.transport, None if proxy is None else proxy.get_secret_value())
+        except ValueError as exc:
+            raise ValueError(f"HOMESEC_CONSUMER_EVENTHUB_HTTP_PROXY: {exc}") from None
+        return self
 
     @property
     def blob_operation_timeout_seconds(self) -> float:

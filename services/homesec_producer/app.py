@@ -100,7 +100,7 @@ def _lifespan(
         if pub is None:
             from homesec_producer.adapters.eventhubs import EventHubsPublisher
 
-            pub = EventHubsPublisher.from_settings(settings)
+            pub = EventHubsPublisher.from_settings(settings, runtime.metrics)
         connect = asyncio.create_task(_connect(settings, pub, runtime), name="connect")
         try:
             yield

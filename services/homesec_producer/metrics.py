@@ -20,6 +20,7 @@ FAILURE_REASONS = (*RETRY_REASONS, "rejected")
 RESEND_OUTCOMES = ("acknowledged", "joined_in_flight")
 ACK_TABLE_STATES = ("acknowledged", "in_flight")
 EVICTION_REASONS = ("age", "count")
+ACCELERATORS = ("encoder",)  # homesec_domain.accelerators: 1 when in use, 0 for the public path
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 300, 500, 1000)
@@ -47,6 +48,7 @@ class ProducerMetrics:
     resends: Counter
     ack_table_entries: Gauge
     ack_table_evictions: Counter
+    accelerated: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ProducerMetrics:
@@ -70,6 +72,8 @@ class ProducerMetrics:
             self.ack_table_entries.labels(state=state)
         for reason in EVICTION_REASONS:
             self.ack_table_evictions.labels(reason=reason)
+        for component in ACCELERATORS:
+            self.accelerated.labels(component=component).set(0)
 
 
 _P = "homesec_producer_"
@@ -103,6 +107,12 @@ def _http_metrics(registry: CollectorRegistry) -> dict[str, Any]:
         ),
         "shed": Counter(f"{_P}shed", "Requests shed with 429/503", ["status"], registry=registry),
         "ready": Gauge(f"{_P}ready", "1 when ready to take traffic", registry=registry),
+        "accelerated": Gauge(
+            f"{_P}accelerated",
+            "1 when the accelerator runs (its start-up self-check passed), 0 for the public path",
+            ["component"],
+            registry=registry,
+        ),
     }
 
 

@@ -39,11 +39,66 @@ def test_empty_egress_ports_are_refused_not_rendered_as_allow_all() -> None:
 
 
 def test_every_egress_rule_names_its_ports() -> None:
-    objects = render({"networkPolicy": {"enabled": True, "egressPorts": [443]}})
+    values = {
+        "eventHubs": {"transport": "amqp_websockets"},
+        "networkPolicy": {"enabled": True, "egressPorts": [443]},
+    }
+    objects = render(values)
     for policy in find(objects, "NetworkPolicy"):
         for rule in policy["spec"]["egress"]:
             assert rule.get("ports"), f"{policy['metadata']['name']}: an egress rule without ports allows all"
         assert [p["port"] for p in policy["spec"]["egress"][1]["ports"]] == [443]
+
+
+# --- eventHubs.transport -------------------------------------------------------------------------------
+
+
+def _egress_ports(values: dict[str, Any]) -> dict[str, list[int]]:
+    objects = render({**values, "networkPolicy": {"enabled": True, **values.get("networkPolicy", {})}})
+    return {p["metadata"]["name"]: [port["port"] for port in p["spec"]["egress"][1]["ports"]]
+            for p in find(objects, "NetworkPolicy")}  # fmt: skip
+
+
+@pytest.mark.parametrize(("transport", "ports"), [("amqp", [443, 5671]), ("amqp_websockets", [443])])
+def test_egress_follows_the_transport(transport: str, ports: list[int]) -> None:
+    egress = _egress_ports({"eventHubs": {"transport": transport}})
+    assert sorted(egress) == ["homesec-telemetry-consumer", "homesec-telemetry-producer"]
+    assert all(p == ports for p in egress.values()), egress
+    for config in find(render({"eventHubs": {"transport": transport}}), "ConfigMap"):
+        component = config["metadata"]["name"].rsplit("-", 1)[1]
+        if component in ("producer", "consumer"):
+            assert config["data"][f"HOMESEC_{component.upper()}_TRANSPORT"] == transport
+
+
+def test_default_transport_is_amqp_and_explicit_ports_still_win() -> None:
+    assert set(map(tuple, _egress_ports({}).values())) == {(443, 5671)}
+    explicit = {"eventHubs": {"transport": "amqp_websockets"}, "networkPolicy": {"egressPorts": [443, 8443]}}
+    assert set(map(tuple, _egress_ports(explicit).values())) == {(443, 8443)}
+
+
+def test_amqp_without_5671_in_the_egress_ports_fails_rendering() -> None:
+    with pytest.raises(
+        helm_python.HelmRenderError, match=r"egressPorts lacks 5671 but eventHubs\.transport is amqp"
+    ):
+        render_files({"networkPolicy": {"enabled": True, "egressPorts": [443]}})
+
+
+def test_transport_and_proxy_values_are_checked() -> None:
+    assert "transport" in _schema_errors({"eventHubs": {"transport": "websockets"}})
+    assert "httpProxy" in _schema_errors({"eventHubs": {"httpProxy": "http://user:pw@proxy:3128"}})
+    with pytest.raises(
+        helm_python.HelmRenderError, match=r"httpProxy needs eventHubs\.transport amqp_websockets"
+    ):
+        render_files({"eventHubs": {"httpProxy": "http://proxy.corp:3128"}})
+    values = {"eventHubs": {"transport": "amqp_websockets", "httpProxy": "http://proxy.corp:3128"}}
+    proxies = {c["metadata"]["name"]: c["data"].get("HOMESEC_PRODUCER_EVENTHUB_HTTP_PROXY",
+                                                     c["data"].get("HOMESEC_CONSUMER_EVENTHUB_HTTP_PROXY"))
+               for c in find(render(values), "ConfigMap")}  # fmt: skip
+    assert (
+        proxies["homesec-telemetry-producer"]
+        == proxies["homesec-telemetry-consumer"]
+        == "http://proxy.corp:3128"
+    )
 
 
 # --- replica ranges and PodDisruptionBudgets ----------------------------------------------------------

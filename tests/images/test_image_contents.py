@@ -165,7 +165,10 @@ def test_the_fold_is_compiled_where_it_runs(service: Service, container: Working
     would load, correct but slower); the producer never folds and carries none. No compiler either way."""
     root = container.mount()
     compiled = root / APP / "homesec_domain" / "_compiled"
-    probe = "from homesec_domain import native, fold; print(native.ACTIVE, native.REASON, fold.__file__)"
+    probe = (
+        "from homesec_domain import native; native.enable('auto'); from homesec_domain import fold; "
+        "print(native.ACTIVE, native.REASON, fold.__file__)"
+    )
     result = container.run(["python", "-c", probe])
     assert result.returncode == 0, result.stderr
     if service.name == "consumer":
@@ -173,4 +176,4 @@ def test_the_fold_is_compiled_where_it_runs(service: Service, container: Working
         assert result.stdout.strip().endswith(".so"), result.stdout
     else:
         assert not compiled.exists()
-        assert result.stdout.startswith("False not built"), result.stdout
+        assert result.stdout.startswith("False self-check failed: not built"), result.stdout

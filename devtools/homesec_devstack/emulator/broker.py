@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,18 @@ LINK_STOLEN = b"amqp:link:stolen"
 MESSAGE_SIZE_EXCEEDED = b"amqp:link:message-size-exceeded"
 UNAUTHORIZED = b"amqp:unauthorized-access"
 
+MAX_PARTITIONS = 1024
+HUB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
+
 AckCallback = Callable[["Failure | None"], None]
+
+
+class HubExistsError(ValueError):
+    """A hub of this name (in any case) exists already."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"hub {name!r} exists already")
+        self.name = name
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +123,7 @@ class Broker:
     ) -> None:
         if len({name_key(name) for name in hubs}) != len(hubs):
             raise ValueError(f"hub names must differ in more than case: {sorted(hubs)}")
+        self._root, self._fsync, self._consumer_groups = root, fsync, consumer_groups
         self.hubs = {name: Hub(name, n, consumer_groups, root, fsync) for name, n in hubs.items()}
         self._by_key = {name_key(name): hub for name, hub in self.hubs.items()}
         self.limiter = limiter
@@ -119,6 +132,26 @@ class Broker:
     def hub(self, name: str) -> Hub | None:
         """The hub called ``name``, in any case (Event Hubs entity names are case-insensitive)."""
         return self._by_key.get(name_key(name))
+
+    def add_hub(self, name: str, partitions: int) -> Hub:
+        """Create hub ``name`` at run time (the admin endpoint; the SDK's live tests create hubs per test).
+
+        It has the consumer groups given at start-up and lasts as long as the process (its logs stay in the
+        data directory; name it in ``--hubs`` to keep it across a restart). Raises ``ValueError`` for a bad
+        name or partition count, ``HubExistsError`` when a hub of that name (in any case) exists.
+        """
+        if not HUB_NAME.fullmatch(name):
+            raise ValueError(f"hub name {name!r}: 1-256 letters, digits, '.', '-' or '_', starting with a "
+                             "letter or digit")  # fmt: skip
+        if not 1 <= partitions <= MAX_PARTITIONS:
+            raise ValueError(f"partition count {partitions} of {name!r} is not in 1..{MAX_PARTITIONS}")
+        existing = self.hub(name)
+        if existing is not None:
+            raise HubExistsError(existing.name)
+        hub = Hub(name, partitions, self._consumer_groups, self._root, self._fsync)
+        self.hubs[name] = hub
+        self._by_key[name_key(name)] = hub
+        return hub
 
     # --- ingress -----------------------------------------------------------------------------------
     def publish(

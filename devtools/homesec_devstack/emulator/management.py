@@ -53,11 +53,25 @@ def check_sas_token(token: str, keys: dict[str, str], now: float | None = None) 
     return None
 
 
-def handle_cbs(request: Message, sas_keys: dict[str, str] | None) -> tuple[bytes, bool]:
-    """Answer a put-token request; returns the reply and whether the token was accepted."""
+def audience_hub(audience: str) -> str | None:
+    """The hub a put-token audience names (``sb://<host>/<hub>[/...]``), or ``None`` for the namespace."""
+    path = urllib.parse.urlparse(audience).path if "://" in audience else audience.partition("/")[2]
+    return path.strip("/").split("/")[0] or None
+
+
+def handle_cbs(request: Message, sas_keys: dict[str, str] | None, broker: Broker) -> tuple[bytes, bool]:
+    """Answer a put-token request; returns the reply and whether the token was accepted.
+
+    As Event Hubs: a token for a hub that does not exist is refused with 404 (the SDK raises
+    ``AuthenticationError``), a token that fails ``--check-sas`` with 401, anything else is accepted (202).
+    """
     props = request.application_properties or {}
     if _get(props, "operation") != "put-token":
         return reply_payload(request, 400, "unsupported CBS operation"), False
+    audience = str(_get(props, "name") or "")
+    hub = audience_hub(audience)
+    if hub is not None and broker.hub(hub) is None:
+        return reply_payload(request, 404, f"The messaging entity '{audience}' could not be found."), False
     token_type = _get(props, "type")
     body: Any = request.value if request.value is not None else next(iter(request.data or [b""]))
     token = body.decode() if isinstance(body, bytes) else str(body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,12 @@ from typing import Any
 from aiohttp import web
 
 from homesec_devstack.emulator import codec
-from homesec_devstack.emulator.broker import AckCallback, Broker
+from homesec_devstack.emulator.broker import AckCallback, Broker, HubExistsError
 from homesec_devstack.emulator.connection import AmqpConnection, Session
 from homesec_devstack.emulator.links import IncomingLink, ReplyLink
 from homesec_devstack.emulator.management import handle_cbs, handle_management
 from homesec_devstack.emulator.throttle import ThroughputLimiter
+from homesec_devstack.emulator.websocket import WS_PATH, serve_websocket
 
 LOG = logging.getLogger("homesec.emulator")
 PARTITION_KEY = b"x-opt-partition-key"
@@ -44,30 +46,81 @@ class EmulatorServer:
         self.broker = Broker(data_dir, hubs, consumer_groups, limiter, fsync)
         self.sas_keys = sas_keys
         self.connections: set[AmqpConnection] = set()
-        self._server: asyncio.AbstractServer | None = None
+        self._servers: list[asyncio.AbstractServer] = []
         self._admin: web.AppRunner | None = None
+        self._websocket: web.AppRunner | None = None
+        self.websocket_connections_total = 0
 
     # --- AMQP ---------------------------------------------------------------------------------------
-    async def start(self, host: str, port: int, admin_port: int | None) -> None:
+    async def start(
+        self,
+        host: str,
+        port: int,
+        admin_port: int | None,
+        ws_port: int | None = None,
+        *,
+        tls: ssl.SSLContext | None = None,
+        tls_port: int | None = None,
+        wss_port: int | None = None,
+    ) -> None:
+        """Listen for AMQP on ``port`` and, when given, AMQP over WebSocket (``ws_port``), AMQP over TLS
+        (``tls_port``) and AMQP over WebSocket over TLS (``wss_port``); both TLS ones need ``tls``."""
+        if tls is None and (tls_port is not None or wss_port is not None):
+            raise ValueError("tls_port and wss_port need a TLS context")
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: AmqpConnection(self), host, port, reuse_address=True)
+        self._servers.append(
+            await loop.create_server(lambda: AmqpConnection(self), host, port, reuse_address=True)
+        )
+        if tls_port is not None:
+            self._servers.append(await loop.create_server(
+                lambda: AmqpConnection(self), host, tls_port, reuse_address=True, ssl=tls
+            ))  # fmt: skip
         if admin_port is not None:
-            self._admin = web.AppRunner(self.admin_app(), access_log=None)
-            await self._admin.setup()
-            await web.TCPSite(self._admin, host, admin_port).start()
-        LOG.info("Event Hubs emulator listening on amqp://%s:%d (admin %s)", host, port, admin_port)
+            self._admin = await self._site(self.admin_app(), [(host, admin_port, None)])
+        ws_sites = [(host, p, ctx) for p, ctx in ((ws_port, None), (wss_port, tls)) if p is not None]
+        if ws_sites:
+            self._websocket = await self._site(self.websocket_app(), ws_sites)
+        LOG.info(
+            "Event Hubs emulator listening on amqp://%s:%d, amqps %s, ws %s, wss %s (path %s), admin %s",
+            host, port, tls_port, ws_port, wss_port, WS_PATH, admin_port,
+        )  # fmt: skip
+
+    @staticmethod
+    async def _site(
+        app: web.Application, sites: list[tuple[str, int, ssl.SSLContext | None]]
+    ) -> web.AppRunner:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        for host, port, context in sites:
+            await web.TCPSite(runner, host, port, ssl_context=context).start()
+        return runner
+
+    def websocket_app(self) -> web.Application:
+        """AMQP over WebSocket on the path the SDK uses; the same connections as the TCP listener."""
+
+        def connection() -> AmqpConnection:
+            self.websocket_connections_total += 1
+            return AmqpConnection(self)
+
+        async def upgrade(request: web.Request) -> web.StreamResponse:
+            return await serve_websocket(request, connection)
+
+        app = web.Application()
+        app.router.add_get(WS_PATH, upgrade)
+        return app
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         for conn in list(self.connections):
             conn.write(codec.frame_bytes(0, codec.P.CloseFrame(error=None)))
             if conn.transport is not None:
                 conn.transport.close()
-        if self._server is not None:
-            await self._server.wait_closed()
-        if self._admin is not None:
-            await self._admin.cleanup()
+        for server in self._servers:
+            await server.wait_closed()
+        for runner in (self._websocket, self._admin):
+            if runner is not None:
+                await runner.cleanup()
         self.broker.close()
 
     def dispatch(
@@ -86,7 +139,7 @@ class EmulatorServer:
             return
         request = codec.decode_payload(memoryview(data))
         if link.kind == "cbs":
-            reply, ok = handle_cbs(request, self.sas_keys)
+            reply, ok = handle_cbs(request, self.sas_keys, self.broker)
             conn.authorized = conn.authorized or ok
         else:
             reply = handle_management(request, self.broker)
@@ -101,6 +154,7 @@ class EmulatorServer:
         stats["throttled_requests"] = self.broker.limiter.throttled
         stats["throughput_units"] = self.broker.limiter.units
         stats["auto_inflate_max"] = self.broker.limiter.auto_inflate_max
+        stats["websocket_connections_total"] = self.websocket_connections_total
         stats["hubs"] = {
             name: {
                 "partitions": {
@@ -145,6 +199,17 @@ class EmulatorServer:
                 return web.json_response({"error": "no such partition"}, status=404)
             (self.broker.pause if action == "pause" else self.broker.resume)(hub, pid)
             return web.json_response({"hub": hub, "partition": pid, "paused": action == "pause"})
+
+        @routes.post("/hubs")
+        async def create_hub(req: web.Request) -> web.Response:
+            try:
+                body = await req.json()
+                hub = self.broker.add_hub(str(body["name"]), int(body.get("partitions", 4)))
+            except HubExistsError as exc:
+                return web.json_response({"error": str(exc)}, status=409)
+            except (ValueError, KeyError, TypeError) as exc:  # bad JSON, a missing name, a bad count
+                return web.json_response({"error": f"bad hub request: {exc}"}, status=400)
+            return web.json_response({"name": hub.name, "partition_ids": hub.partition_ids}, status=201)
 
         @routes.post("/throughput-units")
         async def units(req: web.Request) -> web.Response:

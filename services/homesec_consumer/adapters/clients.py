@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from azure.eventhub import TransportType, parse_connection_string
 from azure.eventhub.aio import EventHubConsumerClient
 from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
 from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
+from homesec_domain.transport import parse_http_proxy
 
 from homesec_consumer.errors import ConfigurationError
 from homesec_consumer.settings import ConsumerSettings
@@ -54,6 +56,38 @@ def build_blob_clients(
     return service, store
 
 
+def eventhub_namespace(settings: ConsumerSettings) -> str:
+    """The host the SDK keys ownership and checkpoints by (the connection string's endpoint host, with
+    its port if it names one, or the configured namespace)."""
+    if settings.eventhub_connection_string is not None:
+        conn = settings.eventhub_connection_string.get_secret_value()
+        return parse_connection_string(conn).fully_qualified_namespace
+    if settings.eventhub_fully_qualified_namespace:
+        return settings.eventhub_fully_qualified_namespace
+    raise ConfigurationError(
+        "set HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING or "
+        "HOMESEC_CONSUMER_EVENTHUB_FULLY_QUALIFIED_NAMESPACE"
+    )
+
+
+def transport_options(settings: ConsumerSettings) -> dict[str, Any]:
+    """The SDK client's transport keywords from the settings (``transport``, proxy, custom endpoint)."""
+    options: dict[str, Any] = {
+        "transport_type": TransportType.AmqpOverWebsocket
+        if settings.transport == "amqp_websockets"
+        else TransportType.Amqp
+    }
+    if settings.eventhub_http_proxy is not None:
+        proxy = parse_http_proxy(settings.eventhub_http_proxy.get_secret_value())
+        # The async clients give aiohttp "<proxy_hostname>:<proxy_port>" as the proxy URL, which needs its
+        # scheme (Azure/azure-sdk-for-python#40274; the sync clients take the bare host).
+        proxy["proxy_hostname"] = f"http://{proxy['proxy_hostname']}"
+        options["http_proxy"] = proxy
+    if settings.eventhub_custom_endpoint_address:
+        options["custom_endpoint_address"] = settings.eventhub_custom_endpoint_address
+    return options
+
+
 def build_eventhub_client(
     settings: ConsumerSettings, store: BlobCheckpointStore, credential: Any
 ) -> EventHubConsumerClient:
@@ -62,6 +96,7 @@ def build_eventhub_client(
         "checkpoint_store": store, "load_balancing_strategy": settings.load_balancing_strategy,
         "load_balancing_interval": settings.load_balancing_interval_seconds,
         "partition_ownership_expiration_interval": settings.ownership_expiration_seconds,
+        **transport_options(settings),
     }  # fmt: skip
     if settings.eventhub_connection_string is not None:
         return EventHubConsumerClient.from_connection_string(

@@ -2,9 +2,9 @@
 
 The SDK's own retries are off (``retry_total=0``): ``PartitionedBuffer`` retries with its ``RetryPolicy``
 so that every retry and every ServerBusy answer is counted. Events are sent per partition id in
-``EventDataBatch``es no larger than ``max_batch_bytes`` (and the link's maximum message size). Each event
-carries ``reading_id`` as message ID, the codec's content type, and the home ID as its partition-key
-annotation (``x-opt-partition-key``), so consumers see the same ``partition_key`` as with key-based sends.
+``EventDataBatch``es no larger than ``max_batch_bytes`` (and the link's maximum message size), filled by
+``batching.add_public`` (``EventData`` + ``EventDataBatch.add``), or by the ``encoder`` accelerator
+(``accelerated_encoding``) when its start-up self-check has proved it builds the same bytes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from azure.eventhub import EventData, EventDataBatch
+from azure.eventhub import EventDataBatch, TransportType
 from azure.eventhub.aio import EventHubProducerClient
 from azure.eventhub.exceptions import (
     AuthenticationError,
@@ -23,14 +23,14 @@ from azure.eventhub.exceptions import (
     EventHubError,
     OperationTimeoutError,
 )
-from homesec_domain.events import CONTENT_TYPE
+from homesec_domain.transport import parse_http_proxy
 from homesec_domain.validation import AcceptedReading
 
 from homesec_producer import errors
-from homesec_producer.adapters.amqp_encoding import EventEncoder, batch_overhead
+from homesec_producer.adapters import accelerated_encoding
+from homesec_producer.adapters.batching import AddToBatch, add_public
+from homesec_producer.metrics import ProducerMetrics
 from homesec_producer.settings import ProducerSettings
-
-PARTITION_KEY_ANNOTATION = b"x-opt-partition-key"
 
 
 def map_error(exc: BaseException) -> errors.PublishError:
@@ -52,9 +52,27 @@ def map_error(exc: BaseException) -> errors.PublishError:
     return kind(text)
 
 
+def transport_options(settings: ProducerSettings) -> dict[str, Any]:
+    """The SDK client's transport keywords from the settings (``transport``, proxy, custom endpoint)."""
+    options: dict[str, Any] = {
+        "transport_type": TransportType.AmqpOverWebsocket
+        if settings.transport == "amqp_websockets"
+        else TransportType.Amqp
+    }
+    if settings.eventhub_http_proxy is not None:
+        proxy = parse_http_proxy(settings.eventhub_http_proxy.get_secret_value())
+        # The async clients give aiohttp "<proxy_hostname>:<proxy_port>" as the proxy URL, which needs its
+        # scheme (Azure/azure-sdk-for-python#40274; the sync clients take the bare host).
+        proxy["proxy_hostname"] = f"http://{proxy['proxy_hostname']}"
+        options["http_proxy"] = proxy
+    if settings.eventhub_custom_endpoint_address:
+        options["custom_endpoint_address"] = settings.eventhub_custom_endpoint_address
+    return options
+
+
 def build_client(settings: ProducerSettings) -> tuple[EventHubProducerClient, Any]:
     """The SDK client from settings (connection string, or namespace + DefaultAzureCredential)."""
-    options: dict[str, Any] = {"retry_total": 0, "logging_enable": False}
+    options: dict[str, Any] = {"retry_total": 0, "logging_enable": False, **transport_options(settings)}
     if settings.eventhub_connection_string is not None:
         client = EventHubProducerClient.from_connection_string(
             settings.eventhub_connection_string.get_secret_value(),
@@ -85,24 +103,30 @@ class EventHubsPublisher:
         try_timeout: float,
         max_batch_bytes: int,
         credential: Any = None,
-        fast_encoding: bool = True,
+        add: AddToBatch = add_public,
     ) -> None:
         self._client = client
-        self._encoder = EventEncoder(CONTENT_TYPE) if fast_encoding else None
+        self._add = add
         self._credential = credential
         self._try_timeout = try_timeout
         self._max_batch_bytes = max_batch_bytes
         self._closed = False
 
     @classmethod
-    def from_settings(cls, settings: ProducerSettings) -> EventHubsPublisher:
+    def from_settings(
+        cls, settings: ProducerSettings, metrics: ProducerMetrics | None = None
+    ) -> EventHubsPublisher:
+        """The publisher from settings, with the ``encoder`` accelerator if its self-check passes."""
+        accelerated, decision = accelerated_encoding.load(settings.accelerators)
+        if metrics is not None:
+            metrics.accelerated.labels(component=decision.component).set(int(decision.enabled))
         client, credential = build_client(settings)
         return cls(
             client,
             try_timeout=settings.publish_try_timeout_seconds,
             max_batch_bytes=settings.max_batch_bytes,
             credential=credential,
-            fast_encoding=settings.publish_encoder == "fast",
+            add=accelerated or add_public,
         )
 
     async def partition_ids(self) -> Sequence[str]:
@@ -121,40 +145,16 @@ class EventHubsPublisher:
             raise map_error(exc) from exc
 
     async def _publish(self, partition_id: str, readings: Sequence[AcceptedReading]) -> None:
-        if self._encoder is not None:
-            await self._publish_fast(partition_id, readings, self._encoder)
-            return
         batch = await self._new_batch(partition_id)
         for reading in readings:
-            event = _event(reading)
-            try:
-                batch.add(event)
-            except ValueError:
-                if len(batch) == 0:
-                    raise errors.PublishRejectedError(
-                        f"event {reading.reading_id} exceeds the batch size"
-                    ) from None
-                await self._client.send_batch(batch, timeout=self._try_timeout)
-                batch = await self._new_batch(partition_id)
-                batch.add(event)
-        if len(batch):
+            if self._add(batch, reading):
+                continue
+            if len(batch) == 0:
+                raise errors.PublishRejectedError(f"event {reading.reading_id} exceeds the batch size")
             await self._client.send_batch(batch, timeout=self._try_timeout)
-
-    async def _publish_fast(
-        self, partition_id: str, readings: Sequence[AcceptedReading], encoder: EventEncoder
-    ) -> None:
-        """Same batches as the SDK path, events encoded by ``EventEncoder`` (see amqp_encoding.py)."""
-        batch = await self._new_batch(partition_id)
-        for reading in readings:
-            encoded = encoder.encode(reading.reading_id, reading.home_id, reading.body)
-            cost = len(encoded) + batch_overhead(len(encoded))
-            if batch._size + cost > batch.max_size_in_bytes:
-                if len(batch) == 0:
-                    msg = f"event {reading.reading_id} exceeds the batch size"
-                    raise errors.PublishRejectedError(msg)
-                await self._client.send_batch(batch, timeout=self._try_timeout)
-                batch = await self._new_batch(partition_id)
-            append_encoded(batch, encoded, cost)
+            batch = await self._new_batch(partition_id)
+            if not self._add(batch, reading):
+                raise errors.PublishRejectedError(f"event {reading.reading_id} exceeds the batch size")
         if len(batch):
             await self._client.send_batch(batch, timeout=self._try_timeout)
 
@@ -175,25 +175,3 @@ class EventHubsPublisher:
         await self._client.close()
         if self._credential is not None:
             await self._credential.close()
-
-
-def _event(reading: AcceptedReading) -> EventData:
-    event = EventData(reading.body)
-    event.message_id = reading.reading_id
-    event.content_type = CONTENT_TYPE
-    annotations = event.raw_amqp_message.annotations
-    if annotations is None:
-        event.raw_amqp_message.annotations = annotations = {}
-    annotations[PARTITION_KEY_ANNOTATION] = reading.home_id
-    return event
-
-
-def append_encoded(batch: EventDataBatch, encoded: bytes, cost: int) -> None:
-    """Add an already encoded event to ``batch``, as ``EventDataBatch.add`` does after encoding.
-
-    Touches the batch's private fields (pinned SDK version; the unit tests compare the result with
-    ``EventDataBatch.add`` byte for byte).
-    """
-    batch._message.data.append(encoded)
-    batch._size += cost
-    batch._count += 1

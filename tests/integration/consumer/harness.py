@@ -25,6 +25,8 @@ from homesec_devstack.procs import ManagedProcess, free_port
 from homesec_domain.events import CONTENT_TYPE, encode_reading
 from homesec_domain.models import Reading, SensorType
 
+from tests.integration.transport import service_env
+
 HUB = "telemetry"
 GROUP = "rollups"
 LATENESS_S = 120
@@ -50,6 +52,7 @@ class Stack:
     azurite: AzuriteProcess
     prefix: str
     log_dir: Path
+    transport: str = "amqp"  # how the services reach the emulator (tests/integration/transport.py)
 
     @property
     def containers(self) -> dict[str, str]:
@@ -78,7 +81,7 @@ class Stack:
 class ConsumerProcess:
     def __init__(self, stack: Stack, name: str, env: dict[str, str]) -> None:
         self.port = free_port()
-        values = {**FAST_ENV, **stack.containers, **env}
+        values = {**FAST_ENV, **stack.containers, **service_env(stack.emulator, stack.transport), **env}
         full_env = {
             "HOMESEC_CONSUMER_PORT": str(self.port), "HOMESEC_CONSUMER_HOST": "127.0.0.1",
             "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": stack.emulator.connection_string(HUB),
@@ -86,9 +89,7 @@ class ConsumerProcess:
             "HOMESEC_CONSUMER_CONSUMER_GROUP": GROUP,
             **{f"HOMESEC_CONSUMER_{k}": v for k, v in values.items()},
         }  # fmt: skip
-        self.proc = ManagedProcess.python_module(
-            name, "homesec_consumer", env=full_env, log_dir=stack.log_dir
-        )
+        self.proc = ManagedProcess.service(name, "homesec_consumer", env=full_env, log_dir=stack.log_dir)
 
     def start(self, timeout: float = 60.0) -> ConsumerProcess:
         self.proc.start()

@@ -10,7 +10,7 @@ import json
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from homesec_consumer.inspect import progress_line
 from homesec_devstack.azurite import AzuriteProcess
 from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_domain.events import encode_reading
+
+from tests.integration.transport import TRANSPORTS, accelerated, websocket_connections
 
 from .harness import (
     GROUP,
@@ -43,6 +45,8 @@ from .harness import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+EmulatorFactory = Callable[..., EmulatorProcess]
+
 
 def comparable(blobs: dict[str, bytes]) -> dict[str, Any]:
     """The rollups as a resident sees them: day entries without their merge stamps (which record when each
@@ -58,9 +62,16 @@ def comparable(blobs: dict[str, bytes]) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture
-async def stack(emulator: EmulatorProcess, azurite: AzuriteProcess, tmp_path: Path) -> AsyncIterator[Stack]:
-    yield Stack(emulator, azurite, f"c{uuid.uuid4().hex[:12]}", tmp_path / "logs")
+@pytest.fixture(params=TRANSPORTS)
+async def stack(
+    request: pytest.FixtureRequest, emulator_factory: EmulatorFactory, azurite: AzuriteProcess, tmp_path: Path
+) -> AsyncIterator[Stack]:
+    """The services over AMQP, then over AMQP over WebSockets (the test data goes in over AMQP)."""
+    transport: str = request.param
+    emulator = emulator_factory(websocket=transport == "amqp_websockets")
+    yield Stack(emulator, azurite, f"c{uuid.uuid4().hex[:12]}", tmp_path / "logs", transport)
+    if transport == "amqp_websockets":
+        assert websocket_connections(emulator) > 0, "the services did not connect over WebSockets"
 
 
 async def test_rollups_dead_letters_initial_checkpoints_and_graceful_shutdown(stack: Stack) -> None:
@@ -68,6 +79,9 @@ async def test_rollups_dead_letters_initial_checkpoints_and_graceful_shutdown(st
     with consumer:
         consumer.start()
         assert len(await checkpoints(stack)) == 16  # one per partition before any event (KEDA blobMetadata)
+        for component in ("decoder", "fold"):  # the accelerators' start-up decisions (also on the oldest SDK)
+            got = consumer.metric("homesec_consumer_accelerated", component=component)
+            assert got == accelerated("consumer", component), component
         readings = dataset(n_homes=40, minutes=30)
         delivered = interleave(readings, duplicate_fraction=0.05)
         await publish(stack.emulator.connection_string(HUB), delivered)
@@ -119,7 +133,7 @@ async def test_end_to_end_through_the_producer_and_restart_from_an_old_checkpoin
     truth = ground_truth(readings)
     authority = TokenAuthority({k: v.encode() for k, v in AUTH_KEYS.items()})
     token = authority.issue("it", truth.keys(), datetime.now(UTC) + timedelta(hours=1))
-    producer = ProducerProcess(stack.emulator, stack.log_dir)
+    producer = ProducerProcess(stack.emulator, stack.log_dir, transport=stack.transport)
     consumer = stack.consumer("consumer-e2e")
     with contextlib.ExitStack() as procs:
         procs.callback(producer.stop)

@@ -9,6 +9,7 @@ from typing import Any
 
 from azure.eventhub import EventData
 from azure.eventhub.aio import EventHubConsumerClient, EventHubProducerClient
+from azure.eventhub.exceptions import EventDataSendError
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,14 @@ class Got:
     enqueued_time: datetime
 
 
-async def read_all(conn_str: str, expected: int, timeout: float = 20.0, **receive_kw: object) -> list[Got]:
+async def read_all(
+    conn_str: str,
+    expected: int,
+    timeout: float = 20.0,
+    *,
+    client_kw: dict[str, Any] | None = None,
+    **receive_kw: object,
+) -> list[Got]:
     """Receive from every partition (from the start by default) until ``expected`` events or the timeout."""
     got: list[Got] = []
     done = asyncio.Event()
@@ -38,7 +46,9 @@ async def read_all(conn_str: str, expected: int, timeout: float = 20.0, **receiv
             done.set()
 
     receive_kw.setdefault("starting_position", "-1")
-    client = EventHubConsumerClient.from_connection_string(conn_str, consumer_group="$Default")
+    client = EventHubConsumerClient.from_connection_string(
+        conn_str, consumer_group="$Default", **(client_kw or {})
+    )
     async with client:
         task = asyncio.create_task(client.receive(on_event, **receive_kw))  # type: ignore[arg-type]
         try:
@@ -59,3 +69,29 @@ async def send_keyed(conn_str: str, keys_and_bodies: dict[str, list[str]], **cli
             for body in bodies:
                 batch.add(EventData(body))
             await producer.send_batch(batch)
+
+
+async def send_batches(cs: str, batches: int, size: int, app_retries: int = 0, **kw: Any) -> int:
+    """Send keyed batches; retry server-busy in the application (as the producer service does).
+
+    Returns how many sends were throttled. azure-eventhub 5.15 (pyamqp transport) does not retry a send whose
+    disposition is rejected with ``com.microsoft:server-busy``: it raises ``EventDataSendError`` at once,
+    whatever ``retry_total`` says (the legacy uamqp transport retried it). Callers must retry themselves.
+    """
+    throttled = 0
+    producer = EventHubProducerClient.from_connection_string(cs, **kw)
+    async with producer:
+        for b in range(batches):
+            for attempt in range(app_retries + 1):
+                batch = await producer.create_batch(partition_key=f"home-{b % 7}")
+                for i in range(size):
+                    batch.add(EventData(f"{b}:{i}"))
+                try:
+                    await producer.send_batch(batch)
+                    break
+                except EventDataSendError as exc:
+                    if "server-busy" not in str(exc) or attempt == app_retries:
+                        raise
+                    throttled += 1
+                    await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+    return throttled

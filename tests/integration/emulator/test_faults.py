@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Any
 
 import pytest
 from azure.eventhub import EventData
@@ -13,35 +12,9 @@ from azure.eventhub.exceptions import AuthenticationError, ConnectError, EventDa
 from homesec_devstack.emulator_process import EmulatorProcess
 
 from tests.conftest import EmulatorFactory
-from tests.integration.emulator.helpers import read_all
+from tests.integration.emulator.helpers import read_all, send_batches
 
 pytestmark = pytest.mark.integration
-
-
-async def _send_batches(cs: str, batches: int, size: int, app_retries: int = 0, **kw: Any) -> int:
-    """Send keyed batches; retry server-busy in the application (as the producer service does).
-
-    Returns how many sends were throttled. azure-eventhub 5.15 (pyamqp transport) does not retry a send whose
-    disposition is rejected with ``com.microsoft:server-busy``: it raises ``EventDataSendError`` at once,
-    whatever ``retry_total`` says (the legacy uamqp transport retried it). Callers must retry themselves.
-    """
-    throttled = 0
-    producer = EventHubProducerClient.from_connection_string(cs, **kw)
-    async with producer:
-        for b in range(batches):
-            for attempt in range(app_retries + 1):
-                batch = await producer.create_batch(partition_key=f"home-{b % 7}")
-                for i in range(size):
-                    batch.add(EventData(f"{b}:{i}"))
-                try:
-                    await producer.send_batch(batch)
-                    break
-                except EventDataSendError as exc:
-                    if "server-busy" not in str(exc) or attempt == app_retries:
-                        raise
-                    throttled += 1
-                    await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
-    return throttled
 
 
 async def test_throttling_surfaces_server_busy_and_app_retries_succeed(
@@ -50,7 +23,7 @@ async def test_throttling_surfaces_server_busy_and_app_retries_succeed(
     emu = emulator_factory(throughput_units=1)
     cs = emu.connection_string()
     # 6,000 events at 1 TU (1,000 events/s): sends are refused with server-busy until the allowance refills.
-    throttled = await _send_batches(cs, batches=12, size=500, app_retries=60, retry_total=3)
+    throttled = await send_batches(cs, batches=12, size=500, app_retries=60, retry_total=3)
     stats = emu.stats()
     assert throttled > 0
     assert stats["throttled_requests"] >= throttled  # the SDK may resend once on its own before raising
@@ -62,7 +35,7 @@ async def test_throttling_surfaces_server_busy_and_app_retries_succeed(
 async def test_throttled_send_is_loud_even_with_sdk_retries(emulator_factory: EmulatorFactory) -> None:
     emu = emulator_factory(throughput_units=1)
     with pytest.raises(EventDataSendError, match=r"com\.microsoft:server-busy"):
-        await _send_batches(emu.connection_string(), batches=6, size=500, retry_total=10)
+        await send_batches(emu.connection_string(), batches=6, size=500, retry_total=10)
     # The SDK resends a rejected batch at most once, at once, then raises: nowhere near retry_total=10 tries
     # with back-off. (Two throttles per failing send in isolation; a third when the machine is slow enough
     # for an earlier batch to meet an empty bucket too.)
@@ -71,7 +44,7 @@ async def test_throttled_send_is_loud_even_with_sdk_retries(emulator_factory: Em
 
 async def test_auto_inflate_raises_throughput_units(emulator_factory: EmulatorFactory) -> None:
     emu = emulator_factory(throughput_units=1, auto_inflate_max=4)
-    await _send_batches(emu.connection_string(), batches=16, size=500, app_retries=60)
+    await send_batches(emu.connection_string(), batches=16, size=500, app_retries=60)
     stats = emu.stats()
     assert 1 < stats["throughput_units"] <= 4
     assert stats["incoming_events"] == 8000
@@ -80,13 +53,13 @@ async def test_auto_inflate_raises_throughput_units(emulator_factory: EmulatorFa
 async def test_acknowledged_events_survive_a_restart(emulator_factory: EmulatorFactory) -> None:
     emu = emulator_factory()
     cs = emu.connection_string()
-    await _send_batches(cs, batches=5, size=100)
+    await send_batches(cs, batches=5, size=100)
     emu.process.send_signal(signal.SIGKILL)  # a crash, not a clean stop
     emu.process.wait(10)
     emu.start()
     got = await read_all(cs, expected=500)
     assert len(got) == 500
-    await _send_batches(cs, batches=1, size=10)
+    await send_batches(cs, batches=1, size=10)
     props_after = await read_all(cs, expected=510)
     assert len(props_after) == 510
     seqs: dict[str, list[int]] = {}

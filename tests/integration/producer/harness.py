@@ -15,6 +15,8 @@ from azure.eventhub.aio import EventHubConsumerClient
 from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_devstack.procs import ManagedProcess, free_port, http_status
 
+from tests.integration.transport import service_env
+
 AUTH_KEYS = {"it": "integration-test-key-0123456789abcdef"}
 
 # Fast retries for tests: the defaults (1 s .. 30 s, 30 s deadline) follow the source documents.
@@ -39,10 +41,12 @@ class ProducerProcess:
         env: dict[str, str] | None = None,
         port: int | None = None,
         fast: bool = True,
+        transport: str = "amqp",
     ) -> None:
-        """``fast=False`` runs the service's own defaults (only ``env`` overrides them)."""
+        """``fast=False`` runs the service's own defaults (only ``env`` overrides them); ``transport`` as in
+        tests/integration/transport.py."""
         self.port = port or free_port()
-        values = {**(FAST if fast else {}), **(env or {})}
+        values = {**(FAST if fast else {}), **service_env(emulator, transport), **(env or {})}
         full_env = {
             "HOMESEC_PRODUCER_HOST": "127.0.0.1",
             "HOMESEC_PRODUCER_PORT": str(self.port),
@@ -51,9 +55,7 @@ class ProducerProcess:
             "HOMESEC_PRODUCER_LOG_LEVEL": "warning",
             **{f"HOMESEC_PRODUCER_{k}": v for k, v in values.items()},
         }
-        self.proc = ManagedProcess.python_module(
-            "producer", "homesec_producer", env=full_env, log_dir=log_dir
-        )
+        self.proc = ManagedProcess.service("producer", "homesec_producer", env=full_env, log_dir=log_dir)
 
     @property
     def url(self) -> str:

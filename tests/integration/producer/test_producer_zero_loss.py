@@ -15,6 +15,8 @@ import pytest
 from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_devstack.simulator import RETRYABLE, LoadResult, SimulatorConfig, run_load
 
+from tests.integration.transport import TRANSPORTS, accelerated, websocket_connections
+
 from .harness import AUTH_KEYS, ProducerProcess, read_hub
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -31,14 +33,17 @@ def load(
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_throttled_at_one_tu_every_ack_is_in_the_hub_exactly_once(
-    emulator_factory: EmulatorFactory, tmp_path: Path
+    emulator_factory: EmulatorFactory, tmp_path: Path, transport: str
 ) -> None:
-    emulator = emulator_factory(throughput_units=1)
-    producer = ProducerProcess(emulator, tmp_path, env={"REQUEST_DEADLINE_SECONDS": "6"}).start()
+    emulator = emulator_factory(throughput_units=1, websocket=transport == "amqp_websockets")
+    env = {"REQUEST_DEADLINE_SECONDS": "6"}
+    producer = ProducerProcess(emulator, tmp_path, env=env, transport=transport).start()
     try:
         result = await run_load(load([producer.url], rate=4000, duration=3))  # 4x the 1 TU ingress limit
         throttled = producer.metric("homesec_producer_publish_throttled_total")
+        encoder = producer.metric("homesec_producer_accelerated")  # one series: component="encoder"
     finally:
         producer.stop()
     assert emulator.stats()["throttled_requests"] > 0 and throttled > 0, "the burst was not throttled"
@@ -48,6 +53,8 @@ async def test_throttled_at_one_tu_every_ack_is_in_the_hub_exactly_once(
     hub = await read_hub(emulator)
     assert not hub.missing(result.acked)
     assert not hub.duplicated(result.acked)
+    assert (websocket_connections(emulator) > 0) is (transport == "amqp_websockets")
+    assert encoder == accelerated("producer", "encoder")
 
 
 async def _scale_out_burst(

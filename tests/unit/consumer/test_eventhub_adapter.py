@@ -1,20 +1,21 @@
-"""The Event Hubs adapter's event conversion (no network)."""
+"""The Event Hubs adapter's public event conversion and namespace (no network)."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
 
 import pytest
 from azure.eventhub import EventData
-from azure.eventhub._pyamqp.message import Message
+from azure.eventhub.aio import EventHubConsumerClient
 from azure.eventhub.amqp import AmqpAnnotatedMessage
-from homesec_consumer.adapters.eventhub import _annotated, event_body, inbound
-from homesec_consumer.adapters.eventhub import _received as _fast
-from homesec_consumer.partition import InboundEvent
+from homesec_consumer.adapters.clients import eventhub_namespace
+from homesec_consumer.adapters.eventhub import event_body, inbound
 from homesec_consumer.ports import Position
+from homesec_consumer.settings import ConsumerSettings
+from pydantic import SecretStr
 
 
-def test_inbound_reads_position_and_enqueued_time_from_annotations() -> None:
+def test_inbound_reads_position_and_enqueued_time_from_the_public_properties() -> None:
     event = EventData(b'{"a": 1}')
     event.raw_amqp_message.annotations = {
         b"x-opt-sequence-number": 42, b"x-opt-offset": b"4200", b"x-opt-enqueued-time": 1_795_600_000_123,
@@ -23,7 +24,19 @@ def test_inbound_reads_position_and_enqueued_time_from_annotations() -> None:
     assert got.body == b'{"a": 1}'
     assert got.position == Position(42, "4200")
     assert got.enqueued_ms == 1_795_600_000_123
-    assert got.position.sequence_number == event.sequence_number and got.position.offset == event.offset
+    assert event.enqueued_time == datetime.fromtimestamp(1_795_600_000.123, UTC)
+
+
+@pytest.mark.parametrize("ms", [0, 1, 999, 1_000, 1_795_600_000_001, 1_795_600_000_999, 4_102_444_800_007])
+def test_enqueued_milliseconds_survive_the_sdks_datetime(ms: int) -> None:
+    event = EventData(b"{}")
+    event.raw_amqp_message.annotations = {b"x-opt-sequence-number": 1, b"x-opt-offset": b"1",
+                                          b"x-opt-enqueued-time": ms}  # fmt: skip
+    assert inbound(event).enqueued_ms == (ms or None)  # the SDK reads 0 as no time
+
+
+def test_an_event_without_annotations_has_a_zero_position() -> None:
+    assert inbound(EventData(b"x")).position == Position(0, "")
 
 
 def _with_message(message: AmqpAnnotatedMessage) -> EventData:
@@ -42,36 +55,17 @@ def test_event_body_of_a_sequence_body_is_its_repr() -> None:
     assert event_body(_with_message(AmqpAnnotatedMessage(sequence_body=[1, 2]))) == b"[[1, 2]]"
 
 
-def _received(**fields: Any) -> EventData:
-    """An event the way the SDK's receiver builds it from a decoded pyamqp message."""
-    return EventData._from_message(Message(**fields))
+CONN = "Endpoint=sb://{host}/;SharedAccessKeyName=a;SharedAccessKey=b;EntityPath=telemetry"
 
 
-_ANN = {b"x-opt-sequence-number": 7, b"x-opt-offset": b"700", b"x-opt-enqueued-time": 1_795_600_000_123,
-        b"x-opt-partition-key": b"home-1"}  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("fields", "fast"),
-    [
-        ({"data": [b'{"a": 1}'], "message_annotations": _ANN}, True),
-        ({"data": [b'{"a": 1}'], "message_annotations": {**_ANN, b"x-opt-enqueued-time": None}}, True),
-        ({"data": [b'{"a":', b" 1}"], "message_annotations": _ANN}, False),  # two data sections
-        ({"value": {"k": 1}, "message_annotations": _ANN}, False),
-        ({"sequence": [[1, 2]], "message_annotations": _ANN}, False),
-        ({"data": [b"x"], "message_annotations": {**_ANN, b"x-opt-offset": "700"}}, False),
-        ({"data": [b"x"], "message_annotations": None}, False),
-        ({"data": [b"x"], "message_annotations": {b"x-opt-offset": b"1"}}, False),
-    ],
-)
-def test_the_fast_path_agrees_with_the_public_api(fields: dict[str, Any], fast: bool) -> None:
-    event = _received(**fields)
-    assert (_fast(event) is not None) is fast
-    assert inbound(event) == _annotated(event)
-
-
-def test_the_sdk_keeps_the_received_message_where_the_fast_path_reads_it() -> None:
-    # If an SDK upgrade moves it, this fails (the consumer would still work, through the public path).
-    event = _received(data=[b"{}"], message_annotations=_ANN)
-    assert _fast(event) == InboundEvent(b"{}", Position(7, "700"), 1_795_600_000_123)
-    assert (event.sequence_number, event.offset) == (7, "700")
+@pytest.mark.parametrize("host", ["127.0.0.1:5672", "ns.servicebus.windows.net", "localhost"])
+async def test_the_namespace_is_the_one_the_sdk_keys_checkpoints_by(host: str) -> None:
+    conn = CONN.format(host=host)
+    settings = ConsumerSettings(eventhub_connection_string=SecretStr(conn))
+    client = EventHubConsumerClient.from_connection_string(conn, consumer_group="$Default")
+    try:
+        # The SDK's processor keys ownership and checkpoints by this (EventProcessor._namespace).
+        assert eventhub_namespace(settings) == host == client._address.hostname
+    finally:
+        await client.close()
+    assert eventhub_namespace(ConsumerSettings(eventhub_fully_qualified_namespace=host)) == host

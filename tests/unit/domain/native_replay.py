@@ -1,92 +1,25 @@
-"""A deterministic replay through the fold, the dedup window and the packed state, reduced to one digest.
-
-``python tests/unit/domain/native_replay.py [seed]`` prints ``{"compiled": bool, "digest": str}``;
-``test_native.py`` runs it under the compiled modules and the plain ones and compares the digests.
-Covers: every sensor type, values and states, CO alarms, duplicates (same id and same sequence number),
-sequence gaps and restarts, out-of-order and late readings (amendments), redeliveries, hour closing, and
-pack/unpack/status/day documents.
+"""``python tests/unit/domain/native_replay.py [seed]`` prints ``{"compiled": bool, "digest": str}``: the
+fold accelerator enabled (``native.enable("auto")``, unless ``HOMESEC_PURE_PYTHON=1``), then the long replay
+of ``homesec_domain.fold_sample`` through whichever modules loaded. ``test_native.py`` runs it under the
+compiled modules and the plain ones and compares the digests.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
+import logging
 import sys
-import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import orjson
-from homesec_domain import native
-from homesec_domain.fold import FoldConfig, HomeState, fold, to_ms
-from homesec_domain.models import Reading, SensorType
-from homesec_domain.rollup import amendment_doc, day_of, hh_of, merge_day, pack, status_doc, unpack
-
-T0 = datetime(2026, 11, 25, 9, 40, tzinfo=UTC)
-STATES = {SensorType.DOOR: ["open", "closed"], SensorType.WINDOW: ["open", "closed"],
-          SensorType.MOTION: ["motion", "clear"], SensorType.GLASS_BREAK: ["alarm", "ok"]}  # fmt: skip
-
-
-def stream(rng: random.Random, home_id: str) -> list[Reading]:
-    out: list[Reading] = []
-    sensors = [(f"{t.value}-{i}", t) for i, t in enumerate(SensorType)]
-    for minute in range(150):
-        for sensor_id, stype in sensors:
-            if rng.random() < 0.1:
-                continue  # a lost reading: a sequence gap
-            states = STATES.get(stype)
-            value = None if states and rng.random() < 0.7 else round(rng.uniform(-5, 80), 3)
-            state = rng.choice(states) if states and (value is None or rng.random() < 0.5) else None
-            out.append(Reading(
-                reading_id=uuid.UUID(int=rng.getrandbits(128)), home_id=home_id, sensor_id=sensor_id,
-                sensor_type=stype, ts=T0 + timedelta(minutes=minute, milliseconds=rng.randint(0, 59_999)),
-                value=value, state=state, seq=None if rng.random() < 0.05 else minute,
-            ))  # fmt: skip
-    for _ in range(len(out) // 10):  # redeliveries and re-sends
-        i = rng.randrange(len(out))
-        new_id = uuid.UUID(int=rng.getrandbits(128))
-        copy = out[i] if rng.random() < 0.5 else out[i].model_copy(update={"reading_id": new_id})
-        out.insert(min(len(out), i + rng.randint(0, 16)), copy)
-    for _ in range(len(out) // 20):  # out of order, some far beyond the lateness bound
-        i = rng.randrange(len(out))
-        j = min(len(out) - 1, i + rng.randint(1, 160))
-        out[i], out[j] = out[j], out[i]
-    for _ in range(3):  # a sensor restarts: its sequence numbers start again
-        i = rng.randrange(len(out))
-        out[i] = out[i].model_copy(update={"seq": rng.randint(0, 3)})
-    return out
+from homesec_domain import fold_sample, native
 
 
 def replay(seed: int) -> str:
-    rng = random.Random(seed)
-    config = FoldConfig(lateness_ms=120_000, co_alarm_ppm=50.0)
-    digest = hashlib.sha256()
-    for h in range(6):
-        home_id = f"home-{h}"
-        state = HomeState(home_id)
-        days: dict[str, dict[str, Any]] = {}
-        readings = stream(rng, home_id)
-        arrived = max(to_ms(r.ts) for r in readings[:40])
-        for n, reading in enumerate(readings):
-            arrived += rng.randint(0, 2000)
-            replay = n > 10 and rng.random() < 0.05  # a redelivered event: an older position
-            position = n - rng.randint(1, 10) if replay else n
-            digest.update(fold(state, reading, config, h % 2, position, arrived).value.encode())
-            if n % 7 == 0:  # the consumer unpacks and repacks a home once per batch
-                state = unpack(home_id, pack(state))
-            if n % 50 == 0:
-                for agg in state.drain_closed():
-                    day = day_of(agg.hour)
-                    entry = (hh_of(agg.hour), amendment_doc(agg))
-                    days[day] = merge_day(days.get(day), home_id, day, [entry])
-                digest.update(orjson.dumps(status_doc(state), option=orjson.OPT_SORT_KEYS))
-        digest.update(pack(state))
-        digest.update(orjson.dumps(days, option=orjson.OPT_SORT_KEYS))
-        digest.update(str(state.gaps).encode())
-    return digest.hexdigest()
+    from homesec_domain import fold, rollup
+
+    return fold_sample.replay(seed, fold, rollup)
 
 
 if __name__ == "__main__":
+    native.enable("auto", logging.getLogger("native_replay"))
     seed = int(sys.argv[1]) if len(sys.argv) > 1 else 1
     print(json.dumps({"compiled": native.ACTIVE, "digest": replay(seed)}))

@@ -12,18 +12,21 @@ from pathlib import Path
 
 import homesec_domain
 import pytest
-from homesec_domain import fold, native
+from homesec_domain import native
 
 from .native_replay import replay
 
-REPLAY = Path(__file__).with_name("native_replay.py")
+HERE = Path(__file__).parent
 PACKAGE = Path(homesec_domain.__file__).parent
 
 
+def run_script(name: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(HERE / name), *args], env={**os.environ, **env},
+                          capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
+
+
 def run_replay(seed: int, **env: str) -> dict[str, object]:
-    out = subprocess.run([sys.executable, str(REPLAY), str(seed)], env={**os.environ, **env},
-                         capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
-    result: dict[str, object] = json.loads(out.stdout)
+    result: dict[str, object] = json.loads(run_script("native_replay.py", str(seed), **env).stdout)
     return result
 
 
@@ -31,17 +34,17 @@ def test_the_build_is_in_use_where_it_is_expected() -> None:
     # `make test` sets HOMESEC_EXPECT_NATIVE=1 after `make setup` built it: a broken build fails here.
     if os.environ.get("HOMESEC_EXPECT_NATIVE") != "1":
         pytest.skip("HOMESEC_EXPECT_NATIVE is not set (outside `make test`)")
-    assert native.ACTIVE, native.REASON
-    assert Path(fold.__file__).suffix != ".py"
+    assert native.check(PACKAGE) is None
+    assert run_replay(1)["compiled"] is True
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_compiled_and_plain_modules_give_identical_results(seed: int) -> None:
-    if not native.ACTIVE:
-        pytest.skip(f"the compiled modules are not loaded: {native.REASON}")
-    plain = run_replay(seed, HOMESEC_PURE_PYTHON="1")
-    assert plain["compiled"] is False
-    assert replay(seed) == plain["digest"]
+    if (problem := native.check(PACKAGE)) is not None:
+        pytest.skip(f"no usable build: {problem}")
+    compiled, plain = run_replay(seed), run_replay(seed, HOMESEC_PURE_PYTHON="1")
+    assert (compiled["compiled"], plain["compiled"]) == (True, False)
+    assert compiled["digest"] == plain["digest"]
 
 
 def test_the_replay_digest_depends_on_the_fold() -> None:
@@ -85,20 +88,42 @@ def test_another_interpreter_or_no_build_or_garbage_disables_it(tmp_path: Path) 
     assert str(native.check(pkg)).startswith("unreadable manifest")
 
 
-def test_activate_puts_the_build_first_only_when_it_matches(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(native, "ACTIVE", native.ACTIVE)
-    monkeypatch.setattr(native, "REASON", native.REASON)
-    monkeypatch.delenv("HOMESEC_PURE_PYTHON", raising=False)
+def fake_build(tmp_path: Path, kind: str, mode: str = "auto") -> tuple[dict[str, object], str]:
     pkg = copy_package(tmp_path)
-    path = [str(pkg)]
-    assert native.activate(path) is False
-    assert path == [str(pkg)]
     write_manifest(pkg)
-    monkeypatch.setenv("HOMESEC_PURE_PYTHON", "1")
-    assert native.activate(path) is False
-    assert native.describe() == "fold: plain Python (HOMESEC_PURE_PYTHON is set)"
-    monkeypatch.delenv("HOMESEC_PURE_PYTHON")
-    assert native.activate(path) is True
-    assert path == [str(pkg / native.COMPILED_DIR), str(pkg)]
+    out = run_script("native_fake_build.py", str(pkg), kind, mode, HOMESEC_PURE_PYTHON="")
+    lines = [line for line in out.stderr.splitlines() if "accelerator fold" in line]
+    assert len(lines) == 1, out.stderr
+    result: dict[str, object] = json.loads(out.stdout)
+    return result, lines[0]
+
+
+def test_a_build_that_folds_alike_is_enabled(tmp_path: Path) -> None:
+    result, line = fake_build(tmp_path, "same")
+    assert result == {"enabled": True, "reason": "self-check passed: identical to the public path",
+                      "fold": "fake-build:fold", "minute_cap": 255, "active": True}  # fmt: skip
+    assert line == "INFO accelerator fold: on (self-check passed: identical to the public path)"
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("broken", "self-check failed: the sample fold's digest differs from the plain modules'"),
+        (
+            "raising",
+            "self-check failed: loading the build failed: ImportError('undefined symbol: CPyStatics')",
+        ),
+        ("early", "self-check failed: the fold was imported before the accelerator's check"),
+    ],
+)
+def test_a_build_that_differs_or_fails_leaves_the_plain_fold(tmp_path: Path, kind: str, reason: str) -> None:
+    result, line = fake_build(tmp_path, kind)
+    assert result == {"enabled": False, "reason": reason, "fold": str(PACKAGE / "fold.py"), "minute_cap": 255,
+                      "active": False}  # fmt: skip
+    assert line == f"WARNING accelerator fold: off ({reason}); using the public path"
+
+
+def test_off_skips_the_check(tmp_path: Path) -> None:
+    result, line = fake_build(tmp_path, "raising", mode="off")
+    assert (result["enabled"], result["fold"]) == (False, str(PACKAGE / "fold.py"))
+    assert line == "INFO accelerator fold: off (switched off: ACCELERATORS=off); using the public path"
