@@ -12,7 +12,9 @@ from collections.abc import Sequence
 import uvicorn
 from azure.eventhub import EventDataBatch
 from azure.eventhub._pyamqp._encode import encode_payload
+from homesec_domain.runtime import tune_gc
 from homesec_domain.validation import AcceptedReading
+from homesec_producer.__main__ import server_config
 from homesec_producer.adapters import accelerated_encoding
 from homesec_producer.adapters.batching import AddToBatch, add_public
 from homesec_producer.app import build_app
@@ -49,11 +51,12 @@ def main() -> None:
     args = parser.parse_args()
     settings = ProducerSettings(
         host="127.0.0.1", port=args.port, eventhub_connection_string=SecretStr("Endpoint=sb://offline/;EntityPath=none"),
-        buffer_capacity_readings=200_000,
+        buffer_capacity_readings=200_000, log_level="warning",
     )  # fmt: skip
     app = build_app(settings, publisher=EncodeOnlyPublisher(settings))
-    uvicorn.run(app, host="127.0.0.1", port=args.port, loop="uvloop", http="httptools", log_level="warning",
-                access_log=False)  # fmt: skip
+    config = server_config(settings, app)  # uvicorn configured as ``python -m homesec_producer`` does
+    tune_gc(settings.gc_gen0_threshold)  # and its garbage collector: the producer's own cost, as deployed
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

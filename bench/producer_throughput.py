@@ -3,8 +3,9 @@ process (one uvicorn worker), side by side with a bare ASGI baseline that parses
 publishes nothing. Load: the simulator (batch POSTs, 100 readings of 20 homes each, 100,000 homes) in its
 own process on loopback, open loop at each target rate, no client retries.
 
-``python bench/producer_throughput.py [--duration 10] [--rates 8350,16700,33400] [--write FILE]``
-(``make bench-producer``). The figure that matters is the ratio against the baseline of the same run.
+``python bench/producer_throughput.py [--duration 10] [--rates 8350,16700,33400] [--repeat 3] [--write FILE]``
+(``make bench-producer``). The figure that matters is the ratio against the baseline of the same run. With
+``--repeat N`` the whole run is repeated and a second table gives every repetition's p99.
 """
 
 from __future__ import annotations
@@ -165,16 +166,33 @@ def table(results: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def p99_table(runs: list[dict[str, list[dict[str, Any]]]]) -> str:
+    """p99 (ms) of every repetition, per target rate and column."""
+    lines = [
+        "| target readings/s | baseline: parse only | producer, no AMQP I/O | producer via the emulator |",
+        "|---|---|---|---|",
+    ]
+    for i, base in enumerate(runs[0]["baseline"]):
+        target = "max" if base["target_rate"] == MAX_RATE else f"{base['target_rate']:,.0f}"
+        cells = [
+            " / ".join(f"{r[col][i]['p99_ms']:g}" for r in runs)
+            for col in ("baseline", "offline", "producer")
+        ]
+        lines.append(f"| {target} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_section(path: Path, body: str) -> None:
-    """Replace (or append) the ``## Producer`` section of ``path``, keeping the other sections."""
+    """Replace (or append) the generated part of the ``## Producer`` section of ``path``: up to its first
+    ``###`` subsection (hand-written history, kept) or the next section."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find("\n## Producer")
+    start = text.find("\n## Producer\n")
     section = f"\n## Producer\n\n{body.strip()}\n"
     if start < 0:
         text = text.rstrip("\n") + "\n" + section
     else:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end:] if end >= 0 else "")
+        ends = [i for i in (text.find("\n## ", start + 1), text.find("\n### ", start + 1)) if i >= 0]
+        text = text[:start] + section + (text[min(ends) :] if ends else "")
     path.write_text(text)
 
 
@@ -188,20 +206,24 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--rates", default="8350,16700,33400")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=1, help="repetitions of the whole run")
     parser.add_argument("--write", type=Path, default=None, help="update this file's '## Producer' section")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
-    results = run([float(r) for r in args.rates.split(",")], args.duration, args.concurrency)
+    rates = [float(r) for r in args.rates.split(",")]
+    runs = [run(rates, args.duration, args.concurrency) for _ in range(args.repeat)]
     conditions = (
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores, "
-        f"{args.duration:.0f} s per rate, 1-minute load average {load_before:.1f} before and "
-        f"{os.getloadavg()[0]:.1f} after (other work on the machine competes for the cores)."
+        f"{args.duration:.0f} s per rate, {args.repeat} repetition(s), 1-minute load average {load_before:.1f} "
+        f"before and {os.getloadavg()[0]:.1f} after (other work on the machine competes for the cores)."
     )
-    print(json.dumps(results, indent=1))
-    print(conditions)
-    print(table(results))
+    body = f"{conditions}\n\nFirst repetition:\n\n{table(runs[0])}"
+    if args.repeat > 1:
+        body += f"\n\np99 (ms) of each repetition, in order:\n\n{p99_table(runs)}"
+    print(json.dumps(runs, indent=1))
+    print(body)
     if args.write:
-        write_section(args.write, f"{PREAMBLE}\n\n{conditions}\n\n{table(results)}")
+        write_section(args.write, f"{PREAMBLE}\n\n{body}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,14 @@
 # Producer (ingestion service) targets.
-.PHONY: bench-producer producer-token
+.PHONY: bench-producer bench-producer-duplicates bench-producer-resend-memory producer-token
 
 bench-producer: setup ## producer throughput vs a bare ASGI baseline through the emulator (docs/benchmarks.md)
-	$(PY) bench/producer_throughput.py --write docs/benchmarks.md $(BENCH_PRODUCER_ARGS)
+	$(PY) bench/producer_throughput.py --repeat 3 --write docs/benchmarks.md $(BENCH_PRODUCER_ARGS)
+
+bench-producer-duplicates: setup ## duplicates in the hub under the throttled 1 -> 2 scale-out, before/after per-reading acks
+	$(PY) bench/producer_duplicates.py --write docs/benchmarks.md $(BENCH_PRODUCER_DUPLICATES_ARGS)
+
+bench-producer-resend-memory: setup ## CPU per reading of the producer's resend memory on the buffer path (off vs on)
+	$(PY) bench/producer_resend_memory.py $(BENCH_PRODUCER_RESEND_MEMORY_ARGS)
 
 producer-token: setup-python ## issue a bearer token: make producer-token HOMES="home-1 home-2" (keys from env)
 	$(PY) -m homesec_producer.auth_cli $(foreach h,$(HOMES),--home $(h))

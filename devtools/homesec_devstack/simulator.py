@@ -12,7 +12,11 @@ client-chosen ``reading_id``s, and a gateway JWT minted from ``HOMESEC_PRODUCER_
 an ES256/EdDSA private key (``--private-key FILE --kid KID``; ``SimulatorConfig.signing_key_pem``) whose
 public key the producer has in ``HOMESEC_PRODUCER_AUTH_PUBLIC_KEYS`` (dev tooling only). The generator
 is open-loop at ``rate`` readings/s, with at most ``concurrency`` requests in flight. With ``retries`` > 0
-it retries 429/503/connection errors with the same IDs, like a well-behaved gateway, rotating over ``urls``.
+it retries 429/503/connection errors with the same IDs, like a well-behaved gateway, rotating over ``urls``
+(a list the caller may edit while it runs: pods joining and leaving a Service). It waits ``retry_backoff``
+times the attempt number, or the answer's ``Retry-After`` with ``honour_retry_after``. A retry resends only
+the readings a 429/503 listed as ``unacknowledged`` (docs/producer.md, "Per-reading acknowledgement");
+``resend="batch"`` resends the whole batch, as clients written before the per-reading answer do.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import orjson
@@ -60,6 +64,9 @@ class SimulatorConfig:
     # An ES256/EdDSA private key (PEM) and its key ID; when set it signs instead of ``auth_keys``.
     signing_key_pem: str | None = None
     signing_kid: str | None = None
+    # "unacknowledged": a retry resends what a 429/503 left unacknowledged; "batch": all of it (old clients).
+    resend: Literal["unacknowledged", "batch"] = "unacknowledged"
+    honour_retry_after: bool = False  # wait the answer's Retry-After (when it has one) instead of the backoff
 
     def authority(self) -> TokenAuthority:
         if self.signing_key_pem is not None:
@@ -133,46 +140,89 @@ class Fleet:
             doc["state"] = self.rng.choice(("open", "closed") if kind != "motion" else ("motion", "clear"))
         return doc
 
-    def request(self) -> tuple[bytes, str, list[str]]:
-        """The next gateway's body, token and reading IDs."""
+    def batch(self) -> tuple[list[dict[str, Any]], str]:
+        """The next gateway's readings and token."""
         index = self.next_group
         self.next_group = (index + 1) % len(self.groups)
         group, now = self.groups[index], datetime.now(UTC)
         readings = [self.reading(group[i % len(group)], now) for i in range(self.config.readings_per_request)]
-        body = orjson.dumps({"readings": readings}, option=orjson.OPT_UTC_Z)
-        return body, self.tokens[index], [r["reading_id"] for r in readings]
+        return readings, self.tokens[index]
+
+    def request(self) -> tuple[bytes, str, list[str]]:
+        """The next gateway's body, token and reading IDs."""
+        readings, token = self.batch()
+        return encode(readings), token, [r["reading_id"] for r in readings]
 
 
-async def _post_once(session: aiohttp.ClientSession, url: str, body: bytes, token: str) -> int:
+def encode(readings: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps({"readings": readings}, option=orjson.OPT_UTC_Z)
+
+
+@dataclass
+class Answer:
+    """A producer's answer: status, ``Retry-After`` (seconds, if any), the per-reading lists of a 429/503."""
+
+    status: int
+    retry_after: float | None = None
+    acknowledged: list[str] | None = None
+    unacknowledged: list[str] | None = None
+
+    @classmethod
+    def parse(cls, status: int, headers: Any, body: bytes) -> Answer:
+        after = headers.get("Retry-After", "")
+        answer = cls(status, float(after) if after.isdigit() else None)
+        if status in (429, 503):
+            try:
+                doc = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                return answer
+            if isinstance(doc, dict) and isinstance(doc.get("unacknowledged"), list):
+                answer.acknowledged = [str(i) for i in doc.get("acknowledged") or []]
+                answer.unacknowledged = [str(i) for i in doc["unacknowledged"]]
+        return answer
+
+
+async def _post_once(session: aiohttp.ClientSession, url: str, body: bytes, token: str) -> Answer:
     headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
     try:
         async with session.post(f"{url}/v1/readings", data=body, headers=headers) as resp:
-            await resp.read()
-            return resp.status
+            return Answer.parse(resp.status, resp.headers, await resp.read())
     except (aiohttp.ClientError, OSError, TimeoutError):
-        return 0
+        return Answer(0)
 
 
 async def _send(session: aiohttp.ClientSession, fleet: Fleet, result: LoadResult, attempt0: int) -> None:
     config = fleet.config
-    body, token, ids = fleet.request()
+    readings, token = fleet.batch()
+    body, ids = encode(readings), [r["reading_id"] for r in readings]
     status = 0
     for attempt in range(config.retries + 1):
-        url = config.urls[(attempt0 + attempt) % len(config.urls)]
+        urls = config.urls
         started = time.monotonic()
-        status = await _post_once(session, url, body, token)
+        answer = await _post_once(session, urls[(attempt0 + attempt) % len(urls)], body, token)
+        status = answer.status
         result.statuses[status] += 1
         if status == 202:
             result.latencies.append(time.monotonic() - started)
-            result.acked.update(ids)
-            for rid in ids:
-                result.refused.pop(rid, None)
+            _acked(result, ids)
             return
         if status not in RETRYABLE:
             break
-        await asyncio.sleep(config.retry_backoff * (attempt + 1))
+        if config.resend == "unacknowledged" and answer.unacknowledged is not None:
+            _acked(result, answer.acknowledged or [])
+            pending = set(answer.unacknowledged)
+            readings = [r for r in readings if r["reading_id"] in pending]
+            body, ids = encode(readings), [r["reading_id"] for r in readings]
+        wait = answer.retry_after if config.honour_retry_after else None
+        await asyncio.sleep(config.retry_backoff * (attempt + 1) if wait is None else wait)
     for rid in ids:
         result.refused[rid] = status
+
+
+def _acked(result: LoadResult, ids: list[str]) -> None:
+    result.acked.update(ids)
+    for rid in ids:
+        result.refused.pop(rid, None)
 
 
 async def _drive(
@@ -260,6 +310,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--homes-per-request", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--retries", type=int, default=3)
+    parser.add_argument(
+        "--resend", choices=("unacknowledged", "batch"), default="unacknowledged",
+        help="on 429/503 resend what was not acknowledged, or the whole batch (clients before issue 14)",
+    )  # fmt: skip
+    parser.add_argument("--honour-retry-after", action="store_true", help="wait Retry-After before a retry")
     parser.add_argument("--auth-key", action="append", default=[], help="kid=secret (default: from the env)")
     parser.add_argument("--private-key", help="ES256/EdDSA private key PEM file (instead of HS256 keys)")
     parser.add_argument("--kid", default="", help="key ID of --private-key")
@@ -270,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         urls=[u.rstrip("/") for u in args.url], auth_keys=keys, homes=args.homes, rate=args.rate,
         duration=args.duration, readings_per_request=args.readings_per_request,
         homes_per_request=args.homes_per_request, concurrency=args.concurrency, retries=args.retries,
-        signing_key_pem=pem, signing_kid=args.kid,
+        signing_key_pem=pem, signing_kid=args.kid, resend=args.resend,
+        honour_retry_after=args.honour_retry_after,
     )  # fmt: skip
     result = asyncio.run(_cli_run(config, args.progress))
     sys.stdout.write(orjson.dumps(result.summary()).decode() + "\n")

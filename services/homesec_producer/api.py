@@ -5,8 +5,11 @@ Statuses of ``POST /v1/readings``: 202 (every reading acknowledged by Event Hubs
 content type), 422 (schema or rules, per-item detail), 429 + Retry-After (buffer full), 503 + Retry-After
 (Event Hubs unavailable past the deadline, publish failed after retries, too many requests at once,
 starting or shutting down; never 500 at shutdown: see ``shutdown.py``).
-Nothing from a 4xx request is published. After a 429/503 the client retries the whole batch with the same
-``reading_id`` values; readings that were published anyway are deduplicated downstream by ``reading_id``.
+Nothing from a 4xx request is published. A 429/503 of the ingest route lists, per reading, what is already
+acknowledged (``acknowledged``) and what is not (``unacknowledged``): the client resends only the latter with
+the same ``reading_id`` values. A client that resends the whole batch is answered from the pod's memory of
+what it acknowledged (``idempotency.py``) without a second publish; readings published twice anyway (another
+pod, an evicted entry, an unknown send outcome) are deduplicated downstream by ``reading_id``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from homesec_producer.errors import (
     BufferFullError,
     DeadlineExceededError,
     ForbiddenHomesError,
+    NotAcknowledgedError,
     ProducerError,
     PublishFailedError,
     ShuttingDownError,
@@ -114,6 +118,8 @@ class ReadingsEndpoint:
             return _problem(exc.status, exc.reason, exc.detail)
         except ReadingsRejectedError as exc:
             return self._invalid(exc, count)
+        except NotAcknowledgedError as exc:
+            return self._not_acknowledged(exc)
         except ProducerError as exc:
             return self._producer_error(exc, count)
         self.metrics.readings_acknowledged.inc(len(ids))
@@ -127,27 +133,39 @@ class ReadingsEndpoint:
         ]
         return _problem(status, error, str(exc), {"items": items[:100]})
 
-    def _producer_error(self, exc: ProducerError, count: int) -> Response:
+    def _not_acknowledged(self, exc: NotAcknowledgedError) -> Response:
+        """429/503 with the per-reading outcome: the client resends only ``unacknowledged``."""
+        if exc.acknowledged:
+            self.metrics.readings_acknowledged.inc(len(exc.acknowledged))
+        extra = {"acknowledged": exc.acknowledged, "unacknowledged": exc.unacknowledged}
+        return self._producer_error(exc.cause, len(exc.unacknowledged), extra)
+
+    def _producer_error(
+        self, exc: ProducerError, count: int, extra: dict[str, Any] | None = None
+    ) -> Response:
         if isinstance(exc, AuthError):
             self._reject("auth", count)
             if isinstance(exc, ForbiddenHomesError):
                 return _problem(403, "forbidden", str(exc), {"homes": exc.homes[:20]})
             return _problem(401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
         if isinstance(exc, BufferFullError):
-            return self._shed(exc, 429, "shed", count)
+            return self._shed(exc, 429, "shed", count, extra)
         if isinstance(exc, DeadlineExceededError):
-            return self._shed(exc, 503, "deadline", count)
+            return self._shed(exc, 503, "deadline", count, extra)
         if isinstance(exc, ShuttingDownError):
-            return self._shed(exc, 503, "shutting_down", count)
+            return self._shed(exc, 503, "shutting_down", count, extra)
         if isinstance(exc, PublishFailedError | NotReadyError):
-            return self._shed(exc, 503, "publish_failed", count)
+            return self._shed(exc, 503, "publish_failed", count, extra)
         raise exc
 
-    def _shed(self, exc: ProducerError, status: int, reason: str, count: int) -> Response:
-        self._reject(reason, count)
+    def _shed(
+        self, exc: ProducerError, status: int, reason: str, count: int, extra: dict[str, Any] | None
+    ) -> Response:
+        if count:
+            self._reject(reason, count)
         self.metrics.shed.labels(status=str(status)).inc()
         after = "1" if status == 429 else self.retry_after
-        return _problem(status, reason, str(exc), headers={"Retry-After": after})
+        return _problem(status, reason, str(exc), extra, headers={"Retry-After": after})
 
 
 class MetricsMiddleware:
@@ -193,12 +211,36 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"description": "Body too large"},
     415: {"description": "Content-Type is not application/json"},
     422: {"description": "Schema or rule violations, per item (`items[].index/field/error/message`)"},
-    429: {"description": "Buffer full; retry the whole batch after Retry-After"},
+    429: {
+        "description": "Buffer full. After Retry-After resend the readings listed in `unacknowledged` (or "
+        "the whole batch: those acknowledged are not published again)",
+        "content": {JSON: {"schema": {"$ref": "#/components/schemas/NotAcknowledged"}}},
+    },
     503: {
-        "description": "Event Hubs unavailable past the deadline, too many requests at once, starting or "
-        "shutting down; retry the whole batch after Retry-After"
+        "description": "Event Hubs unavailable past the deadline, publish failed, too many requests at once, "
+        "starting or shutting down. After Retry-After resend the readings in `unacknowledged`; an answer "
+        "without the lists (refused before the body was read) acknowledged nothing",
+        "content": {JSON: {"schema": {"$ref": "#/components/schemas/NotAcknowledged"}}},
     },
 }
+
+NOT_ACKNOWLEDGED_SCHEMA: dict[str, Any] = {
+    "title": "NotAcknowledged",
+    "type": "object",
+    "required": ["error", "detail"],
+    "properties": {
+        "error": {"type": "string", "description": "`shed`, `deadline`, `publish_failed`, `shutting_down`"},
+        "detail": {"type": "string"},
+        "acknowledged": {
+            "type": "array", "items": {"type": "string", "format": "uuid"},
+            "description": "Reading IDs (request order) in Event Hubs: do not resend them",
+        },
+        "unacknowledged": {
+            "type": "array", "items": {"type": "string", "format": "uuid"},
+            "description": "Reading IDs (request order) not acknowledged yet: resend them, same IDs",
+        },
+    },
+}  # fmt: skip
 
 
 def build_router(endpoint: ReadingsEndpoint, runtime: Runtime, registry: CollectorRegistry) -> APIRouter:
@@ -244,6 +286,7 @@ def install_openapi_schemas(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(body.pop("$defs", {}))
             components["ReadingBatchIn"] = body
+            components["NotAcknowledged"] = NOT_ACKNOWLEDGED_SCHEMA
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -25,6 +25,7 @@ from homesec_producer.api import MetricsMiddleware, ReadingsEndpoint, build_rout
 from homesec_producer.auth import TokenAuthority
 from homesec_producer.buffer import PartitionedBuffer
 from homesec_producer.errors import PublishError
+from homesec_producer.idempotency import AckTable
 from homesec_producer.metrics import ProducerMetrics
 from homesec_producer.observability import NO_TRACES, RequestIdMiddleware
 from homesec_producer.ports import EventPublisher
@@ -85,6 +86,7 @@ async def _connect(settings: ProducerSettings, publisher: EventPublisher, runtim
         metrics=runtime.metrics,
         ack_on_failure=settings.unsafe_ack_on_publish_failure,
         linger=settings.publish_linger_seconds,
+        table=AckTable(settings.idempotency_max_readings, settings.idempotency_ttl_seconds, runtime.metrics),
     )
     buffer.start()
     runtime.set_buffer(buffer)

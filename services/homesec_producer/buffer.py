@@ -1,13 +1,18 @@
 """The bounded, partitioned buffer between HTTP requests and Event Hubs.
 
 A request submits its validated readings and gets a ``Ticket`` (a future resolved once Event Hubs
-acknowledged every one of them). Readings are routed to their partition with the SDK's partition-key hash
-of the home ID. One worker per partition sends batches of readings from many requests and many homes, one
-send in flight per partition (so a home's readings stay in order), retrying with backoff.
+acknowledged every one of them; ``Ticket.acknowledged()`` says which were, per reading, when it was not).
+Readings are routed to their partition with the SDK's partition-key hash of the home ID. One worker per
+partition sends batches of readings from many requests and many homes, one send in flight per partition (so
+a home's readings stay in order), retrying with backoff.
 
-Bounded: ``submit`` refuses a request whose readings do not fit (``BufferFullError``); capacity counts
-readings queued and in flight. Nothing is dropped silently: every ticket is either acknowledged or failed
-(publish failure, shutdown). Readings of a ticket whose client already gave up (``abandon``) are skipped.
+Resends (``idempotency.AckTable``): a reading this pod acknowledged recently is not queued again (its ticket
+counts it as acknowledged at once); one still queued or being sent is joined (one ``Slot`` per distinct
+reading, with every ticket waiting for it), so a resent batch publishes only what is new.
+
+Bounded: ``submit`` refuses a request whose new readings do not fit (``BufferFullError``); capacity counts
+distinct readings queued and in flight. Nothing is dropped silently: every ticket is either acknowledged or
+failed (publish failure, shutdown). A slot none of whose tickets still waits (``abandon``) is not sent.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 from homesec_domain.partitioning import partition_for
@@ -29,6 +34,7 @@ from homesec_producer.errors import (
     ShuttingDownError,
     ThrottledError,
 )
+from homesec_producer.idempotency import AckTable
 from homesec_producer.metrics import ProducerMetrics
 from homesec_producer.ports import EventPublisher
 from homesec_producer.retry import RetryPolicy
@@ -42,15 +48,16 @@ EVENT_OVERHEAD_BYTES = 200
 class Ticket:
     """One request's readings in the buffer; ``future`` resolves when all are acknowledged."""
 
-    __slots__ = ("abandoned", "future", "pending")
+    __slots__ = ("abandoned", "future", "pending", "slots")
 
-    def __init__(self, count: int, future: asyncio.Future[None]) -> None:
-        self.pending = count
+    def __init__(self, slots: list[Slot | None], future: asyncio.Future[None]) -> None:
+        self.slots = slots  # per reading of the request; None: acknowledged before it was submitted
+        self.pending = 0
         self.future = future
         self.abandoned = False
 
-    def ack(self, count: int) -> None:
-        self.pending -= count
+    def ack_one(self) -> None:
+        self.pending -= 1
         if self.pending <= 0 and not self.future.done():
             self.future.set_result(None)
 
@@ -65,8 +72,56 @@ class Ticket:
         if self.future.done() and not self.future.cancelled():
             self.future.exception()  # mark retrieved
 
+    def acknowledged(self) -> list[bool]:
+        """Per reading of the request (its order): acknowledged by Event Hubs so far."""
+        return [slot is None or slot.acked for slot in self.slots]
 
-Item = tuple[AcceptedReading, Ticket]
+    def release(self) -> None:
+        """The request is answered: drop its slots. Slots point at their tickets, so until then the two
+        form reference cycles, which only the cyclic garbage collector could free (with the request's
+        bodies): the request path calls this when it answers, and plain reference counting frees them."""
+        self.slots = []
+
+
+class Slot:
+    """One distinct reading queued or in flight, and the tickets waiting for it (``joined``: resends)."""
+
+    __slots__ = ("acked", "joined", "reading", "ticket")
+
+    def __init__(self, reading: AcceptedReading, ticket: Ticket) -> None:
+        self.reading = reading
+        self.ticket = ticket  # the request that queued it
+        self.joined: list[Ticket] | None = None  # requests that re-sent it while it was in flight
+        self.acked = False
+
+    def join(self, ticket: Ticket) -> None:
+        if self.joined is None:
+            self.joined = [ticket]
+        else:
+            self.joined.append(ticket)
+
+    def wanted(self) -> bool:
+        """Some ticket still waits for it (else it need not be sent)."""
+        if not self.ticket.abandoned:
+            return True
+        return self.joined is not None and any(not t.abandoned for t in self.joined)
+
+    def settle(self) -> None:
+        """Acknowledged: tell every waiting ticket."""
+        self.acked = True
+        ticket = self.ticket
+        ticket.pending -= 1  # ``ticket.ack_one()``, inline: once per reading
+        if not ticket.pending and not ticket.future.done():
+            ticket.future.set_result(None)
+        if self.joined is not None:
+            for ticket in self.joined:
+                ticket.ack_one()
+
+    def fail(self, error: BaseException) -> None:
+        self.ticket.fail(error)
+        if self.joined is not None:
+            for ticket in self.joined:
+                ticket.fail(error)
 
 
 class PartitionedBuffer:
@@ -85,6 +140,7 @@ class PartitionedBuffer:
         ack_on_failure: bool = False,
         linger: float = 0.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        table: AckTable[Slot] | None = None,
     ) -> None:
         self._publisher = publisher
         self._ids = list(partition_ids)
@@ -96,7 +152,8 @@ class PartitionedBuffer:
         self._ack_on_failure = ack_on_failure
         self._sleep = sleep
         self._linger = linger
-        self._queues: dict[str, deque[Item]] = {pid: deque() for pid in self._ids}
+        self._table: AckTable[Slot] = table if table is not None else AckTable(0, 1.0, metrics)
+        self._queues: dict[str, deque[Slot]] = {pid: deque() for pid in self._ids}
         self._wake: dict[str, asyncio.Event] = {pid: asyncio.Event() for pid in self._ids}
         self._workers: list[asyncio.Task[None]] = []
         self._depth = 0
@@ -118,19 +175,69 @@ class PartitionedBuffer:
         self._workers = [asyncio.create_task(self._run(pid), name=f"publish-{pid}") for pid in self._ids]
 
     def submit(self, readings: Sequence[AcceptedReading]) -> Ticket:
-        """Queue all of ``readings`` or none (``BufferFullError``, ``ShuttingDownError``)."""
-        if self._closing:
-            raise ShuttingDownError("draining")
+        """Queue the readings not yet acknowledged or in flight (all of those or none); join the others.
+
+        Raises ``BufferFullError`` or ``ShuttingDownError`` when new readings cannot be queued.
+        """
         free = self._capacity - self._depth
-        if len(readings) > free:
-            raise BufferFullError(len(readings), free)
-        ticket = Ticket(len(readings), asyncio.get_running_loop().create_future())
+        if self._closing or len(readings) > free:
+            fresh = self._count_fresh(readings)
+            if fresh and self._closing:
+                raise ShuttingDownError("draining")
+            if fresh > free:
+                raise BufferFullError(fresh, free)
+        table, queues, wake, ids = self._table, self._queues, self._wake, self._ids
+        acked_home, in_flight, track = table.acknowledged_home, table.in_flight, table.track
+        slots: list[Slot | None] = []
+        ticket = Ticket(slots, asyncio.get_running_loop().create_future())
+        fresh = joined = 0
         for reading in readings:
-            pid = partition_for(reading.home_id, self._ids)
-            self._queues[pid].append((reading, ticket))
-            self._wake[pid].set()
-        self._add_depth(len(readings))
+            rid, home = reading.reading_id, reading.home_id
+            if acked_home(rid) == home:
+                slots.append(None)
+                continue
+            slot = in_flight(rid)
+            if slot is None or slot.reading.home_id != home:
+                slot = Slot(reading, ticket)
+                track(rid, slot)
+                pid = partition_for(home, ids)
+                queues[pid].append(slot)
+                wake[pid].set()
+                fresh += 1
+            else:
+                slot.join(ticket)
+                joined += 1
+            slots.append(slot)
+        ticket.pending = fresh + joined
+        self._count_resends(len(slots) - ticket.pending, joined)
+        if fresh:
+            self._add_depth(fresh)
+        if not ticket.pending:
+            ticket.future.set_result(None)
         return ticket
+
+    def _count_fresh(self, readings: Sequence[AcceptedReading]) -> int:
+        """How many distinct readings of ``readings`` are neither acknowledged nor in flight."""
+        fresh = {(r.home_id, r.reading_id) for r in readings if not self._known(r)}
+        return len(fresh)
+
+    def _known(self, reading: AcceptedReading) -> bool:
+        """Acknowledged, or in flight, in this pod."""
+        if self._table.is_acknowledged(reading.home_id, reading.reading_id):
+            return True
+        slot = self._table.in_flight(reading.reading_id)
+        return slot is not None and slot.reading.home_id == reading.home_id
+
+    def known_acknowledged(self, readings: Sequence[AcceptedReading]) -> list[bool]:
+        """Per reading: acknowledged by this pod recently (the table's answer, without queueing anything)."""
+        table = self._table
+        return [table.is_acknowledged(r.home_id, r.reading_id) for r in readings]
+
+    def _count_resends(self, acknowledged: int, joined: int) -> None:
+        if acknowledged:
+            self._metrics.resends.labels(outcome="acknowledged").inc(acknowledged)
+        if joined:
+            self._metrics.resends.labels(outcome="joined_in_flight").inc(joined)
 
     def _add_depth(self, delta: int) -> None:
         self._depth += delta
@@ -160,16 +267,17 @@ class PartitionedBuffer:
             finally:
                 self._add_depth(-len(items))
 
-    def _take(self, queue: deque[Item]) -> list[Item]:
-        items: list[Item] = []
+    def _take(self, queue: deque[Slot]) -> list[Slot]:
+        items: list[Slot] = []
         size = skipped = 0
         while queue and len(items) < self._max_events:
-            reading, ticket = queue[0]
-            if ticket.abandoned:
+            slot = queue[0]
+            if slot.ticket.abandoned and not slot.wanted():
                 queue.popleft()
+                self._table.forget(slot.reading.reading_id, slot)
                 skipped += 1
                 continue
-            cost = len(reading.body) + EVENT_OVERHEAD_BYTES
+            cost = len(slot.reading.body) + EVENT_OVERHEAD_BYTES
             if items and size + cost > self._max_bytes:
                 break
             items.append(queue.popleft())
@@ -178,7 +286,7 @@ class PartitionedBuffer:
             self._add_depth(-skipped)
         return items
 
-    async def _send(self, pid: str, items: list[Item]) -> None:
+    async def _send(self, pid: str, items: list[Slot]) -> None:
         started = time.monotonic()
         tries = 0
         try:
@@ -186,18 +294,28 @@ class PartitionedBuffer:
                 tries += 1
                 self._metrics.publish_batch_size.observe(len(items))
                 try:
-                    await self._publisher.publish(pid, [reading for reading, _ in items])
+                    await self._publisher.publish(pid, [slot.reading for slot in items])
                 except Exception as exc:  # a publisher bug must not kill the worker
                     error = exc if isinstance(exc, PublishError) else PublishError(repr(exc))
                     if not await self._after_failure(error, tries):
                         self._settle_failed(items, error)
                         return
-                    items = [item for item in items if not item[1].abandoned]
+                    items = self._still_wanted(items)
                 else:
                     self._settle_ok(items)
                     return
         finally:
             self._metrics.publish_duration.observe(time.monotonic() - started)
+
+    def _still_wanted(self, items: list[Slot]) -> list[Slot]:
+        """Before a retry: drop the slots no ticket waits for any more."""
+        kept = []
+        for slot in items:
+            if slot.wanted():
+                kept.append(slot)
+            else:
+                self._table.forget(slot.reading.reading_id, slot)
+        return kept
 
     async def _after_failure(self, error: PublishError, tries: int) -> bool:
         """Count the failure; wait and return True when it should be retried."""
@@ -211,15 +329,12 @@ class PartitionedBuffer:
         await self._sleep(self._retry.delay(tries))
         return True
 
-    @staticmethod
-    def _per_ticket(items: Sequence[Item]) -> Counter[Ticket]:
-        return Counter(ticket for _, ticket in items)
+    def _settle_ok(self, items: Sequence[Slot]) -> None:
+        for slot in items:
+            slot.settle()
+        self._table.acknowledge([slot.reading for slot in items])
 
-    def _settle_ok(self, items: Sequence[Item]) -> None:
-        for ticket, count in self._per_ticket(items).items():
-            ticket.ack(count)
-
-    def _settle_failed(self, items: Sequence[Item], error: PublishError) -> None:
+    def _settle_failed(self, items: Sequence[Slot], error: PublishError) -> None:
         if self._ack_on_failure:
             log.error("UNSAFE: %d readings lost (%s) but acknowledged", len(items), error)
             self._settle_ok(items)
@@ -227,9 +342,10 @@ class PartitionedBuffer:
         log.warning("publish of %d readings failed for good: %s", len(items), error)
         self._fail_all(items, PublishFailedError(error))
 
-    def _fail_all(self, items: Sequence[Item], error: BaseException) -> None:
-        for ticket in self._per_ticket(items):
-            ticket.fail(error)
+    def _fail_all(self, items: Sequence[Slot], error: BaseException) -> None:
+        for slot in items:
+            self._table.forget(slot.reading.reading_id, slot)
+            slot.fail(error)
 
     async def close(self, timeout: float) -> int:
         """Refuse new readings, flush what is queued for up to ``timeout`` seconds, stop the workers.

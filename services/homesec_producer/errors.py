@@ -77,6 +77,21 @@ class PublishFailedError(ProducerError):
         self.cause = cause
 
 
+class NotAcknowledgedError(ProducerError):
+    """Some or all readings of a request were not acknowledged; ``cause`` says why (it picks the status).
+
+    ``acknowledged`` and ``unacknowledged`` are the request's reading IDs, each in request order: the first
+    are in Event Hubs (the client must not resend them, though resending them is harmless), the second may
+    or may not be yet (the client resends them with the same IDs).
+    """
+
+    def __init__(self, cause: ProducerError, acknowledged: list[str], unacknowledged: list[str]) -> None:
+        super().__init__(f"{len(unacknowledged)} readings not acknowledged: {cause}")
+        self.cause = cause
+        self.acknowledged = acknowledged
+        self.unacknowledged = unacknowledged
+
+
 class AuthError(ProducerError):
     """Base of authentication/authorisation failures."""
 

@@ -19,6 +19,9 @@ REJECT_REASONS = (
 )  # fmt: skip
 RETRY_REASONS = ("throttled", "timeout", "connection", "other")
 FAILURE_REASONS = (*RETRY_REASONS, "rejected")
+RESEND_OUTCOMES = ("acknowledged", "joined_in_flight")
+ACK_TABLE_STATES = ("acknowledged", "in_flight")
+EVICTION_REASONS = ("age", "count")
 ACCELERATORS = ("encoder",)  # homesec_domain.accelerators: 1 when in use, 0 for the public path
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -44,11 +47,14 @@ class ProducerMetrics:
     buffer_capacity: Gauge
     shed: Counter
     ready: Gauge
+    resends: Counter
+    ack_table_entries: Gauge
+    ack_table_evictions: Counter
     accelerated: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ProducerMetrics:
-        metrics = cls(**_http_metrics(registry), **_publish_metrics(registry))
+        metrics = cls(**_http_metrics(registry), **_publish_metrics(registry), **_resend_metrics(registry))
         metrics._prime()
         return metrics
 
@@ -62,6 +68,12 @@ class ProducerMetrics:
             self.shed.labels(status=status)
         for reason in FAILURE_REASONS:
             self.publish_failures.labels(reason=reason)
+        for outcome in RESEND_OUTCOMES:
+            self.resends.labels(outcome=outcome)
+        for state in ACK_TABLE_STATES:
+            self.ack_table_entries.labels(state=state)
+        for reason in EVICTION_REASONS:
+            self.ack_table_evictions.labels(reason=reason)
         for component in ACCELERATORS:
             self.accelerated.labels(component=component).set(0)
 
@@ -89,7 +101,7 @@ def _http_metrics(registry: CollectorRegistry) -> dict[str, Any]:
         ),
         "readings_acknowledged": Counter(
             f"{_P}readings_acknowledged",
-            "Readings acknowledged by Event Hubs and answered 202",
+            "Readings acknowledged by Event Hubs and answered so (202, or a 429/503 listing them)",
             registry=registry,
         ),
         "readings_rejected": Counter(
@@ -129,5 +141,28 @@ def _publish_metrics(registry: CollectorRegistry) -> dict[str, Any]:
         ),
         "buffer_capacity": Gauge(
             f"{_P}buffer_capacity_readings", "Capacity of the buffer in readings", registry=registry
+        ),
+    }
+
+
+def _resend_metrics(registry: CollectorRegistry) -> dict[str, Any]:
+    return {
+        "resends": Counter(
+            f"{_P}resends",
+            "Readings re-sent to this pod and not published again, by outcome",
+            ["outcome"],
+            registry=registry,
+        ),
+        "ack_table_entries": Gauge(
+            f"{_P}ack_table_entries",
+            "Readings remembered for idempotent resends, by state",
+            ["state"],
+            registry=registry,
+        ),
+        "ack_table_evictions": Counter(
+            f"{_P}ack_table_evictions",
+            "Acknowledged readings forgotten, by bound (age or count)",
+            ["reason"],
+            registry=registry,
         ),
     }

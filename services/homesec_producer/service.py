@@ -25,9 +25,11 @@ from homesec_domain.validation import (
 
 from homesec_producer.admission import Admission
 from homesec_producer.auth import TokenAuthority, TokenScope, bearer_token
-from homesec_producer.buffer import PartitionedBuffer
+from homesec_producer.buffer import PartitionedBuffer, Ticket
 from homesec_producer.errors import (
+    BufferFullError,
     DeadlineExceededError,
+    NotAcknowledgedError,
     ProducerError,
     ShuttingDownError,
 )
@@ -126,22 +128,50 @@ class IngestService:
         return [encode_accepted(r) for r in readings]
 
     async def publish(self, accepted: list[AcceptedReading]) -> list[str]:
+        """The reading IDs, once Event Hubs acknowledged every reading (now or before: a resend).
+
+        Raises ``NotAcknowledgedError`` (wrapping the cause) with the per-reading outcome otherwise.
+        """
         buffer = self.runtime.buffer
         if buffer is None:
-            raise NotReadyError("Event Hubs not reachable yet")
-        if buffer.closing:
-            raise ShuttingDownError("draining")
-        ticket = buffer.submit(accepted)
+            raise _outcome(NotReadyError("Event Hubs not reachable yet"), accepted, [False] * len(accepted))
+        try:
+            ticket = buffer.submit(accepted)
+        except (BufferFullError, ShuttingDownError) as exc:
+            raise _outcome(exc, accepted, buffer.known_acknowledged(accepted)) from None
+        try:
+            return await self._wait(ticket, accepted)
+        finally:
+            ticket.release()
+
+    async def _wait(self, ticket: Ticket, accepted: list[AcceptedReading]) -> list[str]:
         started = time.monotonic()
         try:
             await asyncio.wait_for(asyncio.shield(ticket.future), self.deadline_seconds)
         except TimeoutError:
             ticket.abandon()
-            raise DeadlineExceededError(time.monotonic() - started) from None
+            error: ProducerError = DeadlineExceededError(time.monotonic() - started)
+        except ProducerError as exc:
+            ticket.abandon()
+            error = exc
         except BaseException:
             ticket.abandon()
             raise
-        return [r.reading_id for r in accepted]
+        else:
+            return [r.reading_id for r in accepted]
+        acked = ticket.acknowledged()
+        if all(acked):  # the last acknowledgement came as the wait ended
+            return [r.reading_id for r in accepted]
+        raise _outcome(error, accepted, acked)
+
+
+def _outcome(
+    cause: ProducerError, accepted: list[AcceptedReading], acked: list[bool]
+) -> NotAcknowledgedError:
+    """The error to raise, with the per-reading outcome (a caller checks ``all(acked)`` first)."""
+    yes = [r.reading_id for r, ok in zip(accepted, acked, strict=True) if ok]
+    no = [r.reading_id for r, ok in zip(accepted, acked, strict=True) if not ok]
+    return NotAcknowledgedError(cause, yes, no)
 
 
 def time_window(max_age_seconds: float, max_skew_seconds: float) -> TimeWindow:

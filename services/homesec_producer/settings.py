@@ -75,6 +75,12 @@ class ProducerSettings(BaseSettings):
     # its start-up self-check proves it byte-identical to EventDataBatch.add; "off": the SDK's public path.
     accelerators: Literal["auto", "off"] = "auto"
 
+    # Idempotent resends (idempotency.py): the readings this pod acknowledged in the last
+    # IDEMPOTENCY_TTL_SECONDS are remembered, at most IDEMPOTENCY_MAX_READINGS of them (about 150 bytes
+    # each: 30 MB at the default), so a resend is answered without a second publish. 0 turns it off.
+    idempotency_max_readings: int = Field(default=200_000, ge=0, le=10_000_000)
+    idempotency_ttl_seconds: float = Field(default=300.0, gt=0, le=3600)
+
     # Retries (exponential backoff with jitter): 5-10 tries, 1 s to 30 s, per the source documents.
     publish_max_tries: int = Field(default=8, ge=1, le=50)
     publish_backoff_initial_seconds: float = Field(default=1.0, gt=0)

@@ -1,10 +1,12 @@
 """A sensor fleet that retries exactly as docs/producer.md says, and nothing more.
 
-429 and 503 are retried (the whole batch, same reading IDs) after the answer's ``Retry-After``; every
-other answer, a 429/503 without ``Retry-After``, a connection error or a timeout ends the batch as a
-**loss**. Requests go to the endpoints currently in ``endpoints`` (round robin), which the test edits the
-way Kubernetes edits a Service's endpoints (a pod leaves them before it gets SIGTERM: the chart's preStop).
-Batches come from the simulator's ``Fleet`` (gateways of several homes, client-chosen reading IDs).
+429 and 503 are retried after the answer's ``Retry-After``, with the same reading IDs: only the readings
+the answer listed as ``unacknowledged`` (the ``acknowledged`` ones count as acknowledged), or the whole
+batch with ``config.resend == "batch"`` (clients written before per-reading answers). Every other answer,
+a 429/503 without ``Retry-After``, a connection error or a timeout ends the batch as a **loss**. Requests
+go to the endpoints currently in ``endpoints`` (round robin), which the test edits the way Kubernetes
+edits a Service's endpoints (a pod leaves them before it gets SIGTERM: the chart's preStop). Batches come
+from the simulator's ``Fleet`` (gateways of several homes, client-chosen reading IDs).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
-from homesec_devstack.simulator import Fleet, SimulatorConfig
+from homesec_devstack.simulator import Answer, Fleet, SimulatorConfig, encode
 
 RETRY_ON = frozenset({429, 503})
 
@@ -61,9 +64,9 @@ class StrictFleet:
         interval = self.workers * self.config.readings_per_request / self.config.rate
         while time.monotonic() - started < self.config.duration:
             began = time.monotonic()
-            body, token, ids = fleet.request()
+            readings, token = fleet.batch()
             self.result.batches += 1
-            await self._deliver(session, body, token, ids, started)
+            await self._deliver(session, readings, token, started)
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
 
     def _next_endpoint(self) -> str:
@@ -71,9 +74,10 @@ class StrictFleet:
         return self.endpoints[self._turn % len(self.endpoints)]
 
     async def _deliver(
-        self, session: aiohttp.ClientSession, body: bytes, token: str, ids: list[str], started: float
+        self, session: aiohttp.ClientSession, readings: list[dict[str, Any]], token: str, started: float
     ) -> None:
         headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
+        body, ids = encode(readings), [r["reading_id"] for r in readings]
         while time.monotonic() - started < self.give_up_after:
             url = f"{self._next_endpoint()}/v1/readings"
             try:
@@ -91,6 +95,12 @@ class StrictFleet:
             if status not in RETRY_ON or retry_after is None or not retry_after.isdigit():
                 self._lose(ids, f"{status} retry-after={retry_after}")
                 return
+            listed = Answer.parse(status, {}, answer)
+            if self.config.resend == "unacknowledged" and listed.unacknowledged is not None:
+                self.result.acked.update(listed.acknowledged or [])
+                pending = set(listed.unacknowledged)
+                readings = [r for r in readings if r["reading_id"] in pending]
+                body, ids = encode(readings), [r["reading_id"] for r in readings]
             await asyncio.sleep(int(retry_after))
         self.result.unfinished.update(ids)
 

@@ -14,6 +14,7 @@ class FakePublisher:
 
     - ``failures``: exceptions raised by the next ``publish`` calls, in order (one per call).
     - ``stall``: while cleared, ``publish`` waits (Event Hubs not answering).
+    - ``hold(pid)``: sends to that partition wait until ``release(pid)`` (one partition not answering).
     - ``unreachable``: ``partition_ids`` raises ``PublishError`` this many times first.
     """
 
@@ -28,6 +29,7 @@ class FakePublisher:
         self.in_flight: dict[str, int] = {}
         self.max_in_flight_per_partition = 0
         self.closed = False
+        self.held: dict[str, asyncio.Event] = {}
 
     async def partition_ids(self) -> Sequence[str]:
         if self.unreachable > 0:
@@ -41,12 +43,20 @@ class FakePublisher:
         self.max_in_flight_per_partition = max(self.max_in_flight_per_partition, self.in_flight[partition_id])
         try:
             await self.stall.wait()
+            if partition_id in self.held:
+                await self.held[partition_id].wait()
             await asyncio.sleep(0)
             if self.failures:
                 raise self.failures.pop(0)
             self.published.extend((partition_id, r) for r in readings)
         finally:
             self.in_flight[partition_id] -= 1
+
+    def hold(self, partition_id: str) -> None:
+        self.held[partition_id] = asyncio.Event()
+
+    def release(self, partition_id: str) -> None:
+        self.held.pop(partition_id).set()
 
     async def close(self) -> None:
         self.closed = True

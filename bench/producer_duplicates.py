@@ -1,0 +1,248 @@
+"""Duplicates in the hub under the throttled 1 -> 2 scale-out (issue 14), before and after per-reading acks.
+
+The scenario of ``tests/integration/producer/test_producer_shutdown_defaults.py``: the emulator at 1 TU,
+producer A with its default settings takes a burst (2,000 homes, 4,000 readings/s offered, batches of 50
+readings of 10 homes, up to 256 batches in flight), B starts after 2 s and joins the endpoints, A leaves them
+after 3 s and gets SIGTERM 0.5 s later. Clients honour Retry-After and retry 429/503 (up to 40 times). Three
+configurations, each on a fresh emulator, in the same run:
+
+- ``before``: the producer's memory of acknowledged readings off (``IDEMPOTENCY_MAX_READINGS=0``) and
+  clients that resend the whole batch: the behaviour before issue 14;
+- ``old clients``: the memory on, clients still resending the whole batch;
+- ``after``: the memory on, clients resending only the readings a 429/503 listed as ``unacknowledged``.
+
+Duplicate ratio = (events in the hub - distinct reading IDs in it) / acknowledged readings. "Lost" counts
+acknowledged readings missing from the hub (must be 0).
+
+``python bench/producer_duplicates.py [--repeat 1] [--duration 24] [--write docs/benchmarks.md]``
+(``make bench-producer-duplicates``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
+
+from azure.eventhub.aio import EventHubConsumerClient  # noqa: E402
+from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
+from homesec_devstack.procs import ManagedProcess, free_port  # noqa: E402
+from homesec_devstack.simulator import LoadResult, SimulatorConfig, run_load  # noqa: E402
+
+KEYS = {"bench": "benchmark-signing-key-0123456789abcdef"}
+SECTION = "## Producer: duplicates under throttled scale-out"
+Resend = Literal["unacknowledged", "batch"]
+MODES: list[tuple[str, dict[str, str], Resend]] = [
+    ("before (no memory, whole-batch resends)", {"IDEMPOTENCY_MAX_READINGS": "0"}, "batch"),
+    ("old clients (memory on, whole-batch resends)", {}, "batch"),
+    ("after (memory on, per-reading resends)", {}, "unacknowledged"),
+]
+
+
+@dataclass
+class Outcome:
+    mode: str
+    acked: int
+    refused: int
+    events: int
+    distinct: int
+    lost: int
+    resends: dict[str, float]
+
+    @property
+    def duplicates(self) -> int:
+        return self.events - self.distinct
+
+    @property
+    def ratio(self) -> float:
+        return self.duplicates / self.acked if self.acked else float("nan")
+
+
+def producer(emulator: EmulatorProcess, logs: Path, env: dict[str, str]) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    full = {
+        "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(port),
+        "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(),
+        "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(KEYS), "HOMESEC_PRODUCER_LOG_LEVEL": "warning",
+        **{f"HOMESEC_PRODUCER_{k}": v for k, v in env.items()},
+    }  # fmt: skip
+    return ManagedProcess.python_module("producer", "homesec_producer", env=full, log_dir=logs), (
+        f"http://127.0.0.1:{port}"
+    )
+
+
+def metric(url: str, name: str) -> dict[str, float]:
+    """Samples of ``name`` on ``url``/metrics by their label text (empty when unreachable)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            labels, value = line[len(name) :].rsplit(" ", 1)
+            out[labels] = float(value)
+    return out
+
+
+async def scale_out(
+    tmp: Path, env: dict[str, str], resend: Resend, duration: float
+) -> tuple[LoadResult, Any]:
+    emulator = EmulatorProcess(tmp / "eh", log_dir=tmp / "logs", throughput_units=1).start()
+    first, first_url = producer(emulator, tmp / "logs", env)
+    second, second_url = producer(emulator, tmp / "logs", env)
+    urls = [first_url]
+    config = SimulatorConfig(
+        urls=urls, auth_keys=KEYS, homes=2000, rate=4000, duration=duration, readings_per_request=50,
+        homes_per_request=10, concurrency=256, retries=40, request_timeout=60, resend=resend,
+        honour_retry_after=True,
+    )  # fmt: skip
+    try:
+        first.start().wait_http(f"{first_url}/readyz", timeout=60)
+        load = asyncio.create_task(run_load(config))
+        await asyncio.sleep(2)
+        await asyncio.to_thread(lambda: second.start().wait_http(f"{second_url}/readyz", timeout=60))
+        urls.append(second_url)
+        await asyncio.sleep(1)
+        urls.remove(first_url)
+        await asyncio.sleep(0.5)
+        first.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(first.wait, 40)
+        result = await load
+        resends = metric(second_url, "homesec_producer_resends_total")
+        return result, (emulator, resends)
+    except BaseException:
+        emulator.stop()
+        raise
+    finally:
+        first.stop()
+        second.stop()
+
+
+async def read_ids(emulator: EmulatorProcess, timeout: float = 180.0) -> Counter[str]:
+    """Every reading ID in the hub, with its number of copies."""
+    client = EventHubConsumerClient.from_connection_string(
+        emulator.connection_string(), consumer_group="$Default", retry_total=3
+    )
+    ids: Counter[str] = Counter()
+    async with client:
+        targets = {}
+        for pid in await client.get_partition_ids():
+            props = await client.get_partition_properties(pid)
+            if not props["is_empty"]:
+                targets[pid] = int(props["last_enqueued_sequence_number"])
+        done = {pid: asyncio.Event() for pid in targets}
+
+        async def on_batch(ctx: Any, events: list[Any]) -> None:
+            for event in events:
+                ids[str(event.message_id)] += 1
+                if event.sequence_number >= targets[ctx.partition_id]:
+                    done[ctx.partition_id].set()
+
+        tasks = [
+            asyncio.create_task(
+                client.receive_batch(on_batch, partition_id=pid, starting_position="-1", max_batch_size=1000)
+            )
+            for pid in targets
+        ]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in done.values())), timeout)
+        finally:
+            await client.close()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    return ids
+
+
+async def one(mode: str, env: dict[str, str], resend: Resend, duration: float) -> Outcome:
+    with tempfile.TemporaryDirectory() as tmp:
+        result, (emulator, resends) = await scale_out(Path(tmp), env, resend, duration)
+        try:
+            ids = await read_ids(emulator)
+        finally:
+            emulator.stop()
+    lost = sum(1 for rid in result.acked if ids[rid] == 0)
+    return Outcome(mode, len(result.acked), len(result.refused), sum(ids.values()), len(ids), lost, resends)
+
+
+def table(outcomes: list[Outcome]) -> str:
+    lines = [
+        "| configuration | acknowledged | events in the hub | duplicates | duplicate ratio | lost | "
+        "not acknowledged at the end | resends answered by pod B (acknowledged / joined) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        acked = o.resends.get('{outcome="acknowledged"}', 0.0)
+        joined = o.resends.get('{outcome="joined_in_flight"}', 0.0)
+        lines.append(
+            f"| {o.mode} | {o.acked:,} | {o.events:,} | {o.duplicates:,} | **{o.ratio:.2%}** | {o.lost} | "
+            f"{o.refused:,} | {acked:,.0f} / {joined:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_section(path: Path, body: str) -> None:
+    """Replace (or add after ``## Producer``'s section) this benchmark's section of ``path``."""
+    text = path.read_text()
+    section = f"\n{SECTION}\n\n{body.strip()}\n"
+    start = text.find(f"\n{SECTION}")
+    if start < 0:
+        anchor = text.find("\n## Producer\n")
+        after = text.find("\n## ", anchor + 1) if anchor >= 0 else -1
+        start = end = after if after >= 0 else len(text)
+    else:
+        end = text.find("\n## ", start + 1)
+        end = end if end >= 0 else len(text)
+    path.write_text(text[:start] + section + text[end:])
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=24.0, help="seconds of load (the test's 24)")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--write", type=Path, default=None, help=f"update this file's '{SECTION[3:]}' section"
+    )
+    args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+    outcomes = [
+        asyncio.run(one(mode, env, resend, args.duration))
+        for _ in range(args.repeat)
+        for mode, env, resend in MODES
+    ]
+    conditions = (
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores, "
+        f"{args.duration:.0f} s of load per configuration, 1-minute load average {load_before:.1f} before "
+        f"and {os.getloadavg()[0]:.1f} after."
+    )
+    print(conditions)
+    print(table(outcomes))
+    if args.write:
+        preamble = (__doc__ or "").split("\n\n")[1].replace("\n", " ")
+        write_section(args.write, f"`make bench-producer-duplicates` (`bench/producer_duplicates.py`). {preamble}"
+                      f"\n\n{conditions}\n\n{table(outcomes)}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
