@@ -1,9 +1,11 @@
 """How the services reach Event Hubs: the transport setting and the HTTP proxy URL, checked the same way by
-both services (the SDK keywords are built in each service's adapter)."""
+both services, and the SDK client's keywords built from them (each adapter passes in the SDK's
+``TransportType`` values: this module imports no Azure SDK)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 # "amqp": AMQP over TLS, port 5671. "amqp_websockets": AMQP over WebSockets (TLS), port 443, the only one
@@ -36,3 +38,23 @@ def check_transport(transport: Transport, http_proxy: str | None) -> None:
     parse_http_proxy(http_proxy)
     if transport != "amqp_websockets":
         raise ValueError("an HTTP proxy carries only AMQP over WebSockets: set TRANSPORT=amqp_websockets")
+
+
+def client_options(
+    transport: Transport,
+    http_proxy: str | None,
+    custom_endpoint_address: str | None,
+    transport_types: Mapping[Transport, object],
+) -> dict[str, Any]:
+    """The SDK client's transport keywords: ``transport_type`` (``transport_types[transport]``), the proxy
+    and the custom endpoint when set."""
+    options: dict[str, Any] = {"transport_type": transport_types[transport]}
+    if http_proxy is not None:
+        proxy = parse_http_proxy(http_proxy)
+        # The async clients give aiohttp "<proxy_hostname>:<proxy_port>" as the proxy URL, which needs its
+        # scheme (Azure/azure-sdk-for-python#40274; the sync clients take the bare host).
+        proxy["proxy_hostname"] = f"http://{proxy['proxy_hostname']}"
+        options["http_proxy"] = proxy
+    if custom_endpoint_address:
+        options["custom_endpoint_address"] = custom_endpoint_address
+    return options

@@ -24,7 +24,7 @@ from azure.eventhub.exceptions import (
     EventHubError,
     OperationTimeoutError,
 )
-from homesec_domain.transport import parse_http_proxy
+from homesec_domain.transport import client_options
 from homesec_domain.validation import AcceptedReading
 
 from homesec_producer import errors
@@ -63,20 +63,13 @@ def map_error(exc: BaseException) -> errors.PublishError:
 
 def transport_options(settings: ProducerSettings) -> dict[str, Any]:
     """The SDK client's transport keywords from the settings (``transport``, proxy, custom endpoint)."""
-    options: dict[str, Any] = {
-        "transport_type": TransportType.AmqpOverWebsocket
-        if settings.transport == "amqp_websockets"
-        else TransportType.Amqp
-    }
-    if settings.eventhub_http_proxy is not None:
-        proxy = parse_http_proxy(settings.eventhub_http_proxy.get_secret_value())
-        # The async clients give aiohttp "<proxy_hostname>:<proxy_port>" as the proxy URL, which needs its
-        # scheme (Azure/azure-sdk-for-python#40274; the sync clients take the bare host).
-        proxy["proxy_hostname"] = f"http://{proxy['proxy_hostname']}"
-        options["http_proxy"] = proxy
-    if settings.eventhub_custom_endpoint_address:
-        options["custom_endpoint_address"] = settings.eventhub_custom_endpoint_address
-    return options
+    proxy = settings.eventhub_http_proxy
+    return client_options(
+        settings.transport,
+        None if proxy is None else proxy.get_secret_value(),
+        settings.eventhub_custom_endpoint_address,
+        {"amqp": TransportType.Amqp, "amqp_websockets": TransportType.AmqpOverWebsocket},
+    )
 
 
 def build_client(settings: ProducerSettings) -> tuple[EventHubProducerClient, Any]:
