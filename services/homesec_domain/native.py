@@ -30,7 +30,6 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from homesec_domain import fold_sample
 from homesec_domain.accelerators import Decision, Mode, decide
 
 COMPILED_MODULES = ("dedup", "fold", "rollup")
@@ -109,6 +108,10 @@ def _load_compiled(package_dir: Path) -> dict[str, ModuleType]:
 
 def _digest() -> str:
     """The sample fold through whatever ``homesec_domain.fold``/``rollup`` are now."""
+    # Imported here: scripts/build_native.py imports this module in a build venv without the runtime
+    # dependencies (the sample needs orjson); only the start-up check runs the sample.
+    from homesec_domain import fold_sample
+
     return fold_sample.replay(
         SAMPLE_SEED, sys.modules[f"{PACKAGE}.fold"], sys.modules[f"{PACKAGE}.rollup"], 2, 40
     )
