@@ -57,10 +57,11 @@ test: setup lint ## lint, the whole suite (unit, integration, chart, rules, imag
 	HOMESEC_EXPECT_NATIVE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-accelerators-off test-sdk-oldest
 
-# The accelerators (docs/contracts.md#sdk-versions) switched off: the public SDK paths only. The unit tests
-# and the integration tests that move readings end to end through the services (both transports); the
-# start-up, liveness and shutdown tests do not touch the accelerated paths.
-ACCELERATORS_OFF_TESTS ?= tests/unit $(addprefix tests/integration/producer/,test_producer_process.py \
+# The accelerators (docs/contracts.md#sdk-versions) switched off: the public SDK paths only. The integration
+# tests that move readings end to end through the service processes (both transports); the start-up,
+# liveness and shutdown tests do not touch the accelerated paths, and the unit tests run both paths
+# in-process already (tests/unit/*/test_accelerated_*.py, tests/unit/domain/test_native*.py).
+ACCELERATORS_OFF_TESTS ?= $(addprefix tests/integration/producer/,test_producer_process.py \
   test_producer_http.py test_producer_zero_loss.py) $(addprefix tests/integration/consumer/, \
   test_consumer_pipeline.py test_counted.py)
 test-accelerators-off: setup ## unit + end-to-end service integration tests with HOMESEC_*_ACCELERATORS=off
