@@ -61,10 +61,14 @@ test: setup lint ## lint, the whole suite (unit, integration, chart, rules, imag
 # tests that move readings end to end through the service processes (both transports); the start-up,
 # liveness and shutdown tests do not touch the accelerated paths, and the unit tests run both paths
 # in-process already (tests/unit/*/test_accelerated_*.py, tests/unit/domain/test_native*.py).
+# (The longest ones that add nothing here stay with the main run: the 65 s production-settings backlog,
+# the retries-off and emulator-restart scenarios.)
 ACCELERATORS_OFF_TESTS ?= $(addprefix tests/integration/producer/,test_producer_process.py \
-  test_producer_http.py test_producer_zero_loss.py) $(addprefix tests/integration/consumer/, \
-  test_consumer_pipeline.py test_counted.py)
-test-accelerators-off: setup ## unit + end-to-end service integration tests with HOMESEC_*_ACCELERATORS=off
+  test_producer_http.py) $(addprefix tests/integration/producer/test_producer_zero_loss.py::, \
+  test_throttled_at_one_tu_every_ack_is_in_the_hub_exactly_once test_scale_out_under_burst_loses_nothing) \
+  tests/integration/consumer/test_consumer_pipeline.py $(addprefix tests/integration/consumer/test_counted.py::, \
+  test_resent_late_readings_after_sigkill_count_once test_smoke_sensor_restarts_then_alarms)
+test-accelerators-off: setup ## the end-to-end service integration tests with HOMESEC_*_ACCELERATORS=off
 	HOMESEC_PRODUCER_ACCELERATORS=off HOMESEC_CONSUMER_ACCELERATORS=off \
 	  $(PY) -m pytest -q $(ACCELERATORS_OFF_TESTS) $(PYTEST_ARGS)
 
