@@ -57,6 +57,7 @@ class SnapItem:
     etag: str | None
     closed: list[HourAgg]  # stamped closed entries the status holds, to merge into day blobs after it
     dirty: Dirty
+    in_doubt: tuple[bytes, ...] = ()  # earlier status bodies whose writes timed out (they may have landed)
 
 
 @dataclass(slots=True)
@@ -75,6 +76,7 @@ class BatchResult:
     restarts: int = 0  # sensors whose sequence numbers started again
 
 
+IN_DOUBT_LIMIT = 4
 _LATE, _DUPLICATE, _REDELIVERED = Outcome.LATE, Outcome.DUPLICATE, Outcome.REDELIVERED
 
 
@@ -113,6 +115,7 @@ class PartitionState:
     fenced: bool = False
     presume_new: bool = False  # homes not in memory are new (no status read); see RollupProcessor
     unverified: set[str] = field(default_factory=set)  # presumed new, not yet created in the store
+    in_doubt: dict[str, tuple[bytes, ...]] = field(default_factory=dict)  # see ``doubt``
     stream: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -183,7 +186,8 @@ class PartitionState:
             closed = state.stamp_closed()
             if closed:
                 self.homes[home_id] = _join(etag, pack(state))
-            items.append(SnapItem(home_id, self._status_body(state), etag, closed, mark))
+            body = self._status_body(state)
+            items.append(SnapItem(home_id, body, etag, closed, mark, self.in_doubt.get(home_id, ())))
             del self.dirty[home_id]
         target = self.last
         for mark in self.dirty.values():
@@ -197,6 +201,13 @@ class PartitionState:
         """The item's status is durable: remember its new etag."""
         self.homes[item.home_id] = _join(etag, _split(self.homes[item.home_id])[1])
         self.unverified.discard(item.home_id)
+        self.in_doubt.pop(item.home_id, None)
+
+    def doubt(self, item: SnapItem) -> None:
+        """The item's status write timed out: the store may apply it later, moving the etag on. Its body is
+        kept (the last ``IN_DOUBT_LIMIT`` per home), so the next write recognises it as its own; beyond
+        that, a landed write reads as another writer's and fences the partition (safe, only slower)."""
+        self.in_doubt[item.home_id] = (*self.in_doubt.get(item.home_id, ()), item.body)[-IN_DOUBT_LIMIT:]
 
     def merged(self, item: SnapItem) -> None:
         """The item's closed entries are in their day blobs: they leave the state."""

@@ -31,6 +31,9 @@ class RollupStore(Protocol):
     ``put_status`` is durable when it returns. It is conditional: ``etag=None`` creates the blob and fails
     if it exists, otherwise the blob must still have ``etag``; a lost condition raises
     ``RollupConflictError``. Writing the same name and content again changes nothing (idempotent).
+    ``in_doubt`` are bodies this writer sent earlier whose outcome it never learnt (a timeout): if the blob
+    holds one of them, that write landed after all, so the condition is checked against the blob's current
+    etag instead (one more attempt) rather than reported as another writer's.
     ``merge_day`` adds closed entries (``("HH", amendment_doc)``: closed hours and late amendments, in stamp
     order) to a home's day document (read-modify-write with etags, retried on conflict); an entry whose stamp
     the hour already carries is a no-op, so a retried or replayed merge is idempotent.
@@ -39,7 +42,9 @@ class RollupStore(Protocol):
 
     async def load_status(self, home_id: str) -> StoredDoc | None: ...
 
-    async def put_status(self, home_id: str, body: bytes, etag: str | None) -> str: ...
+    async def put_status(
+        self, home_id: str, body: bytes, etag: str | None, in_doubt: tuple[bytes, ...] = ()
+    ) -> str: ...
 
     async def merge_day(self, home_id: str, day: str, entries: list[tuple[str, dict[str, Any]]]) -> None: ...
 

@@ -229,11 +229,15 @@ class RollupProcessor:
             else:
                 failures.append(outcome)
                 part.restore(item)
+                if isinstance(outcome, StoreUnavailableError) and outcome.operation != "skipped":
+                    part.doubt(item)
         _log_failures("rollup write", part.partition_id, failures)
         return durable
 
     async def _put_status(self, item: SnapItem) -> str:
-        return await self._counted(lambda: self._store.put_status(item.home_id, item.body, item.etag))
+        return await self._counted(
+            lambda: self._store.put_status(item.home_id, item.body, item.etag, item.in_doubt)
+        )
 
     async def _merge_days(self, part: PartitionState, items: list[SnapItem]) -> list[SnapItem]:
         """Merge durable items' closed entries into their day blobs; return the items that failed. Those

@@ -103,9 +103,11 @@ class TracingStore:
     async def load_status(self, home_id: str) -> StoredDoc | None:
         return await self._inner.load_status(home_id)
 
-    async def put_status(self, home_id: str, body: bytes, etag: str | None) -> str:
+    async def put_status(
+        self, home_id: str, body: bytes, etag: str | None, in_doubt: tuple[bytes, ...] = ()
+    ) -> str:
         with self._tracer.start_as_current_span("rollup.write_status", kind=SpanKind.CLIENT):
-            return await self._inner.put_status(home_id, body, etag)
+            return await self._inner.put_status(home_id, body, etag, in_doubt)
 
     async def merge_day(self, home_id: str, day: str, entries: list[tuple[str, dict[str, Any]]]) -> None:
         with self._tracer.start_as_current_span("rollup.merge_day", kind=SpanKind.CLIENT):

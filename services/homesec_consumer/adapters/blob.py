@@ -85,6 +85,15 @@ class StorageHealth:
         return result
 
 
+class _ConditionLostError(RollupConflictError):
+    """A conditional write's condition failed; ``current`` is the blob as it is now (None: gone). Internal
+    to ``BlobRollupStore._put``, which decides whether it is a conflict."""
+
+    def __init__(self, name: str, current: tuple[bytes, str] | None) -> None:
+        super().__init__(name)
+        self.current = current
+
+
 class BlobRollupStore:
     """``RollupStore`` on one container. Conditional writes use etags (if-match / if-none-match). Each call
     ends within ``timeout`` seconds and reports to ``health``."""
@@ -109,7 +118,20 @@ class BlobRollupStore:
         except AzureError as exc:
             raise StoreUnavailableError("get", repr(exc)) from exc
 
-    async def _put(self, name: str, body: bytes, etag: str | None) -> str:
+    async def _put(self, name: str, body: bytes, etag: str | None, in_doubt: tuple[bytes, ...] = ()) -> str:
+        try:
+            return await self._put_once(name, body, etag)
+        except _ConditionLostError as lost:
+            if lost.current is not None and lost.current[0] == body:
+                return lost.current[1]  # a retried write that already landed: idempotent by name + content
+            if lost.current is not None and lost.current[0] in in_doubt:
+                try:  # our own earlier write landed after its timeout: the condition holds against it
+                    return await self._put_once(name, body, lost.current[1])
+                except _ConditionLostError as again:
+                    raise RollupConflictError(name) from again
+            raise RollupConflictError(name) from lost
+
+    async def _put_once(self, name: str, body: bytes, etag: str | None) -> str:
         blob = self._container.get_blob_client(name)
         if etag is None:
             upload = blob.upload_blob(body, overwrite=False, content_settings=_JSON)
@@ -120,11 +142,7 @@ class BlobRollupStore:
         try:
             result = await self._health.call("put", upload, self._timeout)
         except (ResourceExistsError, ResourceModifiedError) as exc:
-            # Idempotent by name + content: a retried write that already landed is a success.
-            current = await self._get(name)
-            if current is not None and current[0] == body:
-                return current[1]
-            raise RollupConflictError(name) from exc
+            raise _ConditionLostError(name, await self._get(name)) from exc
         except AzureError as exc:
             raise StoreUnavailableError("put", repr(exc)) from exc
         return str(result["etag"])
@@ -133,8 +151,10 @@ class BlobRollupStore:
         got = await self._get(status_blob(home_id))
         return None if got is None else StoredDoc(orjson.loads(got[0]), got[1])
 
-    async def put_status(self, home_id: str, body: bytes, etag: str | None) -> str:
-        return await self._put(status_blob(home_id), body, etag)
+    async def put_status(
+        self, home_id: str, body: bytes, etag: str | None, in_doubt: tuple[bytes, ...] = ()
+    ) -> str:
+        return await self._put(status_blob(home_id), body, etag, in_doubt)
 
     async def load_day(self, home_id: str, day: str) -> StoredDoc | None:
         got = await self._get(day_blob(home_id, day))

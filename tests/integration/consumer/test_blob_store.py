@@ -33,6 +33,27 @@ async def test_conditional_status_writes_and_idempotent_retries(
         assert loaded is not None and loaded.doc["v"] == 2 and loaded.etag == etag2
 
 
+async def test_a_landed_write_in_doubt_is_ours_and_any_other_body_is_a_conflict(
+    azurite: AzuriteProcess, container_name: str
+) -> None:
+    async with ContainerClient.from_connection_string(azurite.connection_string, container_name) as container:
+        await container.create_container()
+        store = BlobRollupStore(container)
+        v = [orjson.dumps({"home_id": "h1", "v": n}) for n in range(5)]
+        etag0 = await store.put_status("h1", v[0], None)
+        await store.put_status("h1", v[1], etag0)  # a write whose answer this writer never got (timeout)
+        with pytest.raises(RollupConflictError):  # without knowing it was ours: another writer's
+            await store.put_status("h1", v[2], etag0)
+        etag3 = await store.put_status("h1", v[3], etag0, in_doubt=(v[2], v[1]))
+        loaded = await store.load_status("h1")
+        assert loaded is not None and loaded.doc["v"] == 3 and loaded.etag == etag3
+        with pytest.raises(RollupConflictError):  # the blob holds none of the bodies in doubt
+            await store.put_status("h1", v[4], etag0, in_doubt=(v[1], v[2]))
+        created = await store.put_status("h2", v[1], None)  # a create that landed, then its retry
+        etag = await store.put_status("h2", v[2], None, in_doubt=(v[1],))
+        assert etag != created
+
+
 async def test_concurrent_day_merges_keep_every_hour(azurite: AzuriteProcess, container_name: str) -> None:
     async with ContainerClient.from_connection_string(azurite.connection_string, container_name) as container:
         await container.create_container()

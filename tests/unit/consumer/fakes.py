@@ -18,6 +18,7 @@ class MemoryRollupStore:
         self.blobs: dict[str, tuple[bytes, str]] = {}
         self.fail_writes: set[str] = set()  # home IDs whose status writes fail (storage outage)
         self.fail_days: set[str] = set()  # home IDs whose day-blob merges fail
+        self.land_then_fail: set[str] = set()  # home IDs whose status writes land, then report a timeout
         self.writes = 0
         self.status_reads = 0
         self._etags = itertools.count(1)
@@ -41,10 +42,24 @@ class MemoryRollupStore:
         self.status_reads += 1
         return self._get(f"homes/{home_id}/status.json")
 
-    async def put_status(self, home_id: str, body: bytes, etag: str | None) -> str:
+    async def put_status(
+        self, home_id: str, body: bytes, etag: str | None, in_doubt: tuple[bytes, ...] = ()
+    ) -> str:
         if home_id in self.fail_writes:
             raise StoreUnavailableError("put_status", "injected outage")
-        return self._put(f"homes/{home_id}/status.json", body, etag)
+        name = f"homes/{home_id}/status.json"
+        try:
+            new = self._put(name, body, etag)
+        except RollupConflictError:
+            current = self.blobs.get(name)
+            if current is not None and current[0] == body:
+                return current[1]  # the same content again: idempotent
+            if current is None or current[0] not in in_doubt:
+                raise
+            new = self._put(name, body, current[1])  # an earlier timed-out write of ours landed
+        if home_id in self.land_then_fail:
+            raise StoreUnavailableError("put", "no answer in 1 s")
+        return new
 
     async def merge_day(self, home_id: str, day: str, entries: list[tuple[str, dict[str, Any]]]) -> None:
         if home_id in self.fail_days:

@@ -280,3 +280,41 @@ async def test_closed_hours_kept_in_a_created_status_are_written_by_the_next_own
     await second.flush_all()
     day = await store.load_day("h1", "2026-11-25")
     assert day is not None and day.doc["hours"]["09"]["counts"] == {"door": 2}
+
+
+async def test_a_timed_out_write_that_landed_later_is_recognised_as_ours_not_a_conflict() -> None:
+    """Storage hangs: a status write times out here but the store applies it afterwards (its etag moves on).
+    The next write finds that body in the blob: it was this writer's own, so no fencing, nothing lost."""
+    proc, store, _, cps, registry = make()
+    await proc.handle_batch("0", events([("h1", 0)]))
+    await proc.flush_all()
+    store.land_then_fail.add("h1")
+    await proc.handle_batch("0", events([("h1", 1)], start_seq=1))
+    await proc.flush_all()  # landed, reported as a timeout: h1 stays dirty, the checkpoint stays
+    assert cps.positions["0"] == Position(0, "0")
+    store.land_then_fail.clear()
+    await proc.handle_batch("0", events([("h1", 2)], start_seq=2))
+    await proc.flush_all()
+    assert metric(registry, "homesec_consumer_rollup_writes_total", result="conflict") == 0
+    assert not proc.partitions["0"].fenced
+    assert cps.positions["0"] == Position(2, "200")
+    assert store.status("h1")["sensors"][0]["seq"] == 2
+    assert not proc.partitions["0"].in_doubt  # forgotten once a write is known durable
+
+
+async def test_a_blob_holding_another_writers_body_still_fences_despite_writes_in_doubt() -> None:
+    store = MemoryRollupStore()
+    a, _, _, _, registry = make(store)
+    b, _, _, _, _ = make(store)
+    await a.handle_batch("0", events([("h1", 0)]))
+    await a.flush_all()
+    store.land_then_fail.add("h1")
+    await a.handle_batch("0", events([("h1", 1)], start_seq=1))
+    await a.flush_all()  # in doubt for a
+    store.land_then_fail.clear()
+    await b.handle_batch("0", events([("h1", 0), ("h1", 1), ("h1", 3)]))  # b took over, wrote after a
+    await b.flush_all()
+    await a.handle_batch("0", events([("h1", 2)], start_seq=2))
+    await a.flush_all()
+    assert metric(registry, "homesec_consumer_rollup_writes_total", result="conflict") == 1
+    assert a.partitions["0"].fenced
