@@ -188,15 +188,9 @@ class Broker:
         seq = part.log.next_sequence_number
         offset = part.log.next_offset()
         payloads = []
+        stamp = codec.stamp_event
         for body in bodies:
-            ann: dict[bytes, object] = {
-                b"x-opt-sequence-number": codec.typed("long", seq),
-                b"x-opt-offset": codec.typed("string", str(offset)),
-                b"x-opt-enqueued-time": codec.typed("timestamp", enq),
-            }
-            if key is not None:
-                ann[b"x-opt-partition-key"] = codec.typed("string", key.decode("utf-8", "replace"))
-            payload, _ = codec.with_message_annotations(body, ann)
+            payload = stamp(body, seq, offset, enq, key)
             payloads.append(payload)
             seq += 1
             offset += RECORD_HEADER_SIZE + len(payload)  # the next record's file position

@@ -45,6 +45,44 @@ def test_splice_merges_existing_annotations() -> None:
     )
 
 
+def _reference(raw: bytes, seq: int, offset: int, enq: int, key: bytes | None) -> bytes:
+    ann: dict[bytes, Any] = {
+        b"x-opt-sequence-number": codec.typed("long", seq),
+        b"x-opt-offset": codec.typed("string", str(offset)),
+        b"x-opt-enqueued-time": codec.typed("timestamp", enq),
+    }
+    if key is not None:
+        ann[b"x-opt-partition-key"] = codec.typed("string", key.decode("utf-8", "replace"))
+    return codec.with_message_annotations(raw, ann)[0]
+
+
+STAMPS = [(0, 0, 1_764_000_000_000, None), (127, 9_999, 1, b"home-1"),
+          (128, 10**12, 2**40, b"\xc3\xa9" * 200), (-1, 5, 0, b"k"),
+          (2**62, 2**40, 1_764_000_000_123, b"x" * 300)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("seq", "offset", "enq", "key"), STAMPS)
+def test_stamp_event_is_byte_identical_to_the_reference_splice(
+    seq: int, offset: int, enq: int, key: bytes | None
+) -> None:
+    raw = _message(data=[b"hello" * 30], properties=Properties(message_id="m-1"),
+                   application_properties={"a": 1})  # fmt: skip
+    assert codec.stamp_event(raw, seq, offset, enq, key) == _reference(raw, seq, offset, enq, key)
+
+
+@pytest.mark.parametrize(("seq", "offset", "enq", "key"), STAMPS)
+def test_stamp_event_over_existing_annotations_decodes_like_the_reference(
+    seq: int, offset: int, enq: int, key: bytes | None
+) -> None:
+    existing = {b"x-opt-partition-key": "old", b"x-custom": 3, b"x-opt-offset": "stale", b"x-big": "v" * 300}
+    for ann in (existing, {b"x-custom": "c"}, {k: "v" for k in (f"x-k{i}".encode() for i in range(200))}):
+        raw = _message(data=[b"x"], message_annotations=ann)
+        got = codec.decode_payload(memoryview(codec.stamp_event(raw, seq, offset, enq, key)))
+        want = codec.decode_payload(memoryview(_reference(raw, seq, offset, enq, key)))
+        assert got.message_annotations == want.message_annotations
+        assert got.data == want.data == [b"x"]
+
+
 def test_batch_bodies_are_the_data_sections() -> None:
     inner = [_message(data=[f"e{i}".encode()]) for i in range(3)]
     outer = _message(data=inner, message_annotations={b"x-opt-partition-key": "k"})

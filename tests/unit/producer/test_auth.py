@@ -74,6 +74,38 @@ def test_invalid_tokens(mutate: object, why: str) -> None:
     assert info.value.why == why
 
 
+def test_a_remembered_token_still_expires_and_waits_for_nbf() -> None:
+    authority = TokenAuthority({"k1": KEY.encode()})
+    token = authority.issue("s", ["home-1"], NOW + timedelta(minutes=5))
+    assert authority.verify(token, NOW).homes == frozenset({"home-1"})
+    assert authority.verify(token, NOW + timedelta(minutes=4)).subject == "s"  # from the cache
+    with pytest.raises(InvalidTokenError, match="expired"):
+        authority.verify(token, NOW + timedelta(minutes=5))
+    early = jwt.encode({"sub": "s", "homes": ["h"], "exp": int((NOW + timedelta(hours=1)).timestamp()),
+                        "nbf": int((NOW + timedelta(minutes=1)).timestamp())}, KEY, "HS256",
+                       headers={"kid": "k1"})  # fmt: skip
+    for _ in range(2):  # refused the same way once remembered
+        with pytest.raises(InvalidTokenError, match="not yet valid"):
+            authority.verify(early, NOW)
+    assert authority.verify(early, NOW + timedelta(minutes=2)).homes == frozenset({"h"})
+
+
+def test_only_verified_tokens_are_remembered_and_the_memory_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("homesec_producer.auth.VERIFIED_CACHE_SIZE", 3)
+    authority = TokenAuthority({"k1": KEY.encode()})
+    good = authority.issue("s", ["home-1"], NOW + timedelta(days=1))
+    authority.verify(good, NOW)
+    for _ in range(2):  # a forged token is checked (and refused) every time, never remembered
+        with pytest.raises(InvalidTokenError, match="bad signature"):
+            authority.verify(_tamper_homes(good), NOW)
+    tokens = [authority.issue(f"s{i}", ["home-1"], NOW + timedelta(days=1, seconds=i)) for i in range(5)]
+    for token in tokens:
+        authority.verify(token, NOW)
+    assert list(authority._verified) == tokens[-3:]  # the oldest went first
+
+
 @pytest.mark.parametrize("header", [None, "", "Basic abc", "Bearer ", "Bearer"])
 def test_missing_bearer(header: str | None) -> None:
     with pytest.raises(MissingTokenError):
