@@ -14,7 +14,6 @@ pod, an evicted entry, an unknown send outcome) are deduplicated downstream by `
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
@@ -25,9 +24,7 @@ from homesec_domain.validation import (
 )
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from homesec_producer.admission import INGEST_PATHS
 from homesec_producer.errors import (
     AuthError,
     BufferFullError,
@@ -38,7 +35,6 @@ from homesec_producer.errors import (
     PublishFailedError,
     ShuttingDownError,
 )
-from homesec_producer.metrics import ProducerMetrics
 from homesec_producer.observability import NO_TRACES, ReadingTraces, debug_accepted
 from homesec_producer.service import IngestService, NotReadyError, Runtime
 
@@ -166,41 +162,6 @@ class ReadingsEndpoint:
         self.metrics.shed.labels(status=str(status)).inc()
         after = "1" if status == 429 else self.retry_after
         return _problem(status, reason, str(exc), extra, headers={"Retry-After": after})
-
-
-class MetricsMiddleware:
-    """Pure ASGI middleware: request counts, durations and in-flight gauge by route template."""
-
-    def __init__(self, app: ASGIApp, metrics: ProducerMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        started = time.monotonic()
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        self.metrics.http_in_flight.inc()
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            self.metrics.http_in_flight.dec()
-            route = getattr(scope.get("route"), "path", None) or _known(scope["path"])
-            self.metrics.http_requests.labels(route=route, method=scope["method"], status=str(status)).inc()
-            self.metrics.http_duration.labels(route=route).observe(time.monotonic() - started)
-
-
-def _known(path: str) -> str:
-    """The route label of a request answered before routing (admission refusals), else ``other``."""
-    return path if path in INGEST_PATHS else "other"
 
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {

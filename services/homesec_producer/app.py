@@ -21,13 +21,13 @@ from homesec_domain.tracing import Tracing
 from prometheus_client import CollectorRegistry
 
 from homesec_producer.admission import Admission, AdmissionMiddleware
-from homesec_producer.api import MetricsMiddleware, ReadingsEndpoint, build_router, install_openapi_schemas
+from homesec_producer.api import ReadingsEndpoint, build_router, install_openapi_schemas
 from homesec_producer.auth import TokenAuthority
 from homesec_producer.buffer import PartitionedBuffer
 from homesec_producer.errors import PublishError
 from homesec_producer.idempotency import AckTable
 from homesec_producer.metrics import ProducerMetrics
-from homesec_producer.observability import NO_TRACES, RequestIdMiddleware
+from homesec_producer.observability import NO_TRACES, RequestMiddleware
 from homesec_producer.ports import EventPublisher
 from homesec_producer.retry import RetryPolicy
 from homesec_producer.service import Clock, IngestService, Runtime, time_window
@@ -52,6 +52,7 @@ def _authority(settings: ProducerSettings) -> TokenAuthority:
         settings.auth_signing_key_id,
         public_keys=settings.auth_public_keys,
         accept_legacy=settings.auth_accept_legacy_tokens,
+        verified_cache_size=settings.auth_verified_cache_tokens,
     )
 
 
@@ -178,8 +179,8 @@ def build_app(
     )
     app.include_router(build_router(endpoint, runtime, registry))
     app.add_middleware(AdmissionMiddleware, admission=admission)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)  # counts the refusals too
-    app.add_middleware(RequestIdMiddleware)  # outermost: every log line of the request has its ID
+    # Outermost: every log line of the request has its ID, and the admission refusals are counted too.
+    app.add_middleware(RequestMiddleware, metrics=metrics)
     install_openapi_schemas(app)
     app.state.runtime = runtime
     return app

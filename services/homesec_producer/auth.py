@@ -44,9 +44,6 @@ _DECODE_OPTIONS: Any = {
 }
 
 
-VERIFIED_CACHE_SIZE = 4096  # distinct verified tokens remembered per authority (FIFO)
-
-
 @dataclass(frozen=True, slots=True)
 class TokenScope:
     """What a verified token allows."""
@@ -87,6 +84,7 @@ class TokenAuthority:
         public_keys: Mapping[str, str] | None = None,
         signing_key: SigningKey | None = None,
         accept_legacy: bool = True,
+        verified_cache_size: int = 20_000,
     ) -> None:
         hmac_keys = dict(keys or {})
         self._keys = _verify_keys(hmac_keys, public_keys or {})
@@ -105,6 +103,7 @@ class TokenAuthority:
         # verifying its signature was ~6 % of the producer's CPU. Only tokens that verified are kept; the
         # times are still checked on every use, against the clock of that call.
         self._verified: dict[str, tuple[TokenScope, int | None]] = {}
+        self._verified_max = verified_cache_size
 
     @property
     def can_issue(self) -> bool:
@@ -129,7 +128,7 @@ class TokenAuthority:
     def verify(self, token: str, now: datetime) -> TokenScope:
         """Check signature, claims and expiry; raise ``InvalidTokenError`` with a short reason.
 
-        A token verified before (the last ``VERIFIED_CACHE_SIZE`` distinct ones) skips the signature check:
+        A token verified before (the last ``verified_cache_size`` distinct ones) skips the signature check:
         the same bytes under the same keys verify the same way. Its ``exp`` and ``nbf`` are checked again.
         """
         known = self._verified.get(token)
@@ -139,9 +138,10 @@ class TokenAuthority:
             else:
                 claims = self._decode(token)
             known = _scope(claims)
-            if len(self._verified) >= VERIFIED_CACHE_SIZE:
-                del self._verified[next(iter(self._verified))]  # the oldest entry
-            self._verified[token] = known
+            if self._verified_max:
+                if len(self._verified) >= self._verified_max:
+                    del self._verified[next(iter(self._verified))]  # the oldest entry
+                self._verified[token] = known
         scope, nbf = known
         seconds = now.timestamp()
         if scope.expires_at <= seconds:

@@ -1,10 +1,13 @@
 """Request context for logs and traces, with or without tracing.
 
-``RequestIdMiddleware`` (pure ASGI, always on) binds ``request_id`` to every log record of a request: the
-client's ``X-Request-ID`` when it is a sane token (at most 128 characters of ``[A-Za-z0-9._:-]``), else a
-new random one; the response echoes it in ``X-Request-ID``. ``ReadingTraces`` is the port between the
-readings endpoint and the tracing adapter: the endpoint lets each accepted reading carry its request's trace
-context to the Event Hubs send (``NO_TRACES`` when tracing is off: no OpenTelemetry at all).
+``RequestMiddleware`` (pure ASGI, always on, outermost) binds ``request_id`` to every log record of a
+request: the client's ``X-Request-ID`` when it is a sane token (at most 128 characters of
+``[A-Za-z0-9._:-]``), else a new random one; the response echoes it in ``X-Request-ID``. The same wrapper
+counts the request (``http_requests_total{route,method,status}``, its duration, the in-flight gauge; by route
+template, refusals before routing included): one wrapper of ``send`` per request, not two.
+``ReadingTraces`` is the port between the readings endpoint and the tracing adapter: the endpoint lets each
+accepted reading carry its request's trace context to the Event Hubs send (``NO_TRACES`` when tracing is off:
+no OpenTelemetry at all).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from typing import Protocol
 from homesec_domain import logsetup
 from homesec_domain.validation import AcceptedReading
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from homesec_producer.admission import INGEST_PATHS
+from homesec_producer.metrics import ProducerMetrics
 
 log = logging.getLogger("homesec_producer.access")
 
@@ -61,11 +67,12 @@ def request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-class RequestIdMiddleware:
+class RequestMiddleware:
     """See the module docstring; also a DEBUG line per request (method, path, status, duration)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: ProducerMetrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,12 +89,21 @@ class RequestIdMiddleware:
                 message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, rid.encode())]
             await send(message)
 
+        metrics = self.metrics
+        metrics.http_in_flight.inc()
         with logsetup.bind(request_id=rid):
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
+                elapsed = time.monotonic() - started
+                metrics.http_in_flight.dec()
+                route = getattr(scope.get("route"), "path", None) or _known(scope["path"])
+                metrics.http_requests.labels(route=route, method=scope["method"], status=str(status)).inc()
+                metrics.http_duration.labels(route=route).observe(elapsed)
                 if log.isEnabledFor(logging.DEBUG):
-                    log.debug(
-                        "%s %s %d in %.1f ms", scope["method"], scope["path"], status,
-                        (time.monotonic() - started) * 1000,
-                    )  # fmt: skip
+                    log.debug("%s %s %d in %.1f ms", scope["method"], scope["path"], status, elapsed * 1000)
+
+
+def _known(path: str) -> str:
+    """The route label of a request answered before routing (admission refusals), else ``other``."""
+    return path if path in INGEST_PATHS else "other"

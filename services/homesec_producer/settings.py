@@ -75,6 +75,10 @@ class ProducerSettings(BaseSettings):
     # its start-up self-check proves it byte-identical to EventDataBatch.add; "off": the SDK's public path.
     accelerators: Literal["auto", "off"] = "auto"
 
+    # Verified tokens remembered (auth.py): a token seen again skips its signature check (its expiry is
+    # still checked). About 750 bytes a one-home token, 4 KB a 20-home gateway token. 0 turns it off.
+    auth_verified_cache_tokens: int = Field(default=20_000, ge=0, le=1_000_000)
+
     # Idempotent resends (idempotency.py): the readings this pod acknowledged in the last
     # IDEMPOTENCY_TTL_SECONDS are remembered, at most IDEMPOTENCY_MAX_READINGS of them (about 150 bytes
     # each: 30 MB at the default), so a resend is answered without a second publish. 0 turns it off.

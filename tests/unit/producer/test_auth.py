@@ -90,11 +90,8 @@ def test_a_remembered_token_still_expires_and_waits_for_nbf() -> None:
     assert authority.verify(early, NOW + timedelta(minutes=2)).homes == frozenset({"h"})
 
 
-def test_only_verified_tokens_are_remembered_and_the_memory_is_bounded(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr("homesec_producer.auth.VERIFIED_CACHE_SIZE", 3)
-    authority = TokenAuthority({"k1": KEY.encode()})
+def test_only_verified_tokens_are_remembered_and_the_memory_is_bounded() -> None:
+    authority = TokenAuthority({"k1": KEY.encode()}, verified_cache_size=3)
     good = authority.issue("s", ["home-1"], NOW + timedelta(days=1))
     authority.verify(good, NOW)
     for _ in range(2):  # a forged token is checked (and refused) every time, never remembered
@@ -104,6 +101,8 @@ def test_only_verified_tokens_are_remembered_and_the_memory_is_bounded(
     for token in tokens:
         authority.verify(token, NOW)
     assert list(authority._verified) == tokens[-3:]  # the oldest went first
+    off = TokenAuthority({"k1": KEY.encode()}, verified_cache_size=0)
+    assert off.verify(good, NOW).subject == "s" and not off._verified
 
 
 @pytest.mark.parametrize("header", [None, "", "Basic abc", "Bearer ", "Bearer"])
