@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := .cache/stamps
 
-.PHONY: help setup setup-system setup-python setup-node native lint fmt test test-unit test-integration test-accelerators-off test-sdk-oldest run bench bench-emulator bench-sdk bench-tracing lock clean
+.PHONY: help setup setup-system setup-python setup-node native lint fmt test test-unit test-integration test-accelerators-off test-sdk-oldest run bench bench-emulator bench-emulator-stamp bench-sdk bench-tracing lock clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -97,7 +97,7 @@ test-integration: setup ## integration tests only
 run: setup ## start the whole local pipeline and its sensor simulator (Ctrl-C stops it)
 	$(PY) -m homesec_devstack.stack $(RUN_ARGS)
 
-BENCH_TARGETS ?= bench-emulator bench-producer bench-producer-duplicates bench-consumer bench-sdk bench-tracing
+BENCH_TARGETS ?= bench-emulator bench-emulator-stamp bench-producer bench-producer-duplicates bench-consumer bench-sdk bench-tracing
 bench: setup ## all benchmarks (bench/); each writes its section of docs/benchmarks.md
 	@for t in $(BENCH_TARGETS); do $(MAKE) --no-print-directory $$t || exit 1; done
 
@@ -106,6 +106,9 @@ bench-sdk: setup ## SDK paths: accelerators on vs off, AMQP vs WebSockets, produ
 
 bench-emulator: setup ## Event Hubs emulator: send rate, 1 vs 2 consumer processes, SDK decode ceiling
 	$(PY) bench/emulator_throughput.py --write docs/benchmarks.md $(BENCH_EMULATOR_ARGS)
+
+bench-emulator-stamp: setup-python ## emulator: CPU per event of the broker's annotation stamping vs the reference splice
+	$(PY) bench/emulator_stamp.py --write docs/benchmarks.md $(BENCH_EMULATOR_STAMP_ARGS)
 
 bench-tracing: setup ## producer and consumer with tracing off vs on (OTLP to a local receiver), same run
 	$(PY) bench/tracing_overhead.py --write docs/benchmarks.md $(BENCH_TRACING_ARGS)

@@ -28,7 +28,6 @@ import signal
 import sys
 import tempfile
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -36,8 +35,8 @@ from typing import Any, Literal
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
 
-from azure.eventhub.aio import EventHubConsumerClient  # noqa: E402
 from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
+from homesec_devstack.hub_reader import read_hub  # noqa: E402
 from homesec_devstack.procs import ManagedProcess, free_port  # noqa: E402
 from homesec_devstack.simulator import LoadResult, SimulatorConfig, run_load  # noqa: E402
 
@@ -134,47 +133,11 @@ async def scale_out(
         second.stop()
 
 
-async def read_ids(emulator: EmulatorProcess, timeout: float = 180.0) -> Counter[str]:
-    """Every reading ID in the hub, with its number of copies."""
-    client = EventHubConsumerClient.from_connection_string(
-        emulator.connection_string(), consumer_group="$Default", retry_total=3
-    )
-    ids: Counter[str] = Counter()
-    async with client:
-        targets = {}
-        for pid in await client.get_partition_ids():
-            props = await client.get_partition_properties(pid)
-            if not props["is_empty"]:
-                targets[pid] = int(props["last_enqueued_sequence_number"])
-        done = {pid: asyncio.Event() for pid in targets}
-
-        async def on_batch(ctx: Any, events: list[Any]) -> None:
-            for event in events:
-                ids[str(event.message_id)] += 1
-                if event.sequence_number >= targets[ctx.partition_id]:
-                    done[ctx.partition_id].set()
-
-        tasks = [
-            asyncio.create_task(
-                client.receive_batch(on_batch, partition_id=pid, starting_position="-1", max_batch_size=1000)
-            )
-            for pid in targets
-        ]
-        try:
-            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in done.values())), timeout)
-        finally:
-            await client.close()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-    return ids
-
-
 async def one(mode: str, env: dict[str, str], resend: Resend, duration: float) -> Outcome:
     with tempfile.TemporaryDirectory() as tmp:
         result, (emulator, resends) = await scale_out(Path(tmp), env, resend, duration)
         try:
-            ids = await read_ids(emulator)
+            ids = (await read_hub(emulator, timeout=180.0)).ids
         finally:
             emulator.stop()
     lost = sum(1 for rid in result.acked if ids[rid] == 0)
