@@ -8,6 +8,7 @@ Layout of the rollup container (documented in docs/consumer.md):
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from homesec_domain.rollup import merge_day
 from homesec_consumer.errors import RollupConflictError, StoreUnavailableError
 from homesec_consumer.ports import Position, StoredDoc
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 _JSON = ContentSettings(content_type="application/json", cache_control="no-cache")
 _MERGE_ATTEMPTS = 8
@@ -125,6 +127,7 @@ class BlobRollupStore:
             if lost.current is not None and lost.current[0] == body:
                 return lost.current[1]  # a retried write that already landed: idempotent by name + content
             if lost.current is not None and lost.current[0] in in_doubt:
+                log.info("%s: a write that timed out had landed after all; writing on top of it", name)
                 try:  # our own earlier write landed after its timeout: the condition holds against it
                     return await self._put_once(name, body, lost.current[1])
                 except _ConditionLostError as again:
