@@ -13,9 +13,8 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import orjson
 from homesec_domain import logsetup
@@ -23,15 +22,15 @@ from homesec_domain.errors import InvalidEventError
 from homesec_domain.events import decode_reading
 from homesec_domain.fold import FoldConfig, HomeState, to_ms
 from homesec_domain.models import Reading
-from homesec_domain.rollup import amendment_doc, day_of, hh_of, state_from_status
+from homesec_domain.rollup import state_from_status
 
 from homesec_consumer.errors import PartitionFencedError, RollupConflictError, StoreUnavailableError
 from homesec_consumer.metrics import ConsumerMetrics, PartitionWatch
 from homesec_consumer.partition import BatchResult, InboundEvent, PartitionState, SnapItem, older
 from homesec_consumer.ports import NO_SPANS, CheckpointSink, DeadLetterSink, FlushSpans, Position, RollupStore
+from homesec_consumer.store_writes import StoreWrites, log_failures
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +63,11 @@ class RollupProcessor:
         self._metrics = metrics
         self._config = config
         self._clock = clock
-        self._io = asyncio.Semaphore(config.write_concurrency)
+        self._writes = StoreWrites(store, metrics, config.write_concurrency)
         self.partitions: dict[str, PartitionState] = {}
         self.accepting = True
         self._fenced: set[str] = set()  # partitions fenced in this process: never presume new homes again
         self.watches: dict[str, PartitionWatch] = {}  # what each owned partition's gauges read
-        self._outage = False  # a store write failed in this flush: skip the rest of it
 
     # -- partition lifecycle ---------------------------------------------------------------------
     def open_partition(
@@ -175,7 +173,7 @@ class RollupProcessor:
             return
 
         async def one(home_id: str) -> None:
-            stored = await self._bounded(self._store.load_status(home_id))
+            stored = await self._writes.bounded(self._store.load_status(home_id))
             if stored is None:
                 part.install(HomeState(home_id), None)
             else:
@@ -183,13 +181,9 @@ class RollupProcessor:
 
         await asyncio.gather(*(one(h) for h in home_ids))
 
-    async def _bounded(self, aw: Awaitable[T]) -> T:
-        async with self._io:
-            return await aw
-
     # -- flushing --------------------------------------------------------------------------------
     async def flush_all(self, *, force: bool = False) -> None:
-        self._outage = False
+        self._writes.begin()
         await asyncio.gather(*(self.flush_partition(pid, force=force) for pid in list(self.partitions)))
 
     async def flush_partition(self, partition_id: str, *, force: bool = False) -> None:
@@ -202,14 +196,14 @@ class RollupProcessor:
             durable = await self._write_statuses(part, snap.items)
             written = {id(item) for item in durable}
             failed = [item for item in snap.items if id(item) not in written]
-            failed += await self._merge_days(part, [item for item in durable if item.closed])
+            failed += await self._writes.merge_days(part, [item for item in durable if item.closed])
             for item in failed:
                 target = older(target, item.dirty.before)
             await self._checkpoint(part, target)
 
     async def _write_statuses(self, part: PartitionState, items: list[SnapItem]) -> list[SnapItem]:
         """Write each item's status blob; return the items now durable (the rest are dirty again)."""
-        outcomes = await asyncio.gather(*(self._put_status(i) for i in items), return_exceptions=True)
+        outcomes = await asyncio.gather(*(self._writes.put_status(i) for i in items), return_exceptions=True)
         now = self._clock()
         durable: list[SnapItem] = []
         failures: list[BaseException] = []
@@ -231,56 +225,8 @@ class RollupProcessor:
                 part.restore(item)
                 if isinstance(outcome, StoreUnavailableError) and outcome.operation != "skipped":
                     part.doubt(item)
-        _log_failures("rollup write", part.partition_id, failures)
+        log_failures("rollup write", part.partition_id, failures)
         return durable
-
-    async def _put_status(self, item: SnapItem) -> str:
-        return await self._counted(
-            lambda: self._store.put_status(item.home_id, item.body, item.etag, item.in_doubt)
-        )
-
-    async def _merge_days(self, part: PartitionState, items: list[SnapItem]) -> list[SnapItem]:
-        """Merge durable items' closed entries into their day blobs; return the items that failed. Those
-        stay dirty, and the checkpoint stays before them, so whoever owns the partition next replays an
-        event of the home, loads its status and merges them from there."""
-        outcomes = await asyncio.gather(*(self._merge_item(i) for i in items), return_exceptions=True)
-        failed: list[SnapItem] = []
-        failures: list[BaseException] = []
-        for item, outcome in zip(items, outcomes, strict=True):
-            if outcome is None:
-                part.merged(item)
-            else:
-                failures.append(outcome)
-                part.restore(item)
-                failed.append(item)
-        _log_failures("day merge", part.partition_id, failures)
-        return failed
-
-    async def _merge_item(self, item: SnapItem) -> None:
-        by_day: dict[str, list[tuple[str, dict[str, object]]]] = {}
-        for agg in item.closed:
-            by_day.setdefault(day_of(agg.hour), []).append((hh_of(agg.hour), amendment_doc(agg)))
-        for day, entries in sorted(by_day.items()):
-            await self._counted(lambda: self._store.merge_day(item.home_id, day, entries))  # noqa: B023
-
-    async def _counted(self, op: Callable[[], Awaitable[T]]) -> T:
-        """One bounded store write, counted in ``rollup_writes_total{result}`` (``conflict``: fenced, apart
-        from storage errors). After a storage error the rest of the flush is skipped, not attempted: its
-        homes stay dirty, as if they had failed, and the next flush tries again."""
-        async with self._io:
-            if self._outage:
-                raise StoreUnavailableError("skipped", "the store failed earlier in this flush")
-            try:
-                result = await op()
-            except StoreUnavailableError:
-                self._outage = True
-                self._metrics.rollup_writes.labels(result="error").inc()
-                raise
-            except RollupConflictError:
-                self._metrics.rollup_writes.labels(result="conflict").inc()
-                raise
-        self._metrics.rollup_writes.labels(result="ok").inc()
-        return result
 
     async def _checkpoint(self, part: PartitionState, target: Position | None) -> None:
         if part.fenced or self.partitions.get(part.partition_id) is not part:
@@ -316,11 +262,3 @@ class RollupProcessor:
 
     def _update_homes_gauge(self) -> None:
         self._metrics.homes_in_state.set(sum(len(p.homes) for p in self.partitions.values()))
-
-
-def _log_failures(what: str, partition_id: str, failures: list[BaseException]) -> None:
-    """One line per flush and partition, not one per home: an outage fails thousands of writes."""
-    if failures:
-        log.warning(
-            "%d %s(s) for partition %s failed, e.g. %r", len(failures), what, partition_id, failures[0]
-        )

@@ -1,0 +1,97 @@
+"""The store calls of the consumer's flushes: bounded in number at once, counted, and cut short by an outage.
+
+``StoreWrites`` runs at most ``concurrency`` store calls at a time (loads included). Each write is counted in
+``rollup_writes_total{result}`` (``ok``; ``error``: storage failed or timed out; ``conflict``: a conditional
+write lost to another writer, i.e. fencing). After a storage error the rest of the flush is skipped, not
+attempted (``begin`` starts the next flush afresh): its homes stay dirty, as if they had failed, and the next
+flush tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from homesec_domain.rollup import amendment_doc, day_of, hh_of
+
+from homesec_consumer.errors import RollupConflictError, StoreUnavailableError
+from homesec_consumer.metrics import ConsumerMetrics
+from homesec_consumer.partition import PartitionState, SnapItem
+from homesec_consumer.ports import RollupStore
+
+log = logging.getLogger("homesec_consumer.processor")
+T = TypeVar("T")
+
+
+class StoreWrites:
+    """See the module docstring."""
+
+    def __init__(self, store: RollupStore, metrics: ConsumerMetrics, concurrency: int) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._io = asyncio.Semaphore(concurrency)
+        self._outage = False  # a store write failed in this flush: skip the rest of it
+
+    def begin(self) -> None:
+        """A new flush: try every write again."""
+        self._outage = False
+
+    async def bounded(self, aw: Awaitable[T]) -> T:
+        async with self._io:
+            return await aw
+
+    async def put_status(self, item: SnapItem) -> str:
+        """Write the item's status blob (conditional on its etag, with its writes in doubt); its new etag."""
+        return await self._counted(
+            lambda: self._store.put_status(item.home_id, item.body, item.etag, item.in_doubt)
+        )
+
+    async def merge_days(self, part: PartitionState, items: list[SnapItem]) -> list[SnapItem]:
+        """Merge durable items' closed entries into their day blobs; return the items that failed. Those
+        stay dirty, and the checkpoint stays before them, so whoever owns the partition next replays an
+        event of the home, loads its status and merges them from there."""
+        outcomes = await asyncio.gather(*(self._merge_item(i) for i in items), return_exceptions=True)
+        failed: list[SnapItem] = []
+        failures: list[BaseException] = []
+        for item, outcome in zip(items, outcomes, strict=True):
+            if outcome is None:
+                part.merged(item)
+            else:
+                failures.append(outcome)
+                part.restore(item)
+                failed.append(item)
+        log_failures("day merge", part.partition_id, failures)
+        return failed
+
+    async def _merge_item(self, item: SnapItem) -> None:
+        by_day: dict[str, list[tuple[str, dict[str, object]]]] = {}
+        for agg in item.closed:
+            by_day.setdefault(day_of(agg.hour), []).append((hh_of(agg.hour), amendment_doc(agg)))
+        for day, entries in sorted(by_day.items()):
+            await self._counted(lambda: self._store.merge_day(item.home_id, day, entries))  # noqa: B023
+
+    async def _counted(self, op: Callable[[], Awaitable[T]]) -> T:
+        async with self._io:
+            if self._outage:
+                raise StoreUnavailableError("skipped", "the store failed earlier in this flush")
+            try:
+                result = await op()
+            except StoreUnavailableError:
+                self._outage = True
+                self._metrics.rollup_writes.labels(result="error").inc()
+                raise
+            except RollupConflictError:
+                self._metrics.rollup_writes.labels(result="conflict").inc()
+                raise
+        self._metrics.rollup_writes.labels(result="ok").inc()
+        return result
+
+
+def log_failures(what: str, partition_id: str, failures: list[BaseException]) -> None:
+    """One line per flush and partition, not one per home: an outage fails thousands of writes."""
+    if failures:
+        log.warning(
+            "%d %s(s) for partition %s failed, e.g. %r", len(failures), what, partition_id, failures[0]
+        )
