@@ -155,6 +155,7 @@ class PartitionedBuffer:
         self._table: AckTable[Slot] = table if table is not None else AckTable(0, 1.0, metrics)
         self._queues: dict[str, deque[Slot]] = {pid: deque() for pid in self._ids}
         self._wake: dict[str, asyncio.Event] = {pid: asyncio.Event() for pid in self._ids}
+        self._since: dict[str, float] = dict.fromkeys(self._ids, 0.0)  # loop time the queue became non-empty
         self._workers: list[asyncio.Task[None]] = []
         self._depth = 0
         self._empty = asyncio.Event()
@@ -189,7 +190,8 @@ class PartitionedBuffer:
         table, queues, wake, ids = self._table, self._queues, self._wake, self._ids
         acked_home, in_flight, track = table.acknowledged_home, table.in_flight, table.track
         slots: list[Slot | None] = []
-        ticket = Ticket(slots, asyncio.get_running_loop().create_future())
+        loop, since = asyncio.get_running_loop(), self._since
+        ticket = Ticket(slots, loop.create_future())
         fresh = joined = 0
         for reading in readings:
             rid, home = reading.reading_id, reading.home_id
@@ -201,8 +203,11 @@ class PartitionedBuffer:
                 slot = Slot(reading, ticket)
                 track(rid, slot)
                 pid = partition_for(home, ids)
-                queues[pid].append(slot)
-                wake[pid].set()
+                queue = queues[pid]
+                if not queue:
+                    since[pid] = loop.time()
+                    wake[pid].set()
+                queue.append(slot)
                 fresh += 1
             else:
                 slot.join(ticket)
@@ -255,8 +260,14 @@ class PartitionedBuffer:
                 await wake.wait()
                 continue
             if self._linger > 0 and len(queue) < self._max_events and not self._closing:
-                await asyncio.sleep(self._linger)  # let a batch fill: fewer, larger sends
+                # Let a batch fill (fewer, larger sends), up to ``linger`` after its oldest reading was
+                # queued: a reading that already waited for the previous send waits no longer.
+                delay = self._since[pid] + self._linger - asyncio.get_running_loop().time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             items = self._take(queue)
+            if queue:
+                self._since[pid] = asyncio.get_running_loop().time()  # the rest waits from now at most
             if not items:
                 continue
             try:

@@ -68,7 +68,7 @@ class ProducerSettings(BaseSettings):
     buffer_capacity_readings: int = Field(default=50_000, ge=1)
     max_batch_events: int = Field(default=500, ge=1)
     max_batch_bytes: int = Field(default=1_000_000, ge=1024)
-    # How long a partition's sender waits for more readings before a send that is not full (seconds).
+    # How long a partition's non-full batch may wait to fill, counted from its oldest reading (seconds).
     publish_linger_seconds: float = Field(default=0.0, ge=0, le=1)
 
     # "auto": the encoder accelerator (adapters/accelerated_encoding.py, ~30x cheaper per event) is used when

@@ -185,6 +185,25 @@ async def test_unsafe_mode_acknowledges_lost_readings() -> None:
     await h.buffer.close(1)
 
 
+async def test_linger_counts_from_the_oldest_queued_reading_not_from_the_send() -> None:
+    """A reading that already waited ``linger`` behind a slow send goes out as soon as that send is done."""
+    h = Harness(linger=0.3)
+    pid = partition_for("home-1", h.pub.ids)
+    h.pub.hold(pid)
+    first = h.buffer.submit(readings("home-1", 1))
+    await asyncio.sleep(0.35)  # its linger is over: its send is under way, and not acknowledged
+    second = h.buffer.submit(readings("home-1", 1, start=1))
+    await asyncio.sleep(0.45)  # the second reading has now waited longer than the linger
+    loop = asyncio.get_running_loop()
+    h.pub.release(pid)
+    released = loop.time()
+    await asyncio.wait_for(first.future, 5)
+    await asyncio.wait_for(second.future, 5)
+    assert loop.time() - released < 0.2  # sent at once, not after a second linger
+    assert [n for p, n in h.pub.calls if p == pid] == [1, 1]
+    await h.buffer.close(1)
+
+
 async def test_linger_lets_a_batch_fill() -> None:
     h = Harness(linger=0.05)
     first = h.buffer.submit(readings("home-1", 1))
