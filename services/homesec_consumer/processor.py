@@ -28,7 +28,7 @@ from homesec_consumer.errors import PartitionFencedError, RollupConflictError, S
 from homesec_consumer.metrics import ConsumerMetrics, PartitionWatch
 from homesec_consumer.partition import BatchResult, InboundEvent, PartitionState, SnapItem, older
 from homesec_consumer.ports import NO_SPANS, CheckpointSink, DeadLetterSink, FlushSpans, Position, RollupStore
-from homesec_consumer.store_writes import StoreWrites, log_failures
+from homesec_consumer.store_writes import SKIPPED, StoreWrites, log_failures
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +223,7 @@ class RollupProcessor:
             else:
                 failures.append(outcome)
                 part.restore(item)
-                if isinstance(outcome, StoreUnavailableError) and outcome.operation != "skipped":
+                if isinstance(outcome, StoreUnavailableError) and outcome.operation != SKIPPED:
                     part.doubt(item)
         log_failures("rollup write", part.partition_id, failures)
         return durable

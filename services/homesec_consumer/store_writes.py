@@ -23,6 +23,7 @@ from homesec_consumer.ports import RollupStore
 
 log = logging.getLogger("homesec_consumer.processor")
 T = TypeVar("T")
+SKIPPED = "skipped"  # the ``operation`` of a write not attempted (the store failed earlier in the flush)
 
 
 class StoreWrites:
@@ -75,7 +76,7 @@ class StoreWrites:
     async def _counted(self, op: Callable[[], Awaitable[T]]) -> T:
         async with self._io:
             if self._outage:
-                raise StoreUnavailableError("skipped", "the store failed earlier in this flush")
+                raise StoreUnavailableError(SKIPPED, "the store failed earlier in this flush")
             try:
                 result = await op()
             except StoreUnavailableError:

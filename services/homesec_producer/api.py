@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
 from homesec_domain.validation import (
-    AcceptedReading,
     MalformedBodyError,
     ReadingsRejectedError,
 )
@@ -99,34 +98,30 @@ class ReadingsEndpoint:
         self.metrics.readings_rejected.labels(reason=reason).inc(count)
 
     async def __call__(self, request: Request) -> Response:
-        count = [1]  # readings of the request, once known (1 for a request rejected before parsing)
+        count = 1  # readings of the request, once known (1 for a request rejected before parsing)
         try:
-            accepted = await self._accept(request, count)
+            scope = self.service.authorise(request.headers.get("authorization"))
+            _check_media_type(request)
+            parsed = self.service.parse(await _read_body(request, self.max_body_bytes))
+            count = len(parsed)
+            accepted = self.service.admit(scope, parsed)
+            # The body and the parsed readings are freed before the request waits for its acknowledgement:
+            # the cyclic collector's young generations do not walk them while it is in flight.
+            del parsed
+            debug_accepted(accepted)
             with self.traces.carry(accepted):
                 ids = await self.service.publish(accepted)
         except HttpError as exc:
-            self._reject(exc.reason, count[0])
+            self._reject(exc.reason, count)
             return _problem(exc.status, exc.reason, exc.detail)
         except ReadingsRejectedError as exc:
-            return self._invalid(exc, count[0])
+            return self._invalid(exc, count)
         except NotAcknowledgedError as exc:
             return self._not_acknowledged(exc)
         except ProducerError as exc:
-            return self._producer_error(exc, count[0])
+            return self._producer_error(exc, count)
         self.metrics.readings_acknowledged.inc(len(ids))
         return _json(202, {"accepted": len(ids), "reading_ids": ids})
-
-    async def _accept(self, request: Request, count: list[int]) -> list[AcceptedReading]:
-        """Authorise, read, parse and admit the body (``count[0]``: its readings, once known). The body and
-        the parsed readings die with this frame, before the request waits for its acknowledgement: the
-        cyclic collector's young generations do not walk them while a request is in flight."""
-        scope = self.service.authorise(request.headers.get("authorization"))
-        _check_media_type(request)
-        parsed = self.service.parse(await _read_body(request, self.max_body_bytes))
-        count[0] = len(parsed)
-        accepted = self.service.admit(scope, parsed)
-        debug_accepted(accepted)
-        return accepted
 
     def _invalid(self, exc: ReadingsRejectedError, count: int) -> Response:
         self._reject("validation", count)

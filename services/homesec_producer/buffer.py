@@ -253,7 +253,7 @@ class PartitionedBuffer:
             self._empty.clear()
 
     async def _run(self, pid: str) -> None:
-        queue, wake = self._queues[pid], self._wake[pid]
+        queue, wake, loop = self._queues[pid], self._wake[pid], asyncio.get_running_loop()
         while True:
             if not queue:
                 wake.clear()
@@ -262,12 +262,12 @@ class PartitionedBuffer:
             if self._linger > 0 and len(queue) < self._max_events and not self._closing:
                 # Let a batch fill (fewer, larger sends), up to ``linger`` after its oldest reading was
                 # queued: a reading that already waited for the previous send waits no longer.
-                delay = self._since[pid] + self._linger - asyncio.get_running_loop().time()
+                delay = self._since[pid] + self._linger - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
             items = self._take(queue)
             if queue:
-                self._since[pid] = asyncio.get_running_loop().time()  # the rest waits from now at most
+                self._since[pid] = loop.time()  # the rest waits from now at most
             if not items:
                 continue
             try:
