@@ -5,8 +5,10 @@ both services, and the SDK client's keywords built from them (each adapter passe
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
+
+from pydantic import SecretStr
 
 # "amqp": AMQP over TLS, port 5671. "amqp_websockets": AMQP over WebSockets (TLS), port 443, the only one
 # that goes through a firewall open to HTTPS alone, or through an HTTP proxy.
@@ -40,21 +42,31 @@ def check_transport(transport: Transport, http_proxy: str | None) -> None:
         raise ValueError("an HTTP proxy carries only AMQP over WebSockets: set TRANSPORT=amqp_websockets")
 
 
+class TransportSettings(Protocol):
+    """What both services' settings say about reaching Event Hubs."""
+
+    @property
+    def transport(self) -> Transport: ...
+
+    @property
+    def eventhub_http_proxy(self) -> SecretStr | None: ...
+
+    @property
+    def eventhub_custom_endpoint_address(self) -> str | None: ...
+
+
 def client_options(
-    transport: Transport,
-    http_proxy: str | None,
-    custom_endpoint_address: str | None,
-    transport_types: Mapping[Transport, object],
+    settings: TransportSettings, transport_types: Mapping[Transport, object]
 ) -> dict[str, Any]:
     """The SDK client's transport keywords: ``transport_type`` (``transport_types[transport]``), the proxy
     and the custom endpoint when set."""
-    options: dict[str, Any] = {"transport_type": transport_types[transport]}
-    if http_proxy is not None:
-        proxy = parse_http_proxy(http_proxy)
+    options: dict[str, Any] = {"transport_type": transport_types[settings.transport]}
+    if settings.eventhub_http_proxy is not None:
+        proxy = parse_http_proxy(settings.eventhub_http_proxy.get_secret_value())
         # The async clients give aiohttp "<proxy_hostname>:<proxy_port>" as the proxy URL, which needs its
         # scheme (Azure/azure-sdk-for-python#40274; the sync clients take the bare host).
         proxy["proxy_hostname"] = f"http://{proxy['proxy_hostname']}"
         options["http_proxy"] = proxy
-    if custom_endpoint_address:
-        options["custom_endpoint_address"] = custom_endpoint_address
+    if settings.eventhub_custom_endpoint_address:
+        options["custom_endpoint_address"] = settings.eventhub_custom_endpoint_address
     return options

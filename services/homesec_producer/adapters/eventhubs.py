@@ -63,12 +63,8 @@ def map_error(exc: BaseException) -> errors.PublishError:
 
 def transport_options(settings: ProducerSettings) -> dict[str, Any]:
     """The SDK client's transport keywords from the settings (``transport``, proxy, custom endpoint)."""
-    proxy = settings.eventhub_http_proxy
     return client_options(
-        settings.transport,
-        None if proxy is None else proxy.get_secret_value(),
-        settings.eventhub_custom_endpoint_address,
-        {"amqp": TransportType.Amqp, "amqp_websockets": TransportType.AmqpOverWebsocket},
+        settings, {"amqp": TransportType.Amqp, "amqp_websockets": TransportType.AmqpOverWebsocket}
     )
 
 
