@@ -90,7 +90,7 @@ def producer_runs(root: Path, repeat: int, duration: float, endpoint: str) -> li
             for name, env in rotated(variants(endpoint), i):
                 proc, url = start_producer(emulator, root / "logs", env)
                 try:
-                    pt.simulate(url, 2000, 2, pt.CONCURRENCY)  # warm-up
+                    pt.warm_up(url, pt.CONCURRENCY)
                     run[name] = {str(rate): pt.measured(proc.pid, emulator.process.pid, url, rate, duration,
                                                         pt.CONCURRENCY)
                                  for rate in (FIXED_RATE, pt.MAX_RATE)}  # fmt: skip

@@ -1,5 +1,5 @@
 # Producer (ingestion service) targets.
-.PHONY: bench-producer bench-producer-duplicates bench-producer-resend-memory producer-token
+.PHONY: bench-producer bench-producer-duplicates bench-producer-resend-memory bench-producer-payload producer-token
 
 bench-producer: setup ## producer throughput vs a bare ASGI baseline through the emulator (docs/benchmarks.md)
 	$(PY) bench/producer_throughput.py --repeat 3 --write docs/benchmarks.md $(BENCH_PRODUCER_ARGS)
@@ -12,3 +12,6 @@ bench-producer-resend-memory: setup ## CPU per reading of the producer's resend 
 
 producer-token: setup-python ## issue a bearer token: make producer-token HOMES="home-1 home-2" (keys from env)
 	$(PY) -m homesec_producer.auth_cli $(foreach h,$(HOMES),--home $(h))
+
+bench-producer-payload: setup-python ## producer: CPU to frame a batch at send, SDK encode_payload vs the payload accelerator
+	$(PY) bench/producer_payload.py --write docs/benchmarks.md $(BENCH_PRODUCER_PAYLOAD_ARGS)

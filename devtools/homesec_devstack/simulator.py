@@ -67,6 +67,13 @@ class SimulatorConfig:
     # "unacknowledged": a retry resends what a 429/503 left unacknowledged; "batch": all of it (old clients).
     resend: Literal["unacknowledged", "batch"] = "unacknowledged"
     honour_retry_after: bool = False  # wait the answer's Retry-After (when it has one) instead of the backoff
+    # The gateway tokens' ``iat`` (default: now); they expire a day later. Runs given the same value send the
+    # same tokens, as a fleet does between runs of a benchmark against one producer.
+    issued_at: datetime | None = None
+    # Before the timed load, every gateway posts once, one reading per home (not counted in the result): the
+    # steady state of a fleet, where each gateway posts every minute with a token the producer has verified
+    # before and homes whose partition it has looked up before.
+    warm_up: bool = False
 
     def authority(self) -> TokenAuthority:
         if self.signing_key_pem is not None:
@@ -120,10 +127,11 @@ class Fleet:
         self.homes = [f"{config.home_prefix}-{i:06d}" for i in range(config.homes)]
         self.seq: dict[tuple[str, str], int] = {}
         authority = config.authority()
-        expires = datetime.now(UTC) + timedelta(days=1)
+        issued = config.issued_at or datetime.now(UTC)
+        expires = issued + timedelta(days=1)
         size = max(1, config.homes_per_request)
         self.groups = [self.homes[i : i + size] for i in range(0, len(self.homes), size)]
-        self.tokens = [authority.issue("simulator", group, expires) for group in self.groups]
+        self.tokens = [authority.issue("simulator", group, expires, issued) for group in self.groups]
         self.next_group = 0
 
     def reading(self, home: str, now: datetime) -> dict[str, Any]:
@@ -147,6 +155,14 @@ class Fleet:
         group, now = self.groups[index], datetime.now(UTC)
         readings = [self.reading(group[i % len(group)], now) for i in range(self.config.readings_per_request)]
         return readings, self.tokens[index]
+
+    def warm_up_requests(self) -> list[tuple[bytes, str]]:
+        """One body per gateway with one reading of each of its homes, and the gateway's token."""
+        now = datetime.now(UTC)
+        return [
+            (encode([self.reading(h, now) for h in group]), token)
+            for group, token in zip(self.groups, self.tokens, strict=True)
+        ]
 
     def request(self) -> tuple[bytes, str, list[str]]:
         """The next gateway's body, token and reading IDs."""
@@ -279,12 +295,29 @@ async def run_load(
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         reporter = asyncio.create_task(_report(result, on_progress, progress_every)) if on_progress else None
         try:
-            await _drive(session, Fleet(config), result, stop)
+            fleet = Fleet(config)
+            if config.warm_up:
+                await _warm_up(session, fleet)
+            await _drive(session, fleet, result, stop)
         finally:
             if reporter is not None:
                 reporter.cancel()
                 await asyncio.gather(reporter, return_exceptions=True)
     return result
+
+
+async def _warm_up(session: aiohttp.ClientSession, fleet: Fleet) -> None:
+    """``SimulatorConfig.warm_up``: every gateway once, ``concurrency`` at a time; a refusal stops the run."""
+    limit = asyncio.Semaphore(fleet.config.concurrency)
+    url = fleet.config.urls[0]
+
+    async def post(body: bytes, token: str) -> None:
+        async with limit:
+            answer = await _post_once(session, url, body, token)
+        if answer.status != 202:
+            raise RuntimeError(f"warm-up: the producer answered {answer.status}")
+
+    await asyncio.gather(*(post(body, token) for body, token in fleet.warm_up_requests()))
 
 
 def _keys_from_env() -> dict[str, str]:
@@ -318,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--auth-key", action="append", default=[], help="kid=secret (default: from the env)")
     parser.add_argument("--private-key", help="ES256/EdDSA private key PEM file (instead of HS256 keys)")
     parser.add_argument("--kid", default="", help="key ID of --private-key")
+    parser.add_argument("--issued-at", type=int, help="the tokens' iat, Unix seconds (default: now)")
+    parser.add_argument("--warm-up", action="store_true", help="every gateway posts once first (not counted)")
     args = parser.parse_args(argv)
     pem = Path(args.private_key).read_text() if args.private_key else None
     keys = dict(k.split("=", 1) for k in args.auth_key) if args.auth_key or pem else _keys_from_env()
@@ -326,7 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         duration=args.duration, readings_per_request=args.readings_per_request,
         homes_per_request=args.homes_per_request, concurrency=args.concurrency, retries=args.retries,
         signing_key_pem=pem, signing_kid=args.kid, resend=args.resend,
-        honour_retry_after=args.honour_retry_after,
+        honour_retry_after=args.honour_retry_after, warm_up=args.warm_up,
+        issued_at=None if args.issued_at is None else datetime.fromtimestamp(args.issued_at, UTC),
     )  # fmt: skip
     result = asyncio.run(_cli_run(config, args.progress))
     sys.stdout.write(orjson.dumps(result.summary()).decode() + "\n")

@@ -109,8 +109,11 @@ class TokenAuthority:
     def can_issue(self) -> bool:
         return self._signing is not None
 
-    def issue(self, subject: str, homes: Iterable[str], expires_at: datetime) -> str:
-        """A signed JWT for ``homes`` (at least one) valid until ``expires_at``."""
+    def issue(
+        self, subject: str, homes: Iterable[str], expires_at: datetime, issued_at: datetime | None = None
+    ) -> str:
+        """A signed JWT for ``homes`` (at least one) valid until ``expires_at``; ``iat`` is ``issued_at``
+        (default: now). The same arguments give the same token."""
         if self._signing is None:
             raise ValueError("this authority holds only verification keys and cannot issue tokens")
         home_list = sorted(set(homes))
@@ -119,7 +122,7 @@ class TokenAuthority:
         claims = {
             "sub": subject,
             "homes": home_list,
-            "iat": int(datetime.now(UTC).timestamp()),
+            "iat": int((issued_at or datetime.now(UTC)).timestamp()),
             "exp": int(expires_at.timestamp()),
         }
         signing = self._signing

@@ -71,8 +71,9 @@ class ProducerSettings(BaseSettings):
     # How long a partition's non-full batch may wait to fill, counted from its oldest reading (seconds).
     publish_linger_seconds: float = Field(default=0.0, ge=0, le=1)
 
-    # "auto": the encoder accelerator (adapters/accelerated_encoding.py, ~30x cheaper per event) is used when
-    # its start-up self-check proves it byte-identical to EventDataBatch.add; "off": the SDK's public path.
+    # "auto": the encoder accelerator (adapters/accelerated_encoding.py, ~30x cheaper per event) and the
+    # payload accelerator (adapters/accelerated_payload.py: a batch's events framed by hand when it is sent)
+    # are used when their start-up self-checks prove them byte-identical to the SDK; "off": the SDK's paths.
     accelerators: Literal["auto", "off"] = "auto"
 
     # Verified tokens remembered (auth.py): a token seen again skips its signature check (its expiry is

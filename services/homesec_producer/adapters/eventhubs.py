@@ -4,7 +4,8 @@ The SDK's own retries are off (``retry_total=0``): ``PartitionedBuffer`` retries
 so that every retry and every ServerBusy answer is counted. Events are sent per partition id in
 ``EventDataBatch``es no larger than ``max_batch_bytes`` (and the link's maximum message size), filled by
 ``batching.add_public`` (``EventData`` + ``EventDataBatch.add``), or by the ``encoder`` accelerator
-(``accelerated_encoding``) when its start-up self-check has proved it builds the same bytes.
+(``accelerated_encoding``) when its start-up self-check has proved it builds the same bytes. The ``payload``
+accelerator (``accelerated_payload``) frames a batch's events when the SDK sends it, on the same terms.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from homesec_domain.transport import client_options
 from homesec_domain.validation import AcceptedReading
 
 from homesec_producer import errors
-from homesec_producer.adapters import accelerated_encoding
+from homesec_producer.adapters import accelerated_encoding, accelerated_payload
 from homesec_producer.adapters.batching import AddToBatch, add_public
 from homesec_producer.metrics import ProducerMetrics
 from homesec_producer.settings import ProducerSettings
@@ -122,10 +123,12 @@ class EventHubsPublisher:
         metrics: ProducerMetrics | None = None,
         traces: EventTraces | None = None,
     ) -> EventHubsPublisher:
-        """The publisher from settings, with the ``encoder`` accelerator if its self-check passes."""
+        """The publisher from settings, with the accelerators (``encoder``, ``payload``) whose checks pass."""
         accelerated, decision = accelerated_encoding.load(settings.accelerators)
+        _, payload = accelerated_payload.load(settings.accelerators)
         if metrics is not None:
-            metrics.accelerated.labels(component=decision.component).set(int(decision.enabled))
+            for made in (decision, payload):
+                metrics.accelerated.labels(component=made.component).set(int(made.enabled))
         client, credential = build_client(settings)
         return cls(
             client,

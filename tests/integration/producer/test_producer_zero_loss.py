@@ -43,7 +43,8 @@ async def test_throttled_at_one_tu_every_ack_is_in_the_hub_exactly_once(
     try:
         result = await run_load(load([producer.url], rate=4000, duration=3))  # 4x the 1 TU ingress limit
         throttled = producer.metric("homesec_producer_publish_throttled_total")
-        encoder = producer.metric("homesec_producer_accelerated")  # one series: component="encoder"
+        encoder = producer.metric('homesec_producer_accelerated{component="encoder"}')
+        payload = producer.metric('homesec_producer_accelerated{component="payload"}')
     finally:
         producer.stop()
     assert emulator.stats()["throttled_requests"] > 0 and throttled > 0, "the burst was not throttled"
@@ -55,6 +56,7 @@ async def test_throttled_at_one_tu_every_ack_is_in_the_hub_exactly_once(
     assert not hub.duplicated(result.acked)
     assert (websocket_connections(emulator) > 0) is (transport == "amqp_websockets")
     assert encoder == accelerated("producer", "encoder")
+    assert payload == accelerated("producer", "payload")
 
 
 async def _scale_out_burst(
