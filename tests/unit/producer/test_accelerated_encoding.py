@@ -128,3 +128,13 @@ async def test_the_publisher_exports_its_decision(mode: str, exported: float) ->
         assert registry.get_sample_value("homesec_producer_accelerated", {"component": "encoder"}) == exported
     finally:
         await publisher.close()
+
+
+def test_the_annotations_cache_is_bounded_and_does_not_change_the_bytes() -> None:
+    cached, fresh = EventEncoder(CONTENT_TYPE), EventEncoder(CONTENT_TYPE)
+    cached.ANNOTATIONS_CACHED = 8
+    for n in range(30):
+        key = f"home-{n % 12:06d}"
+        fresh._annotations.clear()
+        assert cached.encode(f"id-{n}", key, b"{}") == fresh.encode(f"id-{n}", key, b"{}")
+        assert len(cached._annotations) <= 8
