@@ -26,6 +26,7 @@ sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
 
 from azure.eventhub import EventData, EventDataBatch  # noqa: E402
 from azure.eventhub._pyamqp._encode import encode_payload  # noqa: E402
+from docsection import replace_section  # noqa: E402
 from homesec_devstack.emulator import codec  # noqa: E402
 
 HEAD = "## Event Hubs emulator: broker annotations"
@@ -112,17 +113,6 @@ def markdown(result: dict[str, float], repeat: int) -> str:
     ])  # fmt: skip
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if HEAD + "\n" in text:
-        start = text.index(HEAD + "\n")
-        nxt = text.find("\n## ", start + len(HEAD))
-        text = text[:start] + section + (text[nxt + 1 :] if nxt != -1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--events", type=int, default=20_000)
@@ -134,7 +124,7 @@ def main() -> None:
     section = markdown(result, a.repeat)
     print(section)
     if a.write:
-        write_section(a.write, section)
+        replace_section(a.write, HEAD, section)
 
 
 if __name__ == "__main__":

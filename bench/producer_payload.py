@@ -24,6 +24,7 @@ sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
 from azure.eventhub import EventDataBatch  # noqa: E402
 from azure.eventhub._pyamqp._encode import encode_payload  # noqa: E402
 from azure.eventhub._pyamqp.message import BatchMessage  # noqa: E402
+from docsection import replace_section  # noqa: E402
 from homesec_domain.events import CONTENT_TYPE  # noqa: E402
 from homesec_domain.validation import AcceptedReading  # noqa: E402
 from homesec_producer.adapters.accelerated_encoding import EventEncoder, adder  # noqa: E402
@@ -97,17 +98,6 @@ def markdown(rows: list[dict[str, float]], repeat: int) -> str:
     return "\n".join([*lines, ""])
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if HEAD + "\n" in text:
-        start = text.index(HEAD + "\n")
-        nxt = text.find("\n## ", start + len(HEAD))
-        text = text[:start] + section + (text[nxt + 1 :] if nxt != -1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sends", type=int, default=3000)
@@ -119,7 +109,7 @@ def main() -> None:
     section = markdown(rows, a.repeat)
     print(section)
     if a.write:
-        write_section(a.write, section)
+        replace_section(a.write, HEAD, section)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from homesec_producer.adapters import accelerated_encoding
 from homesec_producer.adapters.accelerated_encoding import EventEncoder, adder, load, self_check
 from homesec_producer.adapters.batching import add_public, event_data
 from homesec_producer.adapters.eventhubs import EventHubsPublisher
-from homesec_producer.metrics import ProducerMetrics
+from homesec_producer.metrics import ACCELERATORS, ProducerMetrics
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
@@ -119,13 +119,20 @@ def test_off_skips_the_check() -> None:
 
 
 @pytest.mark.parametrize(("mode", "exported"), [("auto", 1.0), ("off", 0.0)])
-async def test_the_publisher_exports_its_decision(mode: str, exported: float) -> None:
+async def test_the_publisher_exports_its_decisions(mode: str, exported: float) -> None:
+    """Both SDK accelerators of the publisher (``encoder`` here, ``payload``: test_accelerated_payload.py)."""
     registry = CollectorRegistry()
     metrics = ProducerMetrics.create(registry)
-    assert registry.get_sample_value("homesec_producer_accelerated", {"component": "encoder"}) == 0.0
+
+    def exports() -> list[float | None]:
+        return [
+            registry.get_sample_value("homesec_producer_accelerated", {"component": c}) for c in ACCELERATORS
+        ]
+
+    assert ACCELERATORS == ("encoder", "payload") and exports() == [0.0, 0.0]
     publisher = EventHubsPublisher.from_settings(helpers.settings(accelerators=mode), metrics)
     try:
-        assert registry.get_sample_value("homesec_producer_accelerated", {"component": "encoder"}) == exported
+        assert exports() == [exported, exported]
     finally:
         await publisher.close()
 

@@ -14,12 +14,8 @@ from homesec_domain.validation import AcceptedReading
 from homesec_producer.adapters import accelerated_payload
 from homesec_producer.adapters.accelerated_encoding import EventEncoder, adder
 from homesec_producer.adapters.accelerated_payload import fast_encode_payload, install, load, self_check
-from homesec_producer.metrics import ProducerMetrics
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry
-
-from . import helpers
 
 FAST = fast_encode_payload(encode_payload, BatchMessage)
 
@@ -149,17 +145,3 @@ def test_load_installs_once_and_off_leaves_the_sdk_alone(monkeypatch: pytest.Mon
     assert decision.enabled and module.encode_payload is installed
     undo()
     assert module.encode_payload is encode_payload
-
-
-@pytest.mark.parametrize(("mode", "exported"), [("auto", 1.0), ("off", 0.0)])
-async def test_the_publisher_exports_its_decision(mode: str, exported: float) -> None:
-    from homesec_producer.adapters.eventhubs import EventHubsPublisher
-
-    registry = CollectorRegistry()
-    metrics = ProducerMetrics.create(registry)
-    assert registry.get_sample_value("homesec_producer_accelerated", {"component": "payload"}) == 0.0
-    publisher = EventHubsPublisher.from_settings(helpers.settings(accelerators=mode), metrics)
-    try:
-        assert registry.get_sample_value("homesec_producer_accelerated", {"component": "payload"}) == exported
-    finally:
-        await publisher.close()

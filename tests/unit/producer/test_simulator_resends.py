@@ -15,6 +15,7 @@ from aiohttp import web
 from homesec_devstack.simulator import SimulatorConfig, run_load
 
 from .helpers import KEY
+from .standin import serving
 
 
 class StandIn:
@@ -37,17 +38,8 @@ class StandIn:
 @pytest.fixture
 async def stand_in() -> AsyncIterator[tuple[StandIn, str]]:
     fake = StandIn()
-    app = web.Application()
-    app.router.add_post("/v1/readings", fake.post)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield fake, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(fake.post) as url:
+        yield fake, url
 
 
 def config(url: str, **over: Any) -> SimulatorConfig:

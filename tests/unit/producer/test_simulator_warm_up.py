@@ -11,6 +11,7 @@ from aiohttp import web
 from homesec_devstack.simulator import Fleet, SimulatorConfig, run_load
 
 from .helpers import KEY
+from .standin import serving
 
 
 class Recorder:
@@ -26,25 +27,11 @@ class Recorder:
         return web.json_response({"accepted": len(homes)}, status=202)
 
 
-async def serve(recorder: Recorder) -> tuple[web.AppRunner, str]:
-    app = web.Application()
-    app.router.add_post("/v1/readings", recorder.post)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
 async def recorder() -> AsyncIterator[tuple[Recorder, str]]:
     fake = Recorder()
-    runner, url = await serve(fake)
-    try:
+    async with serving(fake.post) as url:
         yield fake, url
-    finally:
-        await runner.cleanup()
 
 
 def config(url: str, **over: object) -> SimulatorConfig:
@@ -79,12 +66,9 @@ async def test_without_warm_up_only_the_timed_load_is_sent(recorder: tuple[Recor
 
 async def test_a_refused_warm_up_fails_the_run() -> None:
     fake = Recorder(refuse=True)
-    runner, url = await serve(fake)
-    try:
+    async with serving(fake.post) as url:
         with pytest.raises(RuntimeError, match="warm-up: the producer answered 401"):
             await run_load(config(url, warm_up=True))
-    finally:
-        await runner.cleanup()
 
 
 def test_the_same_issue_time_gives_the_same_tokens() -> None:
