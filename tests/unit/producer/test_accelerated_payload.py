@@ -71,7 +71,14 @@ def test_a_batch_takes_the_fast_path_and_other_messages_do_not() -> None:
     fast(bytearray(), batch)
     assert sdk.seen[-1].data is None  # only the sections before the events went to the SDK's encoder
     view: Any = memoryview(b"b")  # an event that is neither bytes nor bytearray
-    for other in (Message(data=[b"a"]), BatchMessage(data=[b"a"], value=1), BatchMessage(data=[b"a", view])):
+    for other in (
+        Message(data=[b"a"]),
+        BatchMessage(data=[b"a"], value=1),
+        BatchMessage(data=[b"a", view]),
+        BatchMessage(
+            data=[b"a"], delivery_annotations={b"x-opt-d": 1}
+        ),  # the SDK writes these after the data
+    ):
         out = bytearray()
         fast(out, other)
         assert sdk.seen[-1] is other  # passed on whole
