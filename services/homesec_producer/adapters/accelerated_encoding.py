@@ -52,6 +52,13 @@ def _variable(small: int, large: int, raw: bytes) -> bytes:
     return bytes((large,)) + struct.pack(">L", len(raw)) + raw
 
 
+def data_section_head(size: int) -> bytes:
+    """The head of a data section of ``size`` bytes: the described type (0x75), then vbin8/vbin32."""
+    if size <= _ONE_BYTE:
+        return _DATA + bytes((0xA0, size))
+    return _DATA + b"\xb0" + struct.pack(">L", size)
+
+
 def _compound(small: int, large: int, count: int, encoded: bytes) -> bytes:
     """list8/list32, map8/map32 (size counts the count field too)."""
     if count <= _ONE_BYTE and len(encoded) < _ONE_BYTE:
@@ -69,10 +76,12 @@ class EventEncoder:
     ANNOTATIONS_CACHED = 4096
 
     def __init__(self, content_type: str) -> None:
-        self._content_type = _variable(0xA3, 0xB3, content_type.encode("ascii"))
-        self._nulls_before_type = _NULL * 5  # user-id, to, subject, reply-to, correlation-id
-        self._nulls_after_type = _NULL * (_PROPERTY_COUNT - 7)
-        self._after_id = self._nulls_before_type + self._content_type + self._nulls_after_type
+        nulls_before_type = _NULL * 5  # user-id, to, subject, reply-to, correlation-id
+        nulls_after_type = _NULL * (_PROPERTY_COUNT - 7)
+        # The properties list after the message ID: the same for every event.
+        self._after_id = (
+            nulls_before_type + _variable(0xA3, 0xB3, content_type.encode("ascii")) + nulls_after_type
+        )
         self._annotations: dict[str, bytes] = {}
 
     def _annotations_of(self, partition_key: str) -> bytes:
@@ -94,9 +103,8 @@ class EventEncoder:
         else:
             items = _variable(0xA1, 0xB1, raw_id) + after_id
             properties = _PROPERTIES + _compound(0xC0, 0xD0, _PROPERTY_COUNT, items)
-        size = len(body)
-        data = _DATA + (bytes((0xA0, size)) if size <= _ONE_BYTE else b"\xb0" + struct.pack(">L", size))
-        return b"".join((self._annotations_of(partition_key), properties, data, body))
+        head = data_section_head(len(body))
+        return b"".join((self._annotations_of(partition_key), properties, head, body))
 
 
 def batch_overhead(encoded_size: int) -> int:

@@ -38,6 +38,8 @@ HOOK_MODULE = "azure.eventhub._pyamqp.aio._sender_async"  # its ``encode_payload
 log = logging.getLogger(__name__)
 
 EncodePayload = Callable[[bytearray, Any], Any]
+# ``accelerated_encoding.data_section_head`` written inline: a call per event made this loop slower
+# (bench/producer_payload.py, one run: 5.7 -> 7.8 us at 12 events per send).
 _SMALL = b"\x00\x53\x75\xa0"  # described (smallulong 0x75: data) + vbin8
 _LARGE = b"\x00\x53\x75\xb0"  # described (smallulong 0x75: data) + vbin32
 _ONE_BYTE = 255
@@ -138,6 +140,11 @@ def install(fast: EncodePayload, module: ModuleType) -> Callable[[], None]:
     return undo
 
 
+def _installed(module: ModuleType, original: EncodePayload) -> bool:
+    """``module``'s hook is already this module's fast path around ``original``."""
+    return getattr(module.__dict__.get("encode_payload"), "original", None) is original
+
+
 def load(mode: Mode) -> tuple[Callable[[], None] | None, Decision]:
     """Install the fast path when ``mode`` allows it and the self-check passes; the undo function, or None."""
     parts: list[Any] = []
@@ -145,10 +152,9 @@ def load(mode: Mode) -> tuple[Callable[[], None] | None, Decision]:
     def check() -> str | None:
         parts.extend(_sdk_parts())
         module, original, batch_type, message_type = parts
-        current = module.__dict__.get("encode_payload")
-        if getattr(current, "original", None) is original:
+        if _installed(module, original):
             return None  # installed before, by this process: the check passed then
-        if current is not original:
+        if module.__dict__.get("encode_payload") is not original:
             return f"{HOOK_MODULE}.encode_payload is not the SDK's encode_payload"
         return self_check(original, batch_type, message_type)
 
@@ -156,6 +162,6 @@ def load(mode: Mode) -> tuple[Callable[[], None] | None, Decision]:
     if not decision.enabled:
         return None, decision
     module, original, batch_type, _ = parts
-    if getattr(module.__dict__.get("encode_payload"), "original", None) is original:
+    if _installed(module, original):
         return (lambda: None), decision
     return install(fast_encode_payload(original, batch_type), module), decision
