@@ -71,13 +71,16 @@ def warm_up(url: str, concurrency: int) -> None:
     simulate(url, 2000, 2, concurrency, warm_up=True)
 
 
-def start_producer(emulator: EmulatorProcess, logs: Path) -> tuple[ManagedProcess, str]:
+def start_producer(
+    emulator: EmulatorProcess, logs: Path, extra: dict[str, str] | None = None
+) -> tuple[ManagedProcess, str]:
+    """The producer (``python -m homesec_producer``) on the emulator; ``extra``: more environment."""
     port = free_port()
     env = {
         "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(port),
         "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(),
         "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(KEYS), "HOMESEC_PRODUCER_LOG_LEVEL": "warning",
-        "HOMESEC_PRODUCER_BUFFER_CAPACITY_READINGS": "200000",
+        "HOMESEC_PRODUCER_BUFFER_CAPACITY_READINGS": "200000", **(extra or {}),
     }  # fmt: skip
     proc = ManagedProcess.python_module("producer", "homesec_producer", env=env, log_dir=logs).start()
     url = f"http://127.0.0.1:{port}"

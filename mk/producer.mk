@@ -1,5 +1,5 @@
 # Producer (ingestion service) targets.
-.PHONY: bench-producer bench-producer-duplicates bench-producer-resend-memory bench-producer-payload producer-token
+.PHONY: bench-producer bench-producer-duplicates bench-producer-resend-memory bench-producer-payload bench-producer-ab producer-token
 
 bench-producer: setup ## producer throughput vs a bare ASGI baseline through the emulator (docs/benchmarks.md)
 	$(PY) bench/producer_throughput.py --repeat 3 --write docs/benchmarks.md $(BENCH_PRODUCER_ARGS)
@@ -15,3 +15,7 @@ producer-token: setup-python ## issue a bearer token: make producer-token HOMES=
 
 bench-producer-payload: setup-python ## producer: CPU to frame a batch at send, SDK encode_payload vs the payload accelerator
 	$(PY) bench/producer_payload.py --write docs/benchmarks.md $(BENCH_PRODUCER_PAYLOAD_ARGS)
+
+BENCH_PRODUCER_AB_ARGS ?= --a PUBLISH_LINGER_SECONDS=0 --b PUBLISH_LINGER_SECONDS=0.01 --pin
+bench-producer-ab: setup ## producer: two configurations A/B, interleaved pairs, producer on a core of its own
+	$(PY) bench/producer_ab.py --write docs/benchmarks.md $(BENCH_PRODUCER_AB_ARGS)
