@@ -2,10 +2,9 @@
 
 Why: when ``send_batch`` puts a batch on the wire, the SDK's sender link encodes the batch message with its
 generic encoder (``_pyamqp._encode.encode_payload``), which wraps every already encoded event in an AMQP
-data section through a dictionary-described value: ~2.5 us of pure Python per event, a third of the SDK's
-send path in the producer at 16,700 readings/s (py-spy; docs/benchmarks.md, "Issue 14"). A data section
-is three fixed bytes (described type 0x75), a vbin8/vbin32 length and the event's bytes; this module
-writes that directly.
+data section through a dictionary-described value: ~2.5 us of pure Python per event (make
+bench-producer-payload). A data section is three fixed bytes (described type 0x75), a vbin8/vbin32 length
+and the event's bytes; this module writes that directly.
 
 How: ``install`` replaces the name ``encode_payload`` in the SDK's async sender-link module (the one place
 the send path calls it) with ``fast_encode_payload(original)``. It takes the fast path only for a
