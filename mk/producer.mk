@@ -1,5 +1,5 @@
 # Producer (ingestion service) targets.
-.PHONY: bench-producer bench-producer-duplicates bench-producer-resend-memory bench-producer-payload bench-producer-ab producer-token
+.PHONY: bench-producer bench-producer-duplicates bench-producer-resend-memory bench-producer-payload bench-producer-ab bench-producer-reference producer-token
 
 bench-producer: setup ## producer throughput vs a bare ASGI baseline through the emulator (docs/benchmarks.md)
 	$(PY) bench/producer_throughput.py --repeat 3 --write docs/benchmarks.md $(BENCH_PRODUCER_ARGS)
@@ -19,3 +19,7 @@ bench-producer-payload: setup-python ## producer: CPU to frame a batch at send, 
 BENCH_PRODUCER_AB_ARGS ?= --a PUBLISH_LINGER_SECONDS=0 --b PUBLISH_LINGER_SECONDS=0.01 --pin
 bench-producer-ab: setup ## producer: two configurations A/B, interleaved pairs, producer on a core of its own
 	$(PY) bench/producer_ab.py --write docs/benchmarks.md $(BENCH_PRODUCER_AB_ARGS)
+
+BENCH_PRODUCER_REFERENCE_ARGS ?=
+bench-producer-reference: setup ## producer: a reference commit's own benchmark re-run now vs its recorded figures (machine drift)
+	$(PY) bench/producer_reference.py --write docs/benchmarks.md $(BENCH_PRODUCER_REFERENCE_ARGS)
