@@ -1,10 +1,11 @@
 """A reference commit's producer benchmark re-run on this machine now, against the figures that commit
-recorded: how far this machine's speed has moved since, with the code and the locked dependencies unchanged.
+recorded (how far this machine's speed has moved since, the code and the locked dependencies unchanged), and
+this checkout's own benchmark right after it (the code now against the reference code, in the same run).
 
 The reference commit is checked out in a temporary git worktree and its own ``bench/producer_throughput.py``
 runs with its own ``services/`` and ``devtools/`` first on ``PYTHONPATH`` and this checkout's virtualenv (the
 locked versions that differ between the two ``requirements/runtime.txt`` files are listed). Its figures then
-are read from its own ``docs/benchmarks.md``. Ratios are now / then for the same cell.
+are read from its own ``docs/benchmarks.md``. Each benchmark runs once (one repetition, default rates).
 
 ``python bench/producer_reference.py [--ref c0b5b79] [--write docs/benchmarks.md]``
 (``make bench-producer-reference``).
@@ -91,16 +92,20 @@ def lock_differences(ref: str) -> list[str]:
     )
 
 
+def run_bench(tree: Path) -> str:
+    """``tree``'s own producer benchmark (its services first on the path); its standard output."""
+    env = {**os.environ, "PYTHONPATH": f"{tree / 'services'}{os.pathsep}{tree / 'devtools'}"}
+    argv = [sys.executable, "bench/producer_throughput.py"]
+    return subprocess.run(argv, cwd=tree, env=env, check=True, capture_output=True, text=True).stdout
+
+
 def run_reference(ref: str) -> str:
     """The reference commit's own producer benchmark, from a temporary worktree; its standard output."""
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "ref"
         git("worktree", "add", "--detach", str(tree), ref)
         try:
-            env = {**os.environ, "PYTHONPATH": f"{tree / 'services'}{os.pathsep}{tree / 'devtools'}"}
-            argv = [sys.executable, "bench/producer_throughput.py"]
-            done = subprocess.run(argv, cwd=tree, env=env, check=True, capture_output=True, text=True)
-            return done.stdout
+            return run_bench(tree)
         finally:
             git("worktree", "remove", "--force", str(tree))
 
@@ -109,31 +114,41 @@ def ratio(now: float, then: float) -> str:
     return f"{now / then:.2f}x" if then else "-"
 
 
-def render(ref: str, then: Figures, now: Figures, locks: list[str]) -> str:
+def render(ref: str, then: Figures, now: Figures, mine: Figures, locks: list[str]) -> str:
     rows = [
-        "| rate | column | then: acked/s, p99 | now: acked/s, p99 | acked/s now/then |",
-        "|---|---|---|---|---|",
+        f"| rate | column | `{ref}` then | `{ref}` now | now / then | this checkout now | this checkout / `{ref}` now |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for (rate, column), (acked, p99) in then.cells.items():
-        if (rate, column) in now.cells:
-            acked2, p992 = now.cells[rate, column]
+    for key, (acked, p99) in then.cells.items():
+        if key in now.cells and key in mine.cells:
+            (a_now, p_now), (a_mine, p_mine) = now.cells[key], mine.cells[key]
             rows.append(
-                f"| {rate} | {column} | {acked:,} / {p99:g} ms | {acked2:,} / {p992:g} ms | {ratio(acked2, acked)} |"
+                f"| {key[0]} | {key[1]} | {acked:,} / {p99:g} ms | {a_now:,} / {p_now:g} ms | "
+                f"{ratio(a_now, acked)} | {a_mine:,} / {p_mine:g} ms | {ratio(a_mine, a_now)} |"
             )
-    cpu = ["| rate | process | then | now | now/then |", "|---|---|---|---|---|"]
-    for (rate, process), value in then.cpu.items():
-        if (rate, process) in now.cpu:
-            value2 = now.cpu[rate, process]
-            cpu.append(f"| {rate} | {process} | {value:g} | {value2:g} | {ratio(value2, value)} |")
+    cpu = [
+        f"| rate | process | `{ref}` then | `{ref}` now | now / then | this checkout now | this checkout / `{ref}` now |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, value in then.cpu.items():
+        if key in now.cpu and key in mine.cpu:
+            v_now, v_mine = now.cpu[key], mine.cpu[key]
+            cpu.append(
+                f"| {key[0]} | {key[1]} | {value:g} | {v_now:g} | {ratio(v_now, value)} | {v_mine:g} | "
+                f"{ratio(v_mine, v_now)} |"
+            )
     lock_line = ", ".join(locks) if locks else "none"
     return (
         f"{HEAD}\n\n`make bench-producer-reference` (`bench/producer_reference.py`): commit `{ref}`'s own "
-        "`make bench-producer` (one repetition, its simulator, emulator and producer) re-run from a temporary "
-        "worktree with this checkout's virtualenv, against the figures that commit recorded. The code is the "
-        "same on both sides, so the ratios are this machine's change of speed. Locked runtime versions that "
-        f"differ between the two: {lock_line}.\n\nThen: run {then.when}. Now: run {now.when}.\n\n"
+        "`make bench-producer` (one repetition: its simulator, emulator and producer) re-run from a temporary "
+        "worktree with this checkout's virtualenv, against the figures that commit recorded, then this "
+        "checkout's `make bench-producer` (one repetition) right after it. The reference code is the same then "
+        'and now, so "now / then" is this machine\'s change of speed; "this checkout / now" compares the code, '
+        f"in the same run. Locked runtime versions that differ between the two: {lock_line}.\n\n"
+        f"Then: run {then.when}. Now: runs {now.when} (`{ref}`) and {mine.when} (this checkout). Cells: "
+        "acknowledged readings/s / p99; ratios of acknowledged readings/s.\n\n"
         + "\n".join(rows)
-        + "\n\nCPU per 1,000 acknowledged readings through the emulator (ms):\n\n"
+        + "\n\nCPU per 1,000 acknowledged readings through the emulator (ms; ratios of these):\n\n"
         + "\n".join(cpu)
         + "\n"
     )
@@ -153,7 +168,8 @@ def main() -> None:
     then = parse(producer_section(git("show", f"{ref}:docs/benchmarks.md")))
     started = datetime.now(UTC)
     now = parse(run_reference(ref))
-    section = render(ref, then, now, lock_differences(ref))
+    mine = parse(run_bench(ROOT))
+    section = render(ref, then, now, mine, lock_differences(ref))
     print(section)
     print(f"({(datetime.now(UTC) - started).total_seconds():.0f} s)")
     if args.write:
