@@ -163,7 +163,8 @@ def main() -> None:
         ref = git("rev-parse", "--short", "--verify", f"{args.ref}^{{commit}}").strip()
     except subprocess.CalledProcessError:
         raise SystemExit(
-            f"commit {args.ref} is not in this clone's history (shallow? git fetch --unshallow)"
+            f"commit {args.ref} is not available: this benchmark needs the project's git history "
+            "(a full clone; in a shallow one: git fetch --unshallow)"
         ) from None
     then = parse(producer_section(git("show", f"{ref}:docs/benchmarks.md")))
     started = datetime.now(UTC)
