@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench")]
 
-from docsection import replace_section  # noqa: E402
+from docsection import replace_section, section_of  # noqa: E402
 
 HEAD = "## Producer: a reference commit, then and now"
 # The producer benchmark after the GC tuning of 2026-11-25 (p99 29 ms at 16,700 readings/s through the emulator).
@@ -65,13 +65,6 @@ def parse(text: str) -> Figures:
     if not cells or not cpu or when is None:
         raise SystemExit("no producer benchmark tables found")
     return Figures(when[1], cells, cpu)
-
-
-def producer_section(doc: str) -> str:
-    """The ``## Producer`` section of a ``docs/benchmarks.md``."""
-    start = doc.index("## Producer\n")
-    end = doc.find("\n## ", start + 1)
-    return doc[start : end if end != -1 else len(doc)]
 
 
 def git(*args: str, cwd: Path = ROOT) -> str:
@@ -166,7 +159,7 @@ def main() -> None:
             f"commit {args.ref} is not available: this benchmark needs the project's git history "
             "(a full clone; in a shallow one: git fetch --unshallow)"
         ) from None
-    then = parse(producer_section(git("show", f"{ref}:docs/benchmarks.md")))
+    then = parse(section_of(git("show", f"{ref}:docs/benchmarks.md"), "## Producer"))
     started = datetime.now(UTC)
     now = parse(run_reference(ref))
     mine = parse(run_bench(ROOT))
