@@ -34,5 +34,14 @@ class PartitionFencedError(ConsumerError):
         self.partition_id = partition_id
 
 
+class AlarmPublishError(ConsumerError):
+    """The ``alarms`` hub did not acknowledge (after the SDK's retries); the events may still have landed."""
+
+    def __init__(self, operation: str, detail: str) -> None:
+        super().__init__(f"{operation}: {detail}")
+        self.operation = operation
+        self.detail = detail
+
+
 class ConfigurationError(ConsumerError):
     """The settings do not describe a usable Event Hubs or Blob endpoint."""

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -49,6 +49,37 @@ class RollupStore(Protocol):
     async def merge_day(self, home_id: str, day: str, entries: list[tuple[str, dict[str, Any]]]) -> None: ...
 
     async def load_day(self, home_id: str, day: str) -> StoredDoc | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmEvent:
+    """One alarm transition (a sensor's alarm raised or cleared) as published to the ``alarms`` hub.
+
+    ``message_id`` is deterministic per transition (the same transition found again after a replay has the
+    same ID); ``home_id`` is the partition key; ``body`` the JSON document (homesec_domain.alarms);
+    ``enqueued_ms`` the enqueued time of the reading that caused it (for the latency metric)."""
+
+    message_id: str
+    home_id: str
+    body: bytes
+    enqueued_ms: int | None = None
+
+
+class AlarmPublisher(Protocol):
+    """The ``alarms`` event hub (a notification service or monitoring centre subscribes to it).
+
+    ``publish`` returns once the hub has acknowledged every event: they are durable. Each event is sent with
+    its ``home_id`` as partition key and its ``message_id`` as the AMQP message ID. At-least-once on its own:
+    when it raises ``AlarmPublishError`` some of the events may have landed anyway (a timeout).
+    ``published_since(home_ids, since_ms)`` returns the message IDs of the alarm events enqueued at or after
+    ``since_ms`` (epoch milliseconds) in the hub partitions those homes' keys map to, up to the last event
+    enqueued when the call began. With it an owner that takes a partition over (or whose send timed out)
+    learns what was already published, so that each transition is in the hub exactly once.
+    """
+
+    async def publish(self, events: Sequence[AlarmEvent]) -> None: ...
+
+    async def published_since(self, home_ids: Collection[str], since_ms: int) -> set[str]: ...
 
 
 class DeadLetterSink(Protocol):
