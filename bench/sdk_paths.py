@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
 
-from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
+from homesec_devstack.emulator_process import EmulatorProcess, stack_hubs  # noqa: E402
 
 TRANSPORTS = ("amqp", "amqp_websockets")
 MODES = ("off", "auto")
@@ -145,7 +145,7 @@ def run(events: int, repeat: int) -> dict[str, dict[tuple[str, str], list[dict[s
     results: dict[str, dict[tuple[str, str], list[dict[str, float]]]] = {"producer": {}, "consumer": {}}
     combos = [(t, m) for t in TRANSPORTS for m in MODES]
     with tempfile.TemporaryDirectory(prefix="bench-sdk-") as tmp:
-        emulator = EmulatorProcess(Path(tmp) / "eh", hubs=f"telemetry:{PARTITIONS}", websocket=True,
+        emulator = EmulatorProcess(Path(tmp) / "eh", hubs=stack_hubs(PARTITIONS), websocket=True,
                                    log_dir=Path(tmp) / "logs").start()  # fmt: skip
         try:
             for side in ("producer", "consumer"):

@@ -54,5 +54,6 @@ def emulator_factory(tmp_path: Path) -> Iterator[EmulatorFactory]:
 
 @pytest.fixture
 def emulator(emulator_factory: EmulatorFactory) -> EmulatorProcess:
-    """A default emulator: hub ``telemetry`` with 16 partitions, no throughput limit."""
+    """A default emulator: hubs ``telemetry`` and ``alarms`` with 16 partitions each, consumer groups
+    ``$Default`` and ``rollups``, no throughput limit."""
     return emulator_factory()

@@ -12,6 +12,16 @@ from homesec_devstack.procs import ManagedProcess, free_port
 
 DEV_KEY_NAME = "RootManageSharedAccessKey"
 DEV_KEY = "ZGV2LWtleS1ub3Qtc2VjcmV0"
+PARTITIONS = 16
+
+
+def stack_hubs(partitions: int = PARTITIONS) -> str:
+    """The hubs the services use, for ``--hubs``: ``telemetry`` (readings) and ``alarms`` (the consumer's
+    alarm transitions), with the same partition count. Both are keyed by home ID and hashed the same way, so
+    the homes of one telemetry partition all map to one alarms partition: a consumer that owns a telemetry
+    partition reads back a single alarms partition for its homes (``EventHubAlarmPublisher.published_since``).
+    """
+    return f"telemetry:{partitions},alarms:{partitions}"
 
 
 def websocket_client_kwargs(ws_port: int) -> dict[str, Any]:
@@ -47,7 +57,7 @@ class EmulatorProcess:
         *,
         port: int | None = None,
         admin_port: int | None = None,
-        hubs: str = "telemetry:16",
+        hubs: str = stack_hubs(),
         consumer_groups: str = "$Default,rollups",
         throughput_units: int | None = None,
         auto_inflate_max: int | None = None,

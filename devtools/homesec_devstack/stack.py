@@ -28,7 +28,7 @@ from homesec_producer.auth import TokenAuthority
 from prometheus_client.parser import text_string_to_metric_families
 
 from homesec_devstack.azurite import AzuriteProcess
-from homesec_devstack.emulator_process import EmulatorProcess
+from homesec_devstack.emulator_process import EmulatorProcess, stack_hubs
 from homesec_devstack.procs import (
     CANCEL_WAITS,
     ManagedProcess,
@@ -107,8 +107,8 @@ class Stack:
         check_ports(a)
         prepare_data_dir(data, keep=a.keep_data)
         self.emulator = EmulatorProcess(data / "eventhubs", port=a.amqp_port, admin_port=a.admin_port,
-                                        ws_port=a.ws_port, consumer_groups="$Default,rollups",
-                                        log_dir=logs)  # fmt: skip
+                                        ws_port=a.ws_port, hubs=stack_hubs(),
+                                        consumer_groups="$Default,rollups", log_dir=logs)  # fmt: skip
         self.emulator.start()
         self.azurite = AzuriteProcess(data / "azurite", port=a.blob_port, log_dir=logs)
         self.azurite.start()

@@ -27,6 +27,16 @@ class ConsumerSettings(BaseSettings):
     # Connect here instead of the namespace's host, e.g. sb://gateway.example:443 (an application gateway;
     # the emulator's WebSocket port in the tests). The SDK's custom_endpoint_address.
     eventhub_custom_endpoint_address: str | None = None
+    # The alarms hub (adapters/alarms.py): the consumer publishes each alarm transition to it and reads it
+    # back in CONSUMER_GROUP to learn what was already published. Same namespace, credential and transport as
+    # the telemetry hub; an empty name turns alarm publishing off.
+    alarms_eventhub_name: str = "alarms"
+    # A connection string for the alarms hub (Send and Listen), when the telemetry one's rule does not cover
+    # it (a hub-level SAS rule); default: EVENTHUB_CONNECTION_STRING with the alarms hub's name.
+    alarms_eventhub_connection_string: SecretStr | None = None
+    # Every alarm publish and read-back ends within this many seconds (AlarmPublishError, retried by the
+    # caller), the SDK's own retries included.
+    alarm_publish_timeout_seconds: float = Field(default=10.0, gt=0)
     # Blob: a connection string, or an account URL with DefaultAzureCredential.
     blob_connection_string: SecretStr | None = None
     blob_account_url: str | None = None

@@ -35,7 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tls-key", type=Path, default=None, help="PEM private key of --tls-cert")
     p.add_argument("--admin-port", type=int, default=None, help="HTTP admin/stats port (default: off)")
     p.add_argument(
-        "--hubs", default="telemetry:16", help="hub:partitions[,hub:partitions] (default telemetry:16)"
+        "--hubs",
+        default="telemetry:16,alarms:16",
+        help="hub:partitions[,hub:partitions] (default telemetry:16,alarms:16: the services' hubs)",
     )
     p.add_argument("--consumer-groups", default="$Default", help="comma-separated consumer groups ($Default)")
     p.add_argument("--throughput-units", type=int, default=None, help="enforce ingress limits of N TUs")

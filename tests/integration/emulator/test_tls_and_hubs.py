@@ -127,4 +127,4 @@ def test_hub_creation_refuses_bad_requests(
     with pytest.raises(urllib.error.HTTPError) as refused:
         emulator.admin("POST", "/hubs", body)
     assert refused.value.code == status
-    assert set(emulator.stats()["hubs"]) == {"telemetry"}
+    assert set(emulator.stats()["hubs"]) == {"telemetry", "alarms"}
