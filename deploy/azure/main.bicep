@@ -4,7 +4,8 @@
 //     -p namePrefix=<prefix> aksOidcIssuerUrl=<az aks show ... --query oidcIssuerProfile.issuerUrl>
 //
 // Creates: an Event Hubs namespace (Standard, zone redundant, auto-inflate), the event hub (32 partitions,
-// Capture to Blob), the consumer group, Send/Listen SAS rules (only used without Workload Identity), a ZRS
+// Capture to Blob), the consumer group, the alarms hub (same partition count) with the consumer's and the
+// subscribers' consumer groups, Send/Listen SAS rules (only used without Workload Identity), a ZRS
 // storage account with the checkpoint, rollup, dead-letter and capture containers, and a user-assigned
 // identity with federated credentials for the chart's service accounts (and KEDA's) plus least-privilege
 // role assignments.
@@ -36,8 +37,14 @@ param partitionCount int = 32
 @description('Event hub name (chart: eventHubs.name).')
 param eventHubName string = 'telemetry'
 
-@description('Consumer group of the consumer (chart: eventHubs.consumerGroup).')
+@description('Consumer group of the consumer (chart: eventHubs.consumerGroup); also created on the alarms hub, where the consumer reads its own alarm events back.')
 param consumerGroup string = 'rollups'
+
+@description('Hub the consumer publishes alarm transitions to (chart: eventHubs.alarmsName). Same partition count as the telemetry hub: the homes of one telemetry partition then map to one alarms partition.')
+param alarmsEventHubName string = 'alarms'
+
+@description('Consumer group of the alarms hub for subscribers (a notification service or monitoring centre).')
+param alarmsSubscriberConsumerGroup string = 'notifications'
 
 @description('Checkpoint/ownership container (chart: blobStorage.checkpointContainer).')
 param checkpointContainer string = 'checkpoints'
@@ -162,6 +169,27 @@ resource hubConsumerGroup 'Microsoft.EventHub/namespaces/eventhubs/consumergroup
   name: consumerGroup
 }
 
+// The alarms hub: partition key = home ID, like the telemetry hub, and the same partition count, so one
+// telemetry partition's homes map to one alarms partition (the consumer reads back only that one).
+resource alarmsHub 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' = {
+  parent: ehNamespace
+  name: alarmsEventHubName
+  properties: {
+    partitionCount: partitionCount
+    retentionDescription: {
+      cleanupPolicy: 'Delete'
+      retentionTimeInHours: retentionDays * 24
+    }
+  }
+}
+
+resource alarmsConsumerGroups 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2024-01-01' = [
+  for group in [consumerGroup, alarmsSubscriberConsumerGroup]: {
+    parent: alarmsHub
+    name: group
+  }
+]
+
 resource sendRule 'Microsoft.EventHub/namespaces/eventhubs/authorizationRules@2024-01-01' = {
   parent: hub
   name: 'producer-send'
@@ -175,6 +203,14 @@ resource listenRule 'Microsoft.EventHub/namespaces/eventhubs/authorizationRules@
   name: 'consumer-listen'
   properties: {
     rights: ['Listen']
+  }
+}
+
+resource alarmsRule 'Microsoft.EventHub/namespaces/eventhubs/authorizationRules@2024-01-01' = {
+  parent: alarmsHub
+  name: 'consumer-alarms'
+  properties: {
+    rights: ['Send', 'Listen'] // the consumer publishes alarm events and reads them back
   }
 }
 
@@ -216,6 +252,27 @@ resource canReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+// The consumer publishes alarm events (Sender) and reads them back to publish each transition once (Receiver).
+resource canSendAlarms 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: alarmsHub
+  name: guid(alarmsHub.id, identity.id, roles.eventHubsDataSender)
+  properties: {
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataSender)
+  }
+}
+
+resource canReceiveAlarms 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: alarmsHub
+  name: guid(alarmsHub.id, identity.id, roles.eventHubsDataReceiver)
+  properties: {
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataReceiver)
+  }
+}
+
 resource canWriteBlobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: storage
   name: guid(storage.id, identity.id, roles.storageBlobDataContributor)
@@ -235,3 +292,5 @@ output workloadIdentityClientId string = identity.properties.clientId
 @description('Storage account name (for connection strings without Workload Identity).')
 output storageAccountName string = storage.name
 output eventHubsNamespaceName string = ehNamespace.name
+@description('Chart value eventHubs.alarmsName.')
+output alarmsEventHubName string = alarmsHub.name

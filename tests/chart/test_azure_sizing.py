@@ -29,6 +29,37 @@ def test_bicep_defaults_match_the_chart() -> None:
     assert _param("rollupContainer") == VALUES["blobStorage"]["rollupContainer"]
 
 
+def _resource(name: str) -> str:
+    """The body of Bicep resource ``name`` (up to the next top-level resource, output or comment)."""
+    match = re.search(rf"^resource {name} .*?^}}$", BICEP, flags=re.MULTILINE | re.DOTALL)
+    assert match, f"main.bicep has no resource {name}"
+    return match.group(0)
+
+
+def test_the_alarms_hub_matches_the_chart_and_the_telemetry_partition_count() -> None:
+    """Same partition count as telemetry: one telemetry partition's homes map to one alarms partition."""
+    from homesec_consumer.settings import ConsumerSettings
+
+    assert _param("alarmsEventHubName") == VALUES["eventHubs"]["alarmsName"] == "alarms"
+    assert ConsumerSettings.model_fields["alarms_eventhub_name"].default == "alarms"
+    hub = _resource("alarmsHub")
+    assert "name: alarmsEventHubName" in hub and "partitionCount: partitionCount" in hub
+    groups = _resource("alarmsConsumerGroups")
+    assert "[consumerGroup, alarmsSubscriberConsumerGroup]" in groups and "parent: alarmsHub" in groups
+    assert _param("alarmsSubscriberConsumerGroup") == "notifications"
+
+
+def test_the_identity_may_send_to_and_receive_from_the_alarms_hub() -> None:
+    for name, role in (
+        ("canSendAlarms", "eventHubsDataSender"),
+        ("canReceiveAlarms", "eventHubsDataReceiver"),
+    ):
+        body = _resource(name)
+        assert "scope: alarmsHub" in body and f"roles.{role})" in body and "identity.properties" in body
+    rule = _resource("alarmsRule")
+    assert "parent: alarmsHub" in rule and "['Send', 'Listen']" in rule
+
+
 def test_throughput_units_follow_the_source_rules() -> None:
     events_per_second = HOMES * SENSORS_PER_HOME * READINGS_PER_SENSOR_PER_MINUTE / 60
     assert round(events_per_second) == 8333

@@ -45,9 +45,23 @@ def test_connection_strings_come_only_from_the_existing_secret() -> None:
     }
     assert _secret_refs(one(objects, "Deployment", "-consumer")) == {
         "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": "eventhubs-consumer-connection-string",
+        "HOMESEC_CONSUMER_ALARMS_EVENTHUB_CONNECTION_STRING": "eventhubs-consumer-alarms-connection-string",
         "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": "blob-connection-string",
     }
     assert not find(objects, "Secret"), "the chart never creates a Secret"
+
+
+def test_the_alarms_hub_is_rendered_into_the_consumer_and_its_connection_string_is_optional() -> None:
+    objects = render({})
+    config = one(objects, "ConfigMap", "-consumer")["data"]
+    assert config["HOMESEC_CONSUMER_ALARMS_EVENTHUB_NAME"] == "alarms"
+    env = {e["name"]: e for e in container(one(objects, "Deployment", "-consumer"))["env"]}
+    assert env["HOMESEC_CONSUMER_ALARMS_EVENTHUB_CONNECTION_STRING"]["valueFrom"]["secretKeyRef"]["optional"]
+    off = render({"eventHubs": {"alarmsName": ""}})
+    assert one(off, "ConfigMap", "-consumer")["data"]["HOMESEC_CONSUMER_ALARMS_EVENTHUB_NAME"] == ""
+    off_env = {e["name"] for e in container(one(off, "Deployment", "-consumer"))["env"]}
+    assert "HOMESEC_CONSUMER_ALARMS_EVENTHUB_CONNECTION_STRING" not in off_env
+    assert "HOMESEC_CONSUMER_ALARMS_EVENTHUB_NAME" not in one(objects, "ConfigMap", "-producer")["data"]
 
 
 def test_token_keys_are_optional_secret_keys_so_pods_can_hold_only_public_keys() -> None:

@@ -141,7 +141,7 @@ the producer and the consumer could disagree on the horizon); the producer's shu
 4.5 s after its SHUTDOWN_DELAY_SECONDS to flush and answer every waiting request (it refuses to start otherwise).
 */}}
 {{- define "homesec.validateShutdownAndHorizon" -}}
-{{- $owned := dict "MAX_READING_AGE_SECONDS" "readings.maxAgeSeconds" "MAX_CLOCK_SKEW_SECONDS" "readings.maxClockSkewSeconds" "RESEND_WINDOW_SECONDS" "consumer.resendWindowSeconds" "TERMINATION_GRACE_SECONDS" "producer.terminationGracePeriodSeconds" "SHUTDOWN_GRACE_SECONDS" "<component>.shutdownGraceSeconds" -}}
+{{- $owned := dict "MAX_READING_AGE_SECONDS" "readings.maxAgeSeconds" "MAX_CLOCK_SKEW_SECONDS" "readings.maxClockSkewSeconds" "RESEND_WINDOW_SECONDS" "consumer.resendWindowSeconds" "ALARMS_EVENTHUB_NAME" "eventHubs.alarmsName" "TERMINATION_GRACE_SECONDS" "producer.terminationGracePeriodSeconds" "SHUTDOWN_GRACE_SECONDS" "<component>.shutdownGraceSeconds" -}}
 {{- range $component := list "producer" "consumer" }}
 {{- range $key, $value := (index $.Values $component).config }}
 {{- if hasKey $owned $key }}
@@ -252,6 +252,9 @@ topologySpreadConstraints:
 {{- end }}
 {{- else if not $wi }}
 {{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sEVENTHUB_CONNECTION_STRING" $prefix) "key" $keys.eventHubsConsumerConnectionString) }}
+{{- if and $root.Values.eventHubs.alarmsName $keys.eventHubsConsumerAlarmsConnectionString }}
+{{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sALARMS_EVENTHUB_CONNECTION_STRING" $prefix) "key" $keys.eventHubsConsumerAlarmsConnectionString "optional" true) }}
+{{- end }}
 {{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sBLOB_CONNECTION_STRING" $prefix) "key" $keys.blobConnectionString) }}
 {{- end }}
 {{- with $c.extraEnv }}
