@@ -84,3 +84,17 @@ def test_cli_refuses_hub_names_differing_only_in_case() -> None:
     assert parse_hubs("telemetry:4,alerts:2") == {"telemetry": 4, "alerts": 2}
     with pytest.raises(SystemExit, match="case-insensitive"):
         parse_hubs("telemetry:4,Telemetry:2")
+
+
+def test_the_services_hubs_have_the_same_partition_count_everywhere(tmp_path: Path) -> None:
+    """``alarms`` beside ``telemetry``, equally partitioned: EmulatorProcess, the CLI default, make run."""
+    from homesec_devstack import stack
+    from homesec_devstack.emulator.__main__ import parse_args, parse_hubs
+    from homesec_devstack.emulator_process import EmulatorProcess, stack_hubs
+
+    assert parse_hubs(stack_hubs()) == {"telemetry": 16, "alarms": 16}
+    assert parse_hubs(stack_hubs(4)) == {"telemetry": 4, "alarms": 4}
+    assert parse_hubs(parse_args(["--data-dir", str(tmp_path)]).hubs) == parse_hubs(stack_hubs())
+    args = EmulatorProcess(tmp_path).args
+    assert args[args.index("--hubs") + 1] == stack_hubs()
+    assert "hubs=stack_hubs()" in Path(stack.__file__).read_text()
