@@ -6,7 +6,8 @@
 with ``homesec_domain.partitioning`` (the service's and the SDK's lookup3 hash), reads each of those
 partitions with a short-lived ``EventHubConsumerClient`` from the enqueued time (inclusive) up to the last
 sequence number the partition's properties report when the call starts, and returns the message IDs found.
-Both are bounded by ``ALARM_PUBLISH_TIMEOUT_SECONDS``; any failure raises ``AlarmPublishError``.
+Both are bounded by ``ALARM_PUBLISH_TIMEOUT_SECONDS``; any failure raises ``AlarmPublishError``. Closing a
+read's client comes after that bound (the SDK stops its receivers in about a second; at most the timeout).
 """
 
 from __future__ import annotations
