@@ -49,7 +49,7 @@ def fill(part: PartitionState, homes: list[str], minutes: int) -> int:
     t0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     seq = 0
     for home in homes:
-        part.install(HomeState(home), f'"0x8DD0C{len(home):011X}"')  # an etag like Blob's
+        part.install(HomeState(home))
     for m in range(minutes):
         for i, home in enumerate(homes):
             batch = []
@@ -63,7 +63,6 @@ def fill(part: PartitionState, homes: list[str], minutes: int) -> int:
                 batch.append((InboundEvent(NO_BODY, Position(seq, str(seq)), arrived), reading))
                 seq += 1
             part.apply(batch)
-        part.dirty.clear()  # as after a flush: the dirty map is transient
     return seq
 
 

@@ -36,7 +36,7 @@ from consumer_throughput import SENSORS, readings_of  # noqa: E402  (bench/, on 
 from homesec_consumer.adapters.eventhub import inbound  # noqa: E402
 from homesec_consumer.partition import PartitionState  # noqa: E402
 from homesec_domain.events import decode_reading, encode_reading  # noqa: E402
-from homesec_domain.fold import FoldConfig, HomeState  # noqa: E402
+from homesec_domain.fold import FoldConfig  # noqa: E402
 from homesec_domain.partitioning import partition_for  # noqa: E402
 from homesec_domain.runtime import tune_gc  # noqa: E402
 
@@ -81,8 +81,6 @@ def child(homes: int, minutes: int) -> dict[str, Any]:
         items = [(e, decode_reading(e.body)) for e in inbound_events]
         t2 = clock()
         part = states[pid]
-        for home_id in part.missing({r.home_id for _, r in items}):
-            part.install(HomeState(home_id), None, presumed=True)
         part.apply(items)
         t3 = clock()
         spent["inbound"] += t1 - t0

@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from azure.core.exceptions import HttpResponseError
@@ -21,6 +23,7 @@ from homesec_domain.tracing import Tracing
 from prometheus_client import CollectorRegistry
 
 from homesec_consumer.adapters import accelerated_decoding
+from homesec_consumer.adapters.alarms import EventHubAlarmPublisher, build_alarm_publisher
 from homesec_consumer.adapters.blob import (
     BlobCheckpointSink,
     BlobDeadLetterSink,
@@ -39,25 +42,31 @@ from homesec_consumer.adapters.eventhub import (
     refresh_lag,
     watch_ownership,
 )
+from homesec_consumer.adapters.peers import BlobPeers
+from homesec_consumer.alarm_outbox import AlarmOutbox
 from homesec_consumer.http import create_http_app
+from homesec_consumer.lifecycle import Server, StoppedError, bounded_close, brief, until_stopped
 from homesec_consumer.metrics import ConsumerMetrics
 from homesec_consumer.ports import NO_SPANS, RollupStore
 from homesec_consumer.processor import ProcessorConfig, RollupProcessor
+from homesec_consumer.reads import HomeReads
 from homesec_consumer.settings import ConsumerSettings
 
 if TYPE_CHECKING:
     from homesec_consumer.tracing import ConsumerSpans
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+ALARM_RETRY_SECONDS = 1.0
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal capture: the consumer orders its shutdown itself."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    service: BlobServiceClient
+    store: RollupStore
+    sink: BlobCheckpointSink
+    processor: RollupProcessor
+    peers: BlobPeers
+    reads: HomeReads
 
 
 def processor_config(s: ConsumerSettings) -> ProcessorConfig:
@@ -70,33 +79,6 @@ def processor_config(s: ConsumerSettings) -> ProcessorConfig:
         max_age_ms=ms(s.max_reading_age_seconds + s.horizon_margin_seconds),
         max_ahead_ms=ms(s.max_clock_skew_seconds + s.horizon_margin_seconds),
     )  # fmt: skip
-
-
-class _StoppedError(Exception):
-    """``stop`` was set while waiting."""
-
-
-async def until_stopped(stop: asyncio.Event, aw: Awaitable[T], timeout: float | None = None) -> T:
-    """Await ``aw`` unless ``stop`` is set first (then cancel it and raise ``_StoppedError``)."""
-    task = asyncio.ensure_future(aw)
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        done, _ = await asyncio.wait({task, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-    if task in done:
-        return task.result()
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    if stop.is_set():
-        raise _StoppedError
-    raise TimeoutError(f"no answer in {timeout:g} s")
-
-
-def brief(exc: BaseException) -> str:
-    """One line about an error (SDK messages run to many lines)."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:160] if text else ''}".rstrip(": ")
 
 
 class ConsumerService:
@@ -144,17 +126,22 @@ class ConsumerService:
         credential = credential_for(s) if needs_credential else None
         service, cp_store = build_blob_clients(s, credential)
         client = build_eventhub_client(s, cp_store, credential)
+        alarms = build_alarm_publisher(s, credential)
         async with contextlib.AsyncExitStack() as stack:
             for close in (service.close, cp_store.close) + ((credential.close,) if credential else ()):
-                stack.push_async_callback(_bounded_close, close)
-            await self._serve(stop, service, cp_store, client)
+                stack.push_async_callback(bounded_close, close)
+            if alarms is not None:
+                stack.push_async_callback(bounded_close, alarms.close)
+            await self._serve(stop, self._build(service, cp_store, client, alarms), client)
 
     def _build(
-        self, service: BlobServiceClient, cp_store: BlobCheckpointStore, client: EventHubConsumerClient
-    ) -> tuple[RollupStore, BlobCheckpointSink, RollupProcessor]:
+        self, service: BlobServiceClient, cp_store: BlobCheckpointStore, client: EventHubConsumerClient,
+        alarms: EventHubAlarmPublisher | None,
+    ) -> _Parts:  # fmt: skip
         s, health, timeout = self.settings, self.health, self.settings.blob_operation_timeout_seconds
+        prefix = f"state/{client.eventhub_name}/{s.consumer_group}"
         store: RollupStore = BlobRollupStore(
-            service.get_container_client(s.rollup_container), health, timeout
+            service.get_container_client(s.rollup_container), health, timeout, prefix
         )
         if self.tracing is not None:
             from homesec_consumer.tracing import TracingStore
@@ -165,20 +152,22 @@ class ConsumerService:
             cp_store, eventhub_namespace(s), client.eventhub_name, s.consumer_group, health, timeout
         )
         dead = BlobDeadLetterSink(service.get_container_client(s.deadletter_container), health, timeout)
+        outbox = None if alarms is None else AlarmOutbox(alarms, self.metrics, self.clock)
         processor = RollupProcessor(
             store, dead_letters=dead, checkpoints=sink, metrics=self.metrics, clock=self.clock,
-            config=processor_config(s), spans=self.spans or NO_SPANS,
+            config=processor_config(s), spans=self.spans or NO_SPANS, alarms=outbox,
         )  # fmt: skip
-        return store, sink, processor
+        members = f"members/{client.eventhub_name}/{s.consumer_group}"
+        peers = BlobPeers(
+            service.get_container_client(s.rollup_container), members, uuid.uuid4().hex, s.read_api_url,
+            health, timeout,
+        )  # fmt: skip
+        return _Parts(service, store, sink, processor, peers, HomeReads(processor, store, peers, self.clock))
 
-    async def _serve(
-        self, stop: asyncio.Event, service: BlobServiceClient, cp_store: BlobCheckpointStore,
-        client: EventHubConsumerClient,
-    ) -> None:  # fmt: skip
+    async def _serve(self, stop: asyncio.Event, parts: _Parts, client: EventHubConsumerClient) -> None:
         s = self.settings
-        store, sink, processor = self._build(service, cp_store, client)
-        app = create_http_app(store, self.registry, self.ready)
-        http = _Server(
+        app = create_http_app(parts.reads, parts.store, self.registry, self.ready)
+        http = Server(
             uvicorn.Config(
                 app,
                 host=s.host,
@@ -191,15 +180,17 @@ class ConsumerService:
         )
         http_task = asyncio.create_task(http.serve(), name="http")
         try:
-            partition_ids = await self._start(stop, service, client, sink)
+            partition_ids = await self._start(stop, parts.service, client, parts.sink)
             if partition_ids is None:  # stopped during start-up: nothing was received, nothing to flush
                 log.info("consumer stopped in 0.0 s (during start-up)")
             else:
-                await self._run(stop, client, processor, sink, partition_ids)
+                parts.reads.partition_ids = partition_ids
+                await self._run(stop, client, parts, partition_ids)
+                await parts.peers.leave()
         finally:
             http.should_exit = True
             await asyncio.gather(http_task, return_exceptions=True)
-        await _bounded_close(client.close)
+        await bounded_close(client.close)
 
     async def _start(
         self, stop: asyncio.Event, service: BlobServiceClient, client: EventHubConsumerClient,
@@ -210,7 +201,7 @@ class ConsumerService:
         while True:
             try:
                 return await until_stopped(stop, self._start_once(service, client, sink), _ATTEMPT_TIMEOUT)
-            except _StoppedError:
+            except StoppedError:
                 return None
             except Exception as exc:
                 attempt += 1
@@ -237,10 +228,9 @@ class ConsumerService:
         return list(await client.get_partition_ids())
 
     async def _run(
-        self, stop: asyncio.Event, client: EventHubConsumerClient, processor: RollupProcessor,
-        sink: BlobCheckpointSink, partition_ids: list[str],
-    ) -> None:  # fmt: skip
-        s = self.settings
+        self, stop: asyncio.Event, client: EventHubConsumerClient, parts: _Parts, partition_ids: list[str]
+    ) -> None:
+        s, processor, sink = self.settings, parts.processor, parts.sink
         runner = EventHubRunner(
             client, processor, self.metrics, max_batch_size=s.max_batch_size,
             max_wait_time=s.max_wait_time_seconds,
@@ -268,6 +258,13 @@ class ConsumerService:
                 ),
                 name="lag",
             ),
+            asyncio.create_task(processor.run_alarm_loop(ALARM_RETRY_SECONDS, loops_stop), name="alarms"),
+            asyncio.create_task(
+                parts.peers.run(
+                    lambda: list(processor.partitions), s.peer_refresh_interval_seconds, loops_stop
+                ),
+                name="peers",
+            ),
         ]
         self.started = True
         log.info("consumer running: group %s, %d partitions", s.consumer_group, len(partition_ids))
@@ -289,7 +286,7 @@ class ConsumerService:
             )
         except TimeoutError:
             log.error("final flush did not finish in time; the next owner redoes the rest")
-        await _bounded_close(client.close, max(1.0, self.settings.shutdown_grace_seconds * 0.3))
+        await bounded_close(client.close, max(1.0, self.settings.shutdown_grace_seconds * 0.3))
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -297,11 +294,3 @@ class ConsumerService:
 
 
 _ATTEMPT_TIMEOUT = 60.0  # one start-up attempt (the SDKs' own retries included)
-
-
-async def _bounded_close(close: Callable[[], Awaitable[None]], timeout: float = 1.0) -> None:
-    """Close a client without letting a dead endpoint hold the exit."""
-    try:
-        await asyncio.wait_for(close(), timeout=timeout)
-    except Exception as exc:  # closing is best effort: the process is leaving
-        log.debug("closing %r: %s", close, brief(exc))

@@ -43,5 +43,9 @@ class AlarmPublishError(ConsumerError):
         self.detail = detail
 
 
+class SnapshotFormatError(ConsumerError):
+    """A partition's state blob is not a state snapshot this version reads."""
+
+
 class ConfigurationError(ConsumerError):
     """The settings do not describe a usable Event Hubs or Blob endpoint."""

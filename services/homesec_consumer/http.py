@@ -1,4 +1,5 @@
-"""The consumer's small read-only HTTP app: probes, metrics and the resident read path."""
+"""The consumer's small read-only HTTP app: probes, metrics and the resident read path (``reads.HomeReads``:
+the live fold state, forwarded to the owning pod, or the last durable state)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
 from homesec_domain.rollup import iso_ms
 from prometheus_client import CollectorRegistry
@@ -15,6 +17,9 @@ from prometheus_client.exposition import choose_encoder
 
 from homesec_consumer.errors import StoreUnavailableError
 from homesec_consumer.ports import RollupStore
+from homesec_consumer.reads import Forwarded, HomeReads
+
+FORWARDED_HEADER = "x-homesec-forwarded"  # a read forwarded by another consumer pod (answered, not forwarded)
 
 _HOME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -23,26 +28,29 @@ def _parse(ts: str) -> datetime:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(UTC)
 
 
-async def home_status(store: RollupStore, home_id: str) -> dict[str, Any]:
-    """The status document without the embedded fold state (one blob read)."""
-    if not _HOME_ID.match(home_id):
-        raise HTTPException(status_code=404, detail="unknown home")
+async def home_status(reads: HomeReads, home_id: str, request: Request) -> Forwarded:
+    """The status document (``reads.HomeReads``), or the error to answer."""
+    if not _HOME_ID.fullmatch(home_id):
+        return Forwarded(404, {"detail": "unknown home"})
+    forwarded = FORWARDED_HEADER in request.headers
     try:
-        stored = await store.load_status(home_id)
-    except StoreUnavailableError as exc:
-        raise HTTPException(status_code=503, detail="rollup store unavailable") from exc
-    if stored is None:
-        raise HTTPException(status_code=404, detail="unknown home")
-    return {k: v for k, v in stored.doc.items() if k != "state"}
+        return await reads.status(home_id, request.headers.get("authorization"), forwarded=forwarded)
+    except StoreUnavailableError:
+        return Forwarded(503, {"detail": "rollup store unavailable"})
 
 
 _STAMP_FIELDS = ("rev", "stream")  # a day entry's merge bookkeeping (homesec_domain.rollup.merge_day)
 
 
-async def home_history(store: RollupStore, home_id: str, hours: int) -> dict[str, Any]:
-    """Hourly rollups of the last ``hours`` hours up to the home's watermark: the status blob plus one
-    day blob per UTC day the range touches (2 reads for 24 hours)."""
-    status = await home_status(store, home_id)
+async def home_history(
+    reads: HomeReads, store: RollupStore, home_id: str, hours: int, request: Request
+) -> dict[str, Any]:
+    """Hourly rollups of the last ``hours`` hours up to the home's watermark: the status (open hours) plus
+    one day blob per UTC day the range touches (2 reads for 24 hours)."""
+    answer = await home_status(reads, home_id, request)
+    if answer.status != 200:
+        raise HTTPException(status_code=answer.status, detail=answer.body.get("detail"))
+    status = answer.body
     if status.get("watermark") is None:
         return {"home_id": home_id, "hours": []}
     end = _parse(status["watermark"]).replace(minute=0, second=0, microsecond=0)
@@ -62,7 +70,9 @@ async def home_history(store: RollupStore, home_id: str, hours: int) -> dict[str
     return {"home_id": home_id, **span, "hours": keep}  # "...T09:00:00.000Z", as the hour documents
 
 
-def create_http_app(store: RollupStore, registry: CollectorRegistry, ready: Callable[[], bool]) -> FastAPI:
+def create_http_app(
+    reads: HomeReads, store: RollupStore, registry: CollectorRegistry, ready: Callable[[], bool]
+) -> FastAPI:
     # FastAPI's own OpenTelemetry stays off: the consumer's traces are its batches and flushes.
     off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
     app = FastAPI(title="homesec consumer", docs_url=None, redoc_url=None, openapi_url=None, telemetry=off)
@@ -84,11 +94,12 @@ def create_http_app(store: RollupStore, registry: CollectorRegistry, ready: Call
         return Response(encoder(registry), media_type=content_type)
 
     @app.get("/v1/homes/{home_id}/status")
-    async def status(home_id: str) -> dict[str, Any]:
-        return await home_status(store, home_id)
+    async def status(home_id: str, request: Request) -> JSONResponse:
+        answer = await home_status(reads, home_id, request)
+        return JSONResponse(answer.body, status_code=answer.status)
 
     @app.get("/v1/homes/{home_id}/history")
-    async def history(home_id: str, hours: int = Query(24, ge=1, le=168)) -> dict[str, Any]:
-        return await home_history(store, home_id, hours)
+    async def history(home_id: str, request: Request, hours: int = Query(24, ge=1, le=168)) -> dict[str, Any]:
+        return await home_history(reads, store, home_id, hours, request)
 
     return app

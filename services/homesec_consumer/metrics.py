@@ -21,6 +21,7 @@ DEAD_LETTER_REASONS = ("undecodable", "schema_version", "invalid", "outside_hori
 DUPLICATE_REASONS = ("resent", "redelivered")
 HANDLER_STAGES = (
     "partition", "load_balancing", "ownership_watch", "flush", "checkpoint", "startup", "lag_refresh",
+    "snapshot_load", "alarms",
 )  # fmt: skip
 # ``conflict``: a conditional write lost to another writer (fencing, not a storage fault).
 ROLLUP_WRITE_RESULTS = ("ok", "error", "conflict")
@@ -28,6 +29,8 @@ OWNERSHIP_CHANGES = ("claimed", "released")
 ACCELERATORS = ("decoder", "fold")  # homesec_domain.accelerators: 1 when in use, 0 for the public path
 
 _LATENCY_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 300, 600)
+_ALARM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60)
+_SNAPSHOT_BUCKETS = (1e3, 1e4, 1e5, 1e6, 4e6, 16e6, 64e6)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 300, 500, 1000)
 
 
@@ -92,6 +95,13 @@ class ConsumerMetrics:
     last_batch_time: Gauge
     ready: Gauge
     accelerated: Gauge
+    alarm_transitions: Counter
+    alarms_published: Counter
+    alarm_publish_errors: Counter
+    alarm_latency: Histogram
+    alarms_pending: Gauge
+    snapshot_writes: Counter
+    snapshot_bytes: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ConsumerMetrics:
@@ -130,6 +140,44 @@ class ConsumerMetrics:
             ),
             batch_processing=Histogram(
                 f"{p}batch_processing_seconds", "Time to process one batch", registry=registry
+            ),
+            alarm_transitions=Counter(
+                f"{p}alarm_transitions",
+                "Sensor alarms raised or cleared, as found while folding",
+                ["transition"],
+                registry=registry,
+            ),
+            alarms_published=Counter(
+                f"{p}alarms_published", "Alarm events acknowledged by the alarms hub", registry=registry
+            ),
+            alarm_publish_errors=Counter(
+                f"{p}alarm_publish_errors",
+                "Failed sends to the alarms hub (the alarms stay pending and are sent again)",
+                registry=registry,
+            ),
+            alarm_latency=ExemplarHistogram(
+                f"{p}alarm_latency_seconds",
+                "Enqueued time of the reading that raised or cleared an alarm to its alarm event "
+                "acknowledged by the alarms hub",
+                buckets=_ALARM_BUCKETS,
+                registry=registry,
+            ),
+            alarms_pending=Gauge(
+                f"{p}alarms_pending",
+                "Alarm events waiting for the alarms hub's acknowledgement",
+                registry=registry,
+            ),
+            snapshot_writes=Counter(
+                f"{p}snapshot_writes",
+                "Partition state snapshot writes by result (ok, error, conflict)",
+                ["result"],
+                registry=registry,
+            ),
+            snapshot_bytes=Histogram(
+                f"{p}snapshot_bytes",
+                "Size of a written partition state snapshot",
+                buckets=_SNAPSHOT_BUCKETS,
+                registry=registry,
             ),
             end_to_end_latency=ExemplarHistogram(
                 f"{p}end_to_end_latency_seconds",
@@ -221,6 +269,10 @@ class ConsumerMetrics:
             self.rollup_writes.labels(result=result)
         for change in OWNERSHIP_CHANGES:
             self.ownership_changes.labels(change=change)
+        for kind in ("raised", "cleared"):
+            self.alarm_transitions.labels(transition=kind)
+        for result in ROLLUP_WRITE_RESULTS:
+            self.snapshot_writes.labels(result=result)
         for component in ACCELERATORS:
             self.accelerated.labels(component=component).set(0)
         self.storage_available.set(1)

@@ -1,38 +1,32 @@
-"""One owned partition's in-memory state: packed per-home fold states, what is not yet durable, and the
-position a checkpoint may safely record.
+"""One owned partition's in-memory state: packed per-home fold states, what is not yet durable, the alarm
+transitions not yet acknowledged, and the position a checkpoint may safely record.
 
 Every home lives in exactly one partition (partition key = home ID), so per-partition state plus the
 partition's checkpoint is consistent. Each home's state records the position of the last event folded for it
 (``HomeState.applied``), so an event redelivered after a restart or rebalance is skipped exactly.
 
-A home is *dirty* from its first applied reading after the last durable write; ``Dirty.before`` is the
-partition position just before that reading. The checkpoint may advance to the smallest ``before`` of the
-homes still dirty (or to the last event when none is): every event up to there has its effect durable, or
-had no effect (duplicate, redelivered, dead-lettered).
-
-Flushing a home is two steps. First its status blob, whose packed state still holds the home's closed hours
-and late amendments, each stamped with the home's position (``SnapItem.closed``): from then on they are
-durable. Then they are merged into the day blobs, where a stamp already present changes nothing, and only
-then do they leave the state (``merged``). A crash in between leaves them in the status, from which the next
-owner merges them again, idempotently.
-
-A home *presumed* new (installed without reading its status blob, see ``RollupProcessor.open_partition``) is
-``unverified`` until its create-only status write succeeds; if the blob exists after all, that write fails
-and the partition is fenced before any day blob is touched.
+The state is durable per partition: a snapshot (``homesec_consumer.snapshot``) of every home at the
+partition's last position, written conditionally on the previous snapshot's etag (fencing). Once it is
+durable the checkpoint may move to that position. Closed hours and late amendments are stamped with their
+home's position when a snapshot is taken and stay in the state, so the snapshot holds them; they are then
+merged into the day blobs, where a stamp already present changes nothing, and only then leave the state
+(``merged``). A crash in between leaves them in the snapshot, from which the next owner merges them again.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-import orjson
+from homesec_domain.alarms import AlarmTransition, sensor_alarm, transition
 from homesec_domain.fold import FoldConfig, HomeState, HourAgg, Outcome, fold, to_ms
 from homesec_domain.models import Reading
 from homesec_domain.rollup import pack, status_doc, unpack
 
 from homesec_consumer.ports import Position
+from homesec_consumer.snapshot import PendingAlarm, SnapshotHeader, encode
 
 
 class InboundEvent(NamedTuple):
@@ -44,29 +38,6 @@ class InboundEvent(NamedTuple):
 
 
 @dataclass(slots=True)
-class Dirty:
-    before: Position | None  # None: the position before is unknown (first event after start)
-    first_enqueued_ms: int | None
-    readings: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class SnapItem:
-    home_id: str
-    body: bytes  # the status document
-    etag: str | None
-    closed: list[HourAgg]  # stamped closed entries the status holds, to merge into day blobs after it
-    dirty: Dirty
-    in_doubt: tuple[bytes, ...] = ()  # earlier status bodies whose writes timed out (they may have landed)
-
-
-@dataclass(slots=True)
-class Snapshot:
-    items: list[SnapItem]
-    target: Position | None  # where to checkpoint once every item is durable
-
-
-@dataclass(slots=True)
 class BatchResult:
     accepted: int = 0  # applied (late ones included)
     late: int = 0  # applied to an hour already closed
@@ -74,20 +45,26 @@ class BatchResult:
     redelivered: int = 0  # duplicates: events at or below their home's applied position
     gaps: int = 0  # newly missing sequence numbers
     restarts: int = 0  # sensors whose sequence numbers started again
+    alarms: list[PendingAlarm] = field(default_factory=list)  # alarm transitions, in partition order
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    home_id: str
+    closed: list[HourAgg]  # stamped closed entries, in merge order
+
+
+@dataclass(slots=True)
+class Snapshot:
+    body: bytes
+    position: Position | None  # where to checkpoint once the snapshot is durable
+    taken_ms: int
+    readings: int  # readings applied since the previous snapshot (now durable with this one)
+    first_enqueued_ms: int | None  # the oldest of them
 
 
 IN_DOUBT_LIMIT = 4
 _LATE, _DUPLICATE, _REDELIVERED = Outcome.LATE, Outcome.DUPLICATE, Outcome.REDELIVERED
-
-
-def _join(etag: str | None, packed: bytes) -> bytes:
-    raw = (etag or "").encode()
-    return bytes([len(raw)]) + raw + packed
-
-
-def _split(stored: bytes) -> tuple[str | None, bytes]:
-    size = stored[0]
-    return (stored[1 : 1 + size].decode() or None), stored[1 + size :]
 
 
 def older(a: Position | None, b: Position | None) -> Position | None:
@@ -102,20 +79,34 @@ def stream_of(partition_id: str) -> int:
     return int(partition_id) if partition_id.isdigit() and len(partition_id) < 6 else -1
 
 
+def digest(body: bytes) -> bytes:
+    return hashlib.sha256(body).digest()
+
+
 @dataclass(slots=True)
 class PartitionState:
     partition_id: str
     config: FoldConfig
     co_alarm_ppm: float = 50.0
-    homes: dict[str, bytes] = field(default_factory=dict)  # etag-prefixed packed HomeState
-    dirty: dict[str, Dirty] = field(default_factory=dict)
+    homes: dict[str, bytes] = field(default_factory=dict)  # packed HomeState
+    closing: set[str] = field(default_factory=set)  # homes with closed entries not yet merged
+    outbox: list[PendingAlarm] = field(default_factory=list)  # alarm events not yet acknowledged
     last: Position | None = None
+    last_enqueued_ms: int | None = None  # the enqueued time of ``last``
+    alarms_since_ms: int = 0  # of the restored snapshot (see ``homesec_consumer.alarm_outbox``)
     checkpointed: Position | None = None
     checkpoint_time: float | None = None
     fenced: bool = False
-    presume_new: bool = False  # homes not in memory are new (no status read); see RollupProcessor
-    unverified: set[str] = field(default_factory=set)  # presumed new, not yet created in the store
-    in_doubt: dict[str, tuple[bytes, ...]] = field(default_factory=dict)  # see ``doubt``
+    initial: bool = False  # the checkpoint was the initial one when claimed
+    loaded: bool = False  # the snapshot (if any) was read
+    legacy: bool = False  # homes not in memory may have a format-2 status blob: read it (migration)
+    snapshot_etag: str | None = None  # the durable snapshot's etag (None: none yet, create-only)
+    snapshot_taken_ms: int | None = None  # when the durable snapshot was taken
+    in_doubt: tuple[bytes, ...] = ()  # digests of snapshot writes that timed out (they may have landed)
+    changed: int = 0  # readings applied since the last snapshot
+    stale: bool = False  # merged entries left the state since the last snapshot (which still holds them)
+    changed_first_ms: int | None = None
+    current_at: float | None = None  # when the partition last delivered a batch (or an empty wait)
     stream: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -124,108 +115,135 @@ class PartitionState:
     def missing(self, home_ids: set[str]) -> list[str]:
         return sorted(h for h in home_ids if h not in self.homes)
 
-    def install(self, state: HomeState, etag: str | None, *, presumed: bool = False) -> None:
-        """A home's state as loaded from the store (or new; ``presumed``: new without having looked)."""
-        self.homes[state.home_id] = _join(etag, pack(state))
-        if presumed:
-            self.unverified.add(state.home_id)
-        elif state.closed and state.home_id not in self.dirty:
-            # Closed entries the status holds and an earlier owner may not have merged: merge them again.
-            self.dirty[state.home_id] = Dirty(self.last, None)
+    def restore_from(self, header: SnapshotHeader, homes: dict[str, bytes], etag: str) -> None:
+        """The partition's durable snapshot, read when the partition is claimed."""
+        self.homes = homes
+        self.closing = {h for h in header.closing if h in homes}
+        self.outbox = list(header.alarms)
+        self.legacy = header.legacy
+        self.snapshot_etag, self.snapshot_taken_ms = etag, header.taken_ms
+        self.alarms_since_ms = header.alarms_since_ms
+
+    def install(self, state: HomeState) -> None:
+        """A home's state as migrated from its format-2 status blob (or new)."""
+        self.homes[state.home_id] = pack(state)
+        if state.closed:
+            self.closing.add(state.home_id)
 
     def state_of(self, home_id: str) -> HomeState:
-        return unpack(home_id, _split(self.homes[home_id])[1])
+        return unpack(home_id, self.homes[home_id])
+
+    def status(self, home_id: str) -> dict[str, Any] | None:
+        """The home's current status document (without the packed state), or None if unknown here."""
+        packed = self.homes.get(home_id)
+        if packed is None:
+            return None
+        doc = status_doc(unpack(home_id, packed), self.co_alarm_ppm)
+        del doc["state"]
+        return doc
 
     def apply(self, items: Sequence[tuple[InboundEvent, Reading | None]]) -> BatchResult:
         """Fold a batch in partition order; ``None`` readings were dead-lettered and only advance."""
         work: dict[str, HomeState] = {}
         gaps_before: dict[str, int] = {}
-        accepted = late = resent = redelivered = 0
-        last, config, dirty, stream = self.last, self.config, self.dirty, self.stream
+        result = BatchResult()
+        last, config, stream, ppm = self.last, self.config, self.stream, self.co_alarm_ppm
+        if items:
+            self.last_enqueued_ms = items[-1][0].enqueued_ms
         for event, reading in items:
-            before, last = last, event.position
+            last = event.position
             if reading is None:
                 continue
             home_id = reading.home_id
             home = work.get(home_id)
             if home is None:
-                home = work[home_id] = self.state_of(home_id)
+                packed = self.homes.get(home_id)  # absent: a new home (or migrated by the caller already)
+                home = work[home_id] = HomeState(home_id) if packed is None else unpack(home_id, packed)
                 gaps_before[home_id] = home.gaps
+            sensor = home.sensors.get(reading.sensor_id)
+            was = sensor is not None and sensor_alarm(sensor, ppm)
             arrived = event.enqueued_ms if event.enqueued_ms is not None else to_ms(reading.ts)
             outcome = fold(home, reading, config, stream, last.sequence_number, arrived)
             if outcome is _DUPLICATE:
-                resent += 1
+                result.resent += 1
             elif outcome is _REDELIVERED:
-                redelivered += 1
+                result.redelivered += 1
             else:
-                accepted += 1
-                late += outcome is _LATE
-                mark = dirty.get(home_id)
-                if mark is None:
-                    mark = dirty[home_id] = Dirty(before, event.enqueued_ms)
-                mark.readings += 1
+                result.accepted += 1
+                result.late += outcome is _LATE
+                sensor = home.sensors[reading.sensor_id]
+                if sensor_alarm(sensor, ppm) != was:
+                    self._alarm(result, transition(home_id, reading.sensor_id, sensor, not was), event)
+                if self.changed_first_ms is None:
+                    self.changed_first_ms = event.enqueued_ms
         self.last = last
-        result = BatchResult(accepted, late, resent, redelivered)
+        self.changed += result.accepted
         for home_id, home in work.items():
             result.gaps += max(0, home.gaps - gaps_before[home_id])
             result.restarts += home.restarts
-            self.homes[home_id] = _join(_split(self.homes[home_id])[0], pack(home))
+            self.homes[home_id] = pack(home)
+            if home.closed:
+                self.closing.add(home_id)
         return result
 
-    def snapshot(self, limit: int = 0) -> Snapshot:
-        """Take the dirty homes (oldest first, at most ``limit`` unless 0) out for writing; their closed
-        entries are stamped now, so the status about to be written holds them as they will be merged."""
-        order = sorted(
-            self.dirty.items(), key=lambda kv: -1 if kv[1].before is None else kv[1].before.sequence_number
-        )
-        chosen = order[:limit] if limit else order
-        items: list[SnapItem] = []
-        for home_id, mark in chosen:
-            etag, packed = _split(self.homes[home_id])
-            state = unpack(home_id, packed)
-            closed = state.stamp_closed()
+    def _alarm(self, result: BatchResult, found: AlarmTransition, event: InboundEvent) -> None:
+        pending = PendingAlarm(found.message_id, found.home_id, found.body(), event.enqueued_ms)
+        result.alarms.append(pending)
+        self.outbox.append(pending)
+
+    def snapshot(self, taken_ms: int, alarms_since_ms: int = 0) -> Snapshot:
+        """Every home at the last position, closed entries stamped now (they stay until ``merged``)."""
+        for home_id in self.closing:
+            state = unpack(home_id, self.homes[home_id])
+            if any(h.rev < 0 for h in state.closed):
+                state.stamp_closed()
+                self.homes[home_id] = pack(state)
+        header = SnapshotHeader(
+            self.partition_id, self.last, taken_ms, self.legacy, sorted(self.closing), list(self.outbox),
+            alarms_since_ms,
+        )  # fmt: skip
+        snap = Snapshot(encode(header, self.homes), self.last, taken_ms, self.changed, self.changed_first_ms)
+        self.changed, self.changed_first_ms, self.stale = 0, None, False
+        return snap
+
+    def merges(self, limit: int = 0) -> list[Merge]:
+        """The homes' stamped closed entries to merge into day blobs (at most ``limit`` homes unless 0)."""
+        out: list[Merge] = []
+        for home_id in sorted(self.closing):
+            closed = [h for h in unpack(home_id, self.homes[home_id]).closed if h.rev >= 0]
             if closed:
-                self.homes[home_id] = _join(etag, pack(state))
-            body = self._status_body(state)
-            items.append(SnapItem(home_id, body, etag, closed, mark, self.in_doubt.get(home_id, ())))
-            del self.dirty[home_id]
-        target = self.last
-        for mark in self.dirty.values():
-            target = older(target, mark.before)
-        return Snapshot(items, target)
+                out.append(Merge(home_id, sorted(closed, key=lambda h: (h.hour, h.rev))))
+                if limit and len(out) >= limit:
+                    break
+        return out
 
-    def _status_body(self, state: HomeState) -> bytes:
-        return orjson.dumps(status_doc(state, self.co_alarm_ppm), option=orjson.OPT_SORT_KEYS)
+    def committed(self, snap: Snapshot, etag: str) -> None:
+        """The snapshot is durable."""
+        self.snapshot_etag, self.snapshot_taken_ms, self.in_doubt = etag, snap.taken_ms, ()
 
-    def commit(self, item: SnapItem, etag: str) -> None:
-        """The item's status is durable: remember its new etag."""
-        self.homes[item.home_id] = _join(etag, _split(self.homes[item.home_id])[1])
-        self.unverified.discard(item.home_id)
-        self.in_doubt.pop(item.home_id, None)
+    def failed(self, snap: Snapshot, timed_out: bool) -> None:
+        """The snapshot write failed: its readings wait for the next one. After a timeout the write may still
+        land: its digest is kept (the last ``IN_DOUBT_LIMIT``) so the next write recognises it as its own."""
+        self.changed += snap.readings
+        self.stale = True
+        if snap.first_enqueued_ms is not None:
+            self.changed_first_ms = min(
+                snap.first_enqueued_ms, self.changed_first_ms or snap.first_enqueued_ms
+            )
+        if timed_out:
+            self.in_doubt = (*self.in_doubt, digest(snap.body))[-IN_DOUBT_LIMIT:]
 
-    def doubt(self, item: SnapItem) -> None:
-        """The item's status write timed out: the store may apply it later, moving the etag on. Its body is
-        kept (the last ``IN_DOUBT_LIMIT`` per home), so the next write recognises it as its own; beyond
-        that, a landed write reads as another writer's and fences the partition (safe, only slower)."""
-        self.in_doubt[item.home_id] = (*self.in_doubt.get(item.home_id, ()), item.body)[-IN_DOUBT_LIMIT:]
-
-    def merged(self, item: SnapItem) -> None:
-        """The item's closed entries are in their day blobs: they leave the state."""
-        etag, packed = _split(self.homes[item.home_id])
-        state = unpack(item.home_id, packed)
+    def merged(self, item: Merge) -> HomeState:
+        """The item's closed entries are in their day blobs: they leave the state (returned)."""
+        state = unpack(item.home_id, self.homes[item.home_id])
         done = {(h.hour, h.rev, h.stream) for h in item.closed}
         state.closed = [h for h in state.closed if (h.hour, h.rev, h.stream) not in done]
-        self.homes[item.home_id] = _join(etag, pack(state))
+        self.homes[item.home_id] = pack(state)
+        self.stale = True
+        if not state.closed:
+            self.closing.discard(item.home_id)
+        return state
 
-    def restore(self, item: SnapItem) -> None:
-        """The write failed: the home is dirty again, from its older position."""
-        mark = self.dirty.get(item.home_id)
-        if mark is None:
-            self.dirty[item.home_id] = item.dirty
-            return
-        enq = [t for t in (mark.first_enqueued_ms, item.dirty.first_enqueued_ms) if t is not None]
-        self.dirty[item.home_id] = Dirty(
-            older(item.dirty.before, mark.before),
-            min(enq) if enq else None,
-            mark.readings + item.dirty.readings,
-        )
+    def acknowledged(self, message_ids: set[str]) -> None:
+        """These alarm events are in the alarms hub."""
+        self.outbox = [a for a in self.outbox if a.message_id not in message_ids]

@@ -26,25 +26,33 @@ class StoredDoc:
 
 
 class RollupStore(Protocol):
-    """Where rollups live (Blob in production).
+    """Where state and rollups live (Blob in production).
 
-    ``put_status`` is durable when it returns. It is conditional: ``etag=None`` creates the blob and fails
-    if it exists, otherwise the blob must still have ``etag``; a lost condition raises
-    ``RollupConflictError``. Writing the same name and content again changes nothing (idempotent).
-    ``in_doubt`` are bodies this writer sent earlier whose outcome it never learnt (a timeout): if the blob
-    holds one of them, that write landed after all, so the condition is checked against the blob's current
-    etag instead (one more attempt) rather than reported as another writer's.
+    ``put_snapshot`` writes a partition's state snapshot (``homesec_consumer.snapshot``) and is durable when
+    it returns. It is conditional: ``etag=None`` creates the blob and fails if it exists, otherwise the blob
+    must still have ``etag``; a lost condition raises ``RollupConflictError`` (fencing). Writing the same
+    content again changes nothing (idempotent). ``in_doubt`` are SHA-256 digests of bodies this writer sent
+    earlier whose outcome it never learnt (a timeout): if the blob holds one of them, that write landed after
+    all, so the condition is checked against the blob's current etag instead rather than reported as another
+    writer's.
+    ``load_snapshot`` returns the body and its etag, or None.
     ``merge_day`` adds closed entries (``("HH", amendment_doc)``: closed hours and late amendments, in stamp
     order) to a home's day document (read-modify-write with etags, retried on conflict); an entry whose stamp
     the hour already carries is a no-op, so a retried or replayed merge is idempotent.
+    ``put_view`` overwrites a home's status blob (a view for direct Blob readers, no state: last writer wins).
+    ``load_status`` reads a home's status blob (format-2 status blobs hold the packed state to migrate).
     Other failures raise ``StoreUnavailableError``.
     """
 
+    async def load_snapshot(self, partition_id: str) -> tuple[bytes, str] | None: ...
+
+    async def put_snapshot(
+        self, partition_id: str, body: bytes, etag: str | None, in_doubt: tuple[bytes, ...] = ()
+    ) -> str: ...
+
     async def load_status(self, home_id: str) -> StoredDoc | None: ...
 
-    async def put_status(
-        self, home_id: str, body: bytes, etag: str | None, in_doubt: tuple[bytes, ...] = ()
-    ) -> str: ...
+    async def put_view(self, home_id: str, body: bytes) -> None: ...
 
     async def merge_day(self, home_id: str, day: str, entries: list[tuple[str, dict[str, Any]]]) -> None: ...
 
@@ -101,16 +109,16 @@ class CheckpointSink(Protocol):
 class FlushSpans(Protocol):
     """Tracing of the flush (``homesec_consumer.tracing`` when tracing is on; ``NO_SPANS`` otherwise).
 
-    ``flush(partition_id, homes)`` wraps one partition's flush of ``homes`` dirty homes: a span linked to
-    the batches received since the partition's previous flush, current while its writes run.
+    ``flush(partition_id, readings)`` wraps one partition's flush of ``readings`` readings applied since the
+    last one: a span linked to the batches received since then, current while its writes run.
     """
 
-    def flush(self, partition_id: str, homes: int) -> contextlib.AbstractContextManager[None]: ...
+    def flush(self, partition_id: str, readings: int) -> contextlib.AbstractContextManager[None]: ...
 
 
 class _NoSpans:
     @contextlib.contextmanager
-    def flush(self, partition_id: str, homes: int) -> Iterator[None]:
+    def flush(self, partition_id: str, readings: int) -> Iterator[None]:
         yield
 
 

@@ -1,6 +1,7 @@
-"""The per-partition pipeline: decode -> dead-letter poison and readings outside the acceptance horizon ->
-load missing homes -> fold; and the flush: write dirty homes' status blobs, merge their closed hours and
-late amendments into the day blobs, then checkpoint the partition where every earlier effect is durable.
+"""The per-partition pipeline: restore the partition's snapshot -> decode -> dead-letter poison and readings
+outside the acceptance horizon -> (migrate homes from format-2 status blobs) -> fold -> publish alarm
+transitions; and the flush: write the partition's state snapshot, checkpoint the partition at the position it
+covers, merge closed hours and late amendments into the day blobs and rewrite those homes' status views.
 
 SDK-free: the Event Hubs adapter calls ``open_partition``/``handle_batch``/``close_partition``; the flush
 loop runs beside it. Batches of one partition are sequential (the SDK guarantees it) and folding is
@@ -24,11 +25,13 @@ from homesec_domain.fold import FoldConfig, HomeState, to_ms
 from homesec_domain.models import Reading
 from homesec_domain.rollup import state_from_status
 
+from homesec_consumer import snapshot as snapshots
+from homesec_consumer.alarm_outbox import AlarmOutbox
 from homesec_consumer.errors import PartitionFencedError, RollupConflictError, StoreUnavailableError
 from homesec_consumer.metrics import ConsumerMetrics, PartitionWatch
-from homesec_consumer.partition import BatchResult, InboundEvent, PartitionState, SnapItem, older
+from homesec_consumer.partition import BatchResult, InboundEvent, PartitionState, Snapshot
 from homesec_consumer.ports import NO_SPANS, CheckpointSink, DeadLetterSink, FlushSpans, Position, RollupStore
-from homesec_consumer.store_writes import SKIPPED, StoreWrites, log_failures
+from homesec_consumer.store_writes import StoreWrites
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class RollupProcessor:
         config: ProcessorConfig,
         clock: Callable[[], float],
         spans: FlushSpans = NO_SPANS,
+        alarms: AlarmOutbox | None = None,
     ) -> None:
         self._store = store
         self._spans = spans
@@ -63,23 +67,26 @@ class RollupProcessor:
         self._metrics = metrics
         self._config = config
         self._clock = clock
+        self._alarms = alarms  # None: no alarms hub (transitions are counted and visible, not published)
         self._writes = StoreWrites(store, metrics, config.write_concurrency)
         self.partitions: dict[str, PartitionState] = {}
         self.accepting = True
-        self._fenced: set[str] = set()  # partitions fenced in this process: never presume new homes again
         self.watches: dict[str, PartitionWatch] = {}  # what each owned partition's gauges read
+
+    @property
+    def co_alarm_ppm(self) -> float:
+        return self._config.fold.co_alarm_ppm
 
     # -- partition lifecycle ---------------------------------------------------------------------
     def open_partition(
-        self, partition_id: str, *, presume_new: bool = False, checkpoint: Position | None = None
+        self, partition_id: str, *, initial: bool = False, checkpoint: Position | None = None
     ) -> PartitionState:
-        """Start a partition's state. ``presume_new``: its checkpoint is still the initial one, so homes are
-        taken as new without reading their status blob; a create-only first write proves it, and if a blob
-        exists after all (an earlier owner wrote and never checkpointed) the partition is fenced and restarts
-        from its checkpoint, reading every home's status from then on. ``checkpoint``: the partition's
-        checkpoint when claimed (None: unknown); its gauges exist from now on, read at scrape time."""
+        """Start a partition's state; its snapshot is read before its first batch. ``initial``: its
+        checkpoint is still the initial one (no snapshot and no checkpoint: every home is new);
+        ``checkpoint``: the partition's checkpoint when claimed (None: unknown); its gauges exist from now
+        on, read at scrape time."""
         part = PartitionState(partition_id, self._config.fold, self._config.fold.co_alarm_ppm)
-        part.presume_new = presume_new and partition_id not in self._fenced
+        part.initial = initial
         self.partitions[partition_id] = part
         now = self._clock()
         durable = None if checkpoint is None else checkpoint.sequence_number
@@ -96,6 +103,8 @@ class RollupProcessor:
         self._metrics.partitions_owned.set(len(self.partitions))
         self.watches.pop(partition_id, None)
         self._metrics.unwatch_partition(partition_id)
+        if self._alarms is not None:
+            self._alarms.closed(partition_id)
         self._update_homes_gauge()
 
     def note_enqueued(self, partition_id: str, sequence_number: int) -> None:
@@ -112,9 +121,13 @@ class RollupProcessor:
         part = self.partitions.get(partition_id) or self.open_partition(partition_id)
         if part.fenced:
             raise PartitionFencedError(partition_id)
-        if not self.accepting or not events:
+        if not self.accepting:
             return
-        start = self._clock()
+        start = part.current_at = self._clock()
+        if not events:
+            return
+        if not part.loaded:
+            await self._restore(part)  # failed at the claim (``load``): an error here closes the partition
         self.watches[partition_id].received_batch(events[0].position, events[-1].position, start)
         self._metrics.events_received.inc(len(events))
         self._metrics.batch_size.observe(len(events))
@@ -125,15 +138,59 @@ class RollupProcessor:
             except InvalidEventError as exc:
                 await self._dead_letter(partition_id, event, exc)
                 items.append((event, None))
-        missing = part.missing({r.home_id for _, r in items if r is not None})
-        if missing:
-            await self._load(part, missing)
+        if part.legacy and (missing := part.missing({r.home_id for _, r in items if r is not None})):
+            await self._migrate(part, missing)
         result = part.apply(items)
         self._record_outcomes(result)
+        if result.alarms:
+            await self._publish_alarms(part)
         done = self._clock()
         self._metrics.batch_processing.observe(max(0.0, done - start))
         self._metrics.last_batch_time.set(done)
         self._update_homes_gauge()
+
+    async def load(self, partition_id: str) -> bool:
+        """Restore an owned partition's state from its snapshot now (at the claim, so that its status reads,
+        pending alarms and unmerged entries do not wait for an event); False when storage failed (counted and
+        logged: the next batch, flush or alarm round tries again)."""
+        part = self.partitions.get(partition_id)
+        if part is None or part.fenced:
+            return False
+        if not part.loaded:
+            try:
+                await self._restore(part)
+            except Exception as exc:
+                log.warning("restoring partition %s failed: %r", partition_id, exc)
+                return False
+        return True
+
+    async def _restore(self, part: PartitionState) -> None:
+        """Read the partition's snapshot. None: a partition still at its initial checkpoint starts empty; one
+        that was checkpointed before has format-2 status blobs to migrate from (``legacy``)."""
+        try:
+            stored = await self._writes.bounded(self._store.load_snapshot(part.partition_id))
+        except Exception:
+            self._metrics.handler_errors.labels(stage="snapshot_load").inc()
+            raise
+        if stored is None:
+            part.legacy = not part.initial
+            if part.legacy:
+                log.info("partition %s: no state snapshot; migrating homes from their status blobs",
+                         part.partition_id)  # fmt: skip
+        else:
+            header, homes = snapshots.decode(stored[0])
+            part.restore_from(header, homes, stored[1])
+        part.loaded = True
+        if self._alarms is not None:
+            self._alarms.opened(part)
+        else:
+            part.outbox.clear()
+
+    async def _publish_alarms(self, part: PartitionState) -> None:
+        if self._alarms is None:
+            part.outbox.clear()
+        else:
+            await self._alarms.send(part)
 
     def _admit(self, event: InboundEvent) -> Reading:
         """The event's reading if it decodes and lies in the acceptance horizon, else InvalidEventError."""
@@ -155,6 +212,9 @@ class RollupProcessor:
         metrics.late_readings.inc(result.late)
         metrics.sequence_gaps.inc(result.gaps)
         metrics.sensor_restarts.inc(result.restarts)
+        for alarm in result.alarms:
+            kind = "raised" if "/raised/" in alarm.message_id else "cleared"
+            metrics.alarm_transitions.labels(transition=kind).inc()
 
     async def _dead_letter(self, partition_id: str, event: InboundEvent, exc: InvalidEventError) -> None:
         seq = event.position.sequence_number
@@ -166,18 +226,18 @@ class RollupProcessor:
         await self._dead_letters.put(f"{partition_id}/{seq:020d}.json", orjson.dumps(doc))
         self._metrics.dead_letters.labels(reason=exc.reason).inc()
 
-    async def _load(self, part: PartitionState, home_ids: list[str]) -> None:
-        if part.presume_new:
-            for home_id in home_ids:
-                part.install(HomeState(home_id), None, presumed=True)
-            return
+    async def _migrate(self, part: PartitionState, home_ids: list[str]) -> None:
+        """Homes of a partition without a snapshot yet: their state from their format-2 status blobs."""
 
         async def one(home_id: str) -> None:
             stored = await self._writes.bounded(self._store.load_status(home_id))
             if stored is None:
-                part.install(HomeState(home_id), None)
+                part.install(HomeState(home_id))
+            elif "state" not in stored.doc:
+                log.error("home %s: status blob without state: no snapshot holds it; started anew", home_id)
+                part.install(HomeState(home_id))
             else:
-                part.install(state_from_status(stored.doc), stored.etag)
+                part.install(state_from_status(stored.doc))
 
         await asyncio.gather(*(one(h) for h in home_ids))
 
@@ -188,45 +248,50 @@ class RollupProcessor:
 
     async def flush_partition(self, partition_id: str, *, force: bool = False) -> None:
         part = self.partitions.get(partition_id)
-        if part is None or part.fenced:
+        if part is None or not await self.load(partition_id):
             return
-        snap = part.snapshot(0 if force else self._config.flush_max_homes)
-        target = snap.target
-        with logsetup.bind(partition=partition_id), self._spans.flush(partition_id, len(snap.items)):
-            durable = await self._write_statuses(part, snap.items)
-            written = {id(item) for item in durable}
-            failed = [item for item in snap.items if id(item) not in written]
-            failed += await self._writes.merge_days(part, [item for item in durable if item.closed])
-            for item in failed:
-                target = older(target, item.dirty.before)
+        target = part.last
+        with logsetup.bind(partition=partition_id), self._spans.flush(partition_id, part.changed):
+            if part.changed or part.stale:
+                snap = self._take_snapshot(part)
+                if not await self._write_snapshot(part, snap):
+                    return
+                target = snap.position
             await self._checkpoint(part, target)
+            merges = part.merges(0 if force else self._config.flush_max_homes)
+            if merges:
+                await self._writes.merge_days(part, merges)
+            if force and part.stale and not part.fenced:  # leaving: the next owner need not merge them again
+                await self._write_snapshot(part, self._take_snapshot(part))
 
-    async def _write_statuses(self, part: PartitionState, items: list[SnapItem]) -> list[SnapItem]:
-        """Write each item's status blob; return the items now durable (the rest are dirty again)."""
-        outcomes = await asyncio.gather(*(self._writes.put_status(i) for i in items), return_exceptions=True)
-        now = self._clock()
-        durable: list[SnapItem] = []
-        failures: list[BaseException] = []
-        for item, outcome in zip(items, outcomes, strict=True):
-            if isinstance(outcome, str):
-                part.commit(item, outcome)
-                durable.append(item)
-                self._metrics.readings_rolled_up.inc(item.dirty.readings)
-                if item.dirty.first_enqueued_ms is not None:
-                    self._metrics.end_to_end_latency.observe(
-                        max(0.0, now - item.dirty.first_enqueued_ms / 1000)
-                    )
-            elif isinstance(outcome, RollupConflictError):
-                log.warning("partition %s fenced: %s", part.partition_id, outcome)
-                part.fenced = True
-                self._fenced.add(part.partition_id)
-            else:
-                failures.append(outcome)
-                part.restore(item)
-                if isinstance(outcome, StoreUnavailableError) and outcome.operation != SKIPPED:
-                    part.doubt(item)
-        log_failures("rollup write", part.partition_id, failures)
-        return durable
+    def _take_snapshot(self, part: PartitionState) -> Snapshot:
+        now_ms = int(self._clock() * 1000)
+        since = self._alarms.since_for(part, now_ms) if self._alarms is not None else 0
+        return part.snapshot(now_ms, since)
+
+    async def _write_snapshot(self, part: PartitionState, snap: Snapshot) -> bool:
+        """Write the snapshot; True when it is durable."""
+        try:
+            etag = await self._writes.bounded(
+                self._store.put_snapshot(part.partition_id, snap.body, part.snapshot_etag, part.in_doubt)
+            )
+        except RollupConflictError as exc:
+            log.warning("partition %s fenced: %s", part.partition_id, exc)
+            self._metrics.snapshot_writes.labels(result="conflict").inc()
+            part.fenced = True
+            return False
+        except StoreUnavailableError as exc:
+            log.warning("state snapshot of partition %s failed: %s", part.partition_id, exc)
+            self._metrics.snapshot_writes.labels(result="error").inc()
+            part.failed(snap, timed_out=True)
+            return False
+        part.committed(snap, etag)
+        self._metrics.snapshot_writes.labels(result="ok").inc()
+        self._metrics.snapshot_bytes.observe(len(snap.body))
+        self._metrics.readings_rolled_up.inc(snap.readings)
+        if snap.first_enqueued_ms is not None:
+            self._metrics.end_to_end_latency.observe(max(0.0, self._clock() - snap.first_enqueued_ms / 1000))
+        return True
 
     async def _checkpoint(self, part: PartitionState, target: Position | None) -> None:
         if part.fenced or self.partitions.get(part.partition_id) is not part:
@@ -259,6 +324,25 @@ class RollupProcessor:
             except Exception:
                 log.exception("flush failed")
                 self._metrics.handler_errors.labels(stage="flush").inc()
+
+    async def publish_pending(self) -> None:
+        """Send the alarms that earlier sends left pending (failed, or restored from a snapshot)."""
+        for pid, part in list(self.partitions.items()):
+            if await self.load(pid) and part.outbox:
+                await self._publish_alarms(part)
+
+    async def run_alarm_loop(self, interval: float, stop: asyncio.Event) -> None:
+        """``publish_pending`` every ``interval`` seconds until ``stop`` is set; an error never ends it."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            if stop.is_set():
+                return
+            try:
+                await self.publish_pending()
+            except Exception:
+                log.exception("publishing pending alarms failed")
+                self._metrics.handler_errors.labels(stage="alarms").inc()
 
     def _update_homes_gauge(self) -> None:
         self._metrics.homes_in_state.set(sum(len(p.homes) for p in self.partitions.values()))

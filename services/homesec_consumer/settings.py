@@ -14,6 +14,11 @@ class ConsumerSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8081
+    # Where the other consumer pods reach this one's read API (reads forwarded to a partition's owner):
+    # http://<pod IP>:<port> on Kubernetes (the chart sets it); default http://<host>:<port>.
+    advertise_url: str | None = None
+    # How often each pod lists the peer directory (adapters/peers.py) and renews its own entry.
+    peer_refresh_interval_seconds: float = Field(default=5.0, gt=0)
 
     # Event Hubs: a connection string, or namespace + hub with DefaultAzureCredential (Workload Identity).
     eventhub_connection_string: SecretStr | None = None
@@ -107,6 +112,10 @@ class ConsumerSettings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"HOMESEC_CONSUMER_EVENTHUB_HTTP_PROXY: {exc}") from None
         return self
+
+    @property
+    def read_api_url(self) -> str:
+        return self.advertise_url or f"http://{self.host}:{self.port}"
 
     @property
     def blob_operation_timeout_seconds(self) -> float:

@@ -1,24 +1,26 @@
 """The store calls of the consumer's flushes: bounded in number at once, counted, and cut short by an outage.
 
-``StoreWrites`` runs at most ``concurrency`` store calls at a time (loads included). Each write is counted in
-``rollup_writes_total{result}`` (``ok``; ``error``: storage failed or timed out; ``conflict``: a conditional
-write lost to another writer, i.e. fencing). After a storage error the rest of the flush is skipped, not
-attempted (``begin`` starts the next flush afresh): its homes stay dirty, as if they had failed, and the next
-flush tries again.
+``StoreWrites`` runs at most ``concurrency`` store calls at a time (loads included). Each day-blob merge and
+status view write is counted in ``rollup_writes_total{result}`` (``ok``; ``error``: storage failed or timed
+out; ``conflict``: a conditional write lost to another writer). After a storage error the rest of the flush's
+merges is skipped, not attempted (``begin`` starts the next flush afresh): their entries stay in the state
+(and its snapshot), and the next flush tries again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from homesec_domain.rollup import amendment_doc, day_of, hh_of
+import orjson
+from homesec_domain.rollup import amendment_doc, day_of, hh_of, status_doc
 
 from homesec_consumer.errors import RollupConflictError, StoreUnavailableError
 from homesec_consumer.metrics import ConsumerMetrics
-from homesec_consumer.partition import PartitionState, SnapItem
+from homesec_consumer.partition import Merge, PartitionState
 from homesec_consumer.ports import RollupStore
 
 log = logging.getLogger("homesec_consumer.processor")
@@ -43,35 +45,26 @@ class StoreWrites:
         async with self._io:
             return await aw
 
-    async def put_status(self, item: SnapItem) -> str:
-        """Write the item's status blob (conditional on its etag, with its writes in doubt); its new etag."""
-        return await self._counted(
-            lambda: self._store.put_status(item.home_id, item.body, item.etag, item.in_doubt)
-        )
-
-    async def merge_days(self, part: PartitionState, items: list[SnapItem]) -> list[SnapItem]:
-        """Merge durable items' closed entries into their day blobs; return the items that failed. Those
-        stay dirty, and the checkpoint stays before them, so whoever owns the partition next replays an
-        event of the home, loads its status and merges them from there."""
-        outcomes = await asyncio.gather(*(self._merge_item(i) for i in items), return_exceptions=True)
-        failed: list[SnapItem] = []
-        failures: list[BaseException] = []
-        for item, outcome in zip(items, outcomes, strict=True):
-            if outcome is None:
-                part.merged(item)
-            else:
-                failures.append(outcome)
-                part.restore(item)
-                failed.append(item)
+    async def merge_days(self, part: PartitionState, items: list[Merge]) -> int:
+        """Merge the items' closed entries into their day blobs, then rewrite each home's status view;
+        return how many failed (their entries stay in the state for the next flush)."""
+        outcomes = await asyncio.gather(*(self._merge_item(part, i) for i in items), return_exceptions=True)
+        failures = [outcome for outcome in outcomes if outcome is not None]
         log_failures("day merge", part.partition_id, failures)
-        return failed
+        return len(failures)
 
-    async def _merge_item(self, item: SnapItem) -> None:
+    async def _merge_item(self, part: PartitionState, item: Merge) -> None:
         by_day: dict[str, list[tuple[str, dict[str, object]]]] = {}
         for agg in item.closed:
             by_day.setdefault(day_of(agg.hour), []).append((hh_of(agg.hour), amendment_doc(agg)))
         for day, entries in sorted(by_day.items()):
             await self._counted(lambda: self._store.merge_day(item.home_id, day, entries))  # noqa: B023
+        state = part.merged(item)
+        doc = status_doc(state, part.co_alarm_ppm)
+        del doc["state"]
+        view = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+        with contextlib.suppress(StoreUnavailableError):  # counted; rewritten when the next hour closes
+            await self._counted(lambda: self._store.put_view(item.home_id, view))
 
     async def _counted(self, op: Callable[[], Awaitable[T]]) -> T:
         async with self._io:

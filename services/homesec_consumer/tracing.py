@@ -103,11 +103,18 @@ class TracingStore:
     async def load_status(self, home_id: str) -> StoredDoc | None:
         return await self._inner.load_status(home_id)
 
-    async def put_status(
-        self, home_id: str, body: bytes, etag: str | None, in_doubt: tuple[bytes, ...] = ()
+    async def load_snapshot(self, partition_id: str) -> tuple[bytes, str] | None:
+        return await self._inner.load_snapshot(partition_id)
+
+    async def put_snapshot(
+        self, partition_id: str, body: bytes, etag: str | None, in_doubt: tuple[bytes, ...] = ()
     ) -> str:
-        with self._tracer.start_as_current_span("rollup.write_status", kind=SpanKind.CLIENT):
-            return await self._inner.put_status(home_id, body, etag, in_doubt)
+        with self._tracer.start_as_current_span("rollup.write_snapshot", kind=SpanKind.CLIENT):
+            return await self._inner.put_snapshot(partition_id, body, etag, in_doubt)
+
+    async def put_view(self, home_id: str, body: bytes) -> None:
+        with self._tracer.start_as_current_span("rollup.write_view", kind=SpanKind.CLIENT):
+            await self._inner.put_view(home_id, body)
 
     async def merge_day(self, home_id: str, day: str, entries: list[tuple[str, dict[str, Any]]]) -> None:
         with self._tracer.start_as_current_span("rollup.merge_day", kind=SpanKind.CLIENT):

@@ -1,13 +1,15 @@
 """Blob adapters: rollup store, dead-letter sink and checkpoint sink (azure-storage-blob aio).
 
 Layout of the rollup container (documented in docs/consumer.md):
-``homes/<home_id>/status.json`` (current status, one read) and
+``state/<event hub>/<consumer group>/<partition>.state`` (a partition's state snapshot),
+``homes/<home_id>/status.json`` (a home's status view, rewritten when an hour closes) and
 ``homes/<home_id>/hourly/<YYYY-MM-DD>.json`` (closed hourly rollups of one UTC day).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +34,7 @@ from homesec_consumer.ports import Position, StoredDoc
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _JSON = ContentSettings(content_type="application/json", cache_control="no-cache")
+_STATE = ContentSettings(content_type="application/octet-stream", cache_control="no-cache")
 _MERGE_ATTEMPTS = 8
 _IF_MATCH = MatchConditions.IfNotModified
 
@@ -42,6 +45,10 @@ def status_blob(home_id: str) -> str:
 
 def day_blob(home_id: str, day: str) -> str:
     return f"homes/{home_id}/hourly/{day}.json"
+
+
+def snapshot_blob(prefix: str, partition_id: str) -> str:
+    return f"{prefix}/{partition_id}.state"
 
 
 class StorageHealth:
@@ -101,11 +108,13 @@ class BlobRollupStore:
     ends within ``timeout`` seconds and reports to ``health``."""
 
     def __init__(
-        self, container: ContainerClient, health: StorageHealth | None = None, timeout: float = 30.0
-    ) -> None:
+        self, container: ContainerClient, health: StorageHealth | None = None, timeout: float = 30.0,
+        state_prefix: str = "state/telemetry/rollups",
+    ) -> None:  # fmt: skip
         self._container = container
         self._health = health or StorageHealth()
         self._timeout = timeout
+        self._state_prefix = state_prefix  # state/<event hub>/<consumer group>
 
     async def _download(self, name: str) -> tuple[bytes, str]:
         downloader = await self._container.get_blob_client(name).download_blob()
@@ -120,27 +129,30 @@ class BlobRollupStore:
         except AzureError as exc:
             raise StoreUnavailableError("get", repr(exc)) from exc
 
-    async def _put(self, name: str, body: bytes, etag: str | None, in_doubt: tuple[bytes, ...] = ()) -> str:
+    async def _put(
+        self, name: str, body: bytes, etag: str | None, in_doubt: tuple[bytes, ...] = (),
+        settings: ContentSettings = _JSON,
+    ) -> str:  # fmt: skip
         try:
-            return await self._put_once(name, body, etag)
+            return await self._put_once(name, body, etag, settings)
         except _ConditionLostError as lost:
             if lost.current is not None and lost.current[0] == body:
                 return lost.current[1]  # a retried write that already landed: idempotent by name + content
-            if lost.current is not None and lost.current[0] in in_doubt:
+            if lost.current is not None and hashlib.sha256(lost.current[0]).digest() in in_doubt:
                 log.info("%s: a write that timed out had landed after all; writing on top of it", name)
                 try:  # our own earlier write landed after its timeout: the condition holds against it
-                    return await self._put_once(name, body, lost.current[1])
+                    return await self._put_once(name, body, lost.current[1], settings)
                 except _ConditionLostError as again:
                     raise RollupConflictError(name) from again
             raise RollupConflictError(name) from lost
 
-    async def _put_once(self, name: str, body: bytes, etag: str | None) -> str:
+    async def _put_once(self, name: str, body: bytes, etag: str | None, settings: ContentSettings) -> str:
         blob = self._container.get_blob_client(name)
         if etag is None:
-            upload = blob.upload_blob(body, overwrite=False, content_settings=_JSON)
+            upload = blob.upload_blob(body, overwrite=False, content_settings=settings)
         else:
             upload = blob.upload_blob(
-                body, overwrite=True, content_settings=_JSON, etag=etag, match_condition=_IF_MATCH
+                body, overwrite=True, content_settings=settings, etag=etag, match_condition=_IF_MATCH
             )
         try:
             result = await self._health.call("put", upload, self._timeout)
@@ -154,10 +166,22 @@ class BlobRollupStore:
         got = await self._get(status_blob(home_id))
         return None if got is None else StoredDoc(orjson.loads(got[0]), got[1])
 
-    async def put_status(
-        self, home_id: str, body: bytes, etag: str | None, in_doubt: tuple[bytes, ...] = ()
+    async def load_snapshot(self, partition_id: str) -> tuple[bytes, str] | None:
+        return await self._get(snapshot_blob(self._state_prefix, partition_id))
+
+    async def put_snapshot(
+        self, partition_id: str, body: bytes, etag: str | None, in_doubt: tuple[bytes, ...] = ()
     ) -> str:
-        return await self._put(status_blob(home_id), body, etag, in_doubt)
+        return await self._put(snapshot_blob(self._state_prefix, partition_id), body, etag, in_doubt, _STATE)
+
+    async def put_view(self, home_id: str, body: bytes) -> None:
+        upload = self._container.upload_blob(
+            status_blob(home_id), body, overwrite=True, content_settings=_JSON
+        )
+        try:
+            await self._health.call("put_view", upload, self._timeout)
+        except AzureError as exc:
+            raise StoreUnavailableError("put_view", repr(exc)) from exc
 
     async def load_day(self, home_id: str, day: str) -> StoredDoc | None:
         got = await self._get(day_blob(home_id, day))

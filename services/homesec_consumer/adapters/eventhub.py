@@ -114,11 +114,12 @@ class EventHubRunner:
 
     async def _on_init(self, ctx: PartitionContext) -> None:
         position = await self._checkpoint_of(ctx.partition_id)
-        # Still the initial ``earliest`` checkpoint: no home of the partition was ever checkpointed as
-        # durable, so homes are presumed new (see ``RollupProcessor.open_partition``).
+        # Still the initial ``earliest`` checkpoint: nothing of the partition was ever checkpointed as
+        # durable, so without a snapshot every home is new (see ``RollupProcessor.open_partition``).
         fresh = position is not None and position.offset == INITIAL_OFFSET
         log.info("claimed partition %s%s", ctx.partition_id, " (initial checkpoint)" if fresh else "")
-        self._processor.open_partition(ctx.partition_id, presume_new=fresh, checkpoint=position)
+        self._processor.open_partition(ctx.partition_id, initial=fresh, checkpoint=position)
+        await self._processor.load(ctx.partition_id)
 
     async def _checkpoint_of(self, partition_id: str) -> Position | None:
         """The partition's checkpoint, or None (none, or reading failed: then every home's status is read)."""

@@ -1,6 +1,7 @@
 """A 202 means counted: through the real processor, with crashes, replays from arbitrary checkpoints, storage
-failures and flush budgets, every distinct reading (restarts, hours-late arrivals and re-sends included)
-ends up in its home's rollups exactly once, as a simple reference computed here from the readings says."""
+and alarms-hub failures and merge budgets, every distinct reading (restarts, hours-late arrivals and re-sends
+included) ends up in its home's rollups exactly once, as a simple reference computed here from the readings
+says, and every alarm transition is in the alarms hub exactly once."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from homesec_consumer.alarm_outbox import AlarmOutbox
 from homesec_consumer.errors import PartitionFencedError
 from homesec_consumer.metrics import ConsumerMetrics
 from homesec_consumer.partition import InboundEvent
@@ -18,11 +20,12 @@ from homesec_consumer.processor import ProcessorConfig, RollupProcessor
 from homesec_domain.events import encode_reading
 from homesec_domain.fold import FoldConfig, to_ms
 from homesec_domain.models import Reading, SensorType
+from homesec_domain.rollup import amendment_doc, day_of, hh_of, merge_day, status_doc, unpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from .fakes import MemoryCheckpoints, MemoryDeadLetters, MemoryRollupStore
+from .fakes import MemoryAlarmHub, MemoryCheckpoints, MemoryDeadLetters, MemoryRollupStore
 
 T0 = datetime(2026, 11, 25, 22, 10, tzinfo=UTC)  # the stream crosses midnight: two day blobs per home
 CFG = FoldConfig(lateness_ms=120_000, resend_window_ms=300_000)
@@ -79,20 +82,25 @@ ACTIONS = st.lists(
 
 
 class Consumer:
-    """One consumer process after another over the same store and checkpoints, as crashes would have it."""
+    """One consumer process after another over the same store, checkpoints and alarms hub, as crashes would
+    have it. The clock moves on by a minute between processes (events are enqueued before each restart)."""
 
-    def __init__(self, store: MemoryRollupStore, checkpoints: MemoryCheckpoints) -> None:
-        self.store, self.checkpoints = store, checkpoints
+    def __init__(self, store: MemoryRollupStore, checkpoints: MemoryCheckpoints, hub: MemoryAlarmHub) -> None:
+        self.store, self.checkpoints, self.hub = store, checkpoints, hub
+        self.now = LAST_ENQUEUED
+        hub.clock = lambda: self.now
         self.start(max_homes=0)
 
     def start(self, max_homes: int, rewind_to: int | None = None) -> None:
+        self.now += 60
+        metrics = ConsumerMetrics.create(CollectorRegistry())
         self.proc = RollupProcessor(
-            self.store, dead_letters=MemoryDeadLetters(), checkpoints=self.checkpoints,
-            metrics=ConsumerMetrics.create(CollectorRegistry()), clock=lambda: 0.0,
-            config=ProcessorConfig(CFG, flush_max_homes=max_homes),
+            self.store, dead_letters=MemoryDeadLetters(), checkpoints=self.checkpoints, metrics=metrics,
+            clock=lambda: self.now, config=ProcessorConfig(CFG, flush_max_homes=max_homes),
+            alarms=AlarmOutbox(self.hub, metrics, lambda: self.now),
         )  # fmt: skip
         at = self.checkpoints.positions.get("0")
-        self.proc.open_partition("0", presume_new=at is None)
+        self.proc.open_partition("0", initial=at is None)
         self.next = 0 if at is None else at.sequence_number + 1
         if rewind_to is not None:
             self.next = min(self.next, rewind_to)
@@ -108,41 +116,53 @@ class Consumer:
 
     def reopen(self) -> None:
         """What the SDK does after a fenced partition's error: close it, claim it again, restart from the
-        checkpoint (this process never presumes homes new on a partition it saw fenced)."""
+        checkpoint."""
         self.proc.close_partition("0")
-        self.proc.open_partition("0", presume_new=True)
         at = self.checkpoints.positions.get("0")
+        self.proc.open_partition("0", initial=at is None)
         self.next = 0 if at is None else at.sequence_number + 1
 
     async def drain(self, events: list[InboundEvent]) -> None:
+        self.hub.fail = self.hub.land_then_fail = False
         while True:
             while self.next < len(events):
                 await self.receive(events, 50)
             await self.proc.flush_all(force=True)
-            if not self.proc.partitions["0"].fenced:
+            await self.proc.publish_pending()
+            part = self.proc.partitions["0"]
+            if not part.fenced and not part.outbox:
                 return
-            self.reopen()
+            if part.fenced:
+                self.reopen()
 
 
-async def run(events: list[InboundEvent], actions: list[Action]) -> MemoryRollupStore:
-    store, checkpoints = MemoryRollupStore(), MemoryCheckpoints()
-    consumer = Consumer(store, checkpoints)
+LAST_ENQUEUED = (T0 + timedelta(days=2)).timestamp()  # after every event's enqueued time
+
+
+async def run(events: list[InboundEvent], actions: list[Action]) -> tuple[MemoryRollupStore, MemoryAlarmHub]:
+    store, checkpoints, hub = MemoryRollupStore(), MemoryCheckpoints(), MemoryAlarmHub()
+    consumer = Consumer(store, checkpoints, hub)
     for action, n in actions:
-        store.fail_writes.clear()
+        store.fail_snapshots = hub.fail = hub.land_then_fail = False
         store.fail_days.clear()
         if action == "batch":
             await consumer.receive(events, n)
         elif action == "flush":
             await consumer.proc.flush_all()
-        elif action == "outage":  # one home's status or day writes fail during the next flush
-            (store.fail_writes if n % 2 else store.fail_days).add(HOMES[n % 3])
+        elif action == "outage":  # the snapshot, one home's day merges, or the alarms hub fail for a while
+            store.fail_snapshots = n % 4 == 1
+            if n % 4 == 2:
+                store.fail_days.add(HOMES[n % 3])
+            hub.fail = n % 4 == 3
+            hub.land_then_fail = n % 4 == 0
+            await consumer.receive(events, n)
             await consumer.proc.flush_all()
         else:  # a crash (a restart from the checkpoint) or a replay from an older position
             consumer.start(max_homes=n % 3, rewind_to=n * 7 if action == "rewind" else None)
-    store.fail_writes.clear()
+    store.fail_snapshots = False
     store.fail_days.clear()
     await consumer.drain(events)
-    return store
+    return store, hub
 
 
 def stat(values: list[int]) -> dict[str, Any] | None:
@@ -189,12 +209,45 @@ def reference(readings: list[Reading]) -> dict[str, Any]:
     return out
 
 
+def reference_alarms(events: list[InboundEvent]) -> list[str]:
+    """Every alarm transition in partition order: a sensor's alarm flag (its newest applied reading's, in
+    the fold's "last" order) changes, counting each distinct reading once (its first arrival)."""
+    seen: set[object] = set()
+    newest: dict[tuple[str, str], tuple[tuple[int, int, str, float], bool]] = {}
+    out: list[str] = []
+    for event in events:
+        r = Reading.model_validate_json(event.body)
+        if r.reading_id in seen or (r.home_id, r.sensor_id, r.seq, r.ts) in seen:
+            continue
+        seen |= {r.reading_id, (r.home_id, r.sensor_id, r.seq, r.ts)}
+        key = (to_ms(r.ts), r.seq if r.seq is not None else -1, r.state or "",
+               r.value if r.value is not None else float("-inf"))  # fmt: skip
+        alarm = r.state == "alarm" or (r.sensor_type is SensorType.CO and (r.value or 0) >= 50)
+        old = newest.get((r.home_id, r.sensor_id))
+        if old is not None and key <= old[0]:
+            continue
+        newest[(r.home_id, r.sensor_id)] = (key, alarm)
+        if alarm != (old is not None and old[1]):
+            kind = "raised" if alarm else "cleared"
+            out.append(f"{r.home_id}/{r.sensor_id}/{kind}/{key[0]}/{key[1]}")
+    return out
+
+
 def observed(store: MemoryRollupStore) -> dict[str, Any]:
     out: dict[str, Any] = {"hours": {}, "sensors": {}}
-    for name, (body, _) in store.blobs.items():
-        doc = orjson.loads(body)
+    days = {name: orjson.loads(body) for name, (body, _) in store.blobs.items() if "/hourly/" in name}
+    docs = list(days.values())
+    for home_id, packed in store.homes().items():
+        state = unpack(home_id, packed)
+        for h in state.closed:  # a snapshot may still hold entries merged after it was written
+            day = days.get(f"homes/{home_id}/hourly/{day_of(h.hour)}.json")
+            entry = [(hh_of(h.hour), amendment_doc(h))]
+            assert day is not None and merge_day(day, home_id, day_of(h.hour), entry) == day, "unmerged"
+        state.closed = []
+        docs.append(status_doc(state))
+    for doc in docs:
         home = doc["home_id"]
-        found = doc["hours"].values() if "/hourly/" in name else doc["open_hours"]
+        found = doc["hours"].values() if "hours" in doc else doc["open_hours"]
         for h in found:
             assert (home, h["hour"]) not in out["hours"], "an hour both open and closed"
             out["hours"][(home, h["hour"])] = {k: v for k, v in h.items() if k not in ("rev", "stream")}
@@ -211,5 +264,6 @@ async def test_every_acknowledged_reading_counts_exactly_once(
     work: tuple[list[Reading], list[InboundEvent]], actions: list[Action]
 ) -> None:
     readings, events = work
-    store = await run(events, actions)
+    store, hub = await run(events, actions)
     assert observed(store) == reference(readings)
+    assert sorted(hub.ids()) == sorted(reference_alarms(events))  # each exactly once

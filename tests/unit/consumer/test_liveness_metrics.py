@@ -1,6 +1,6 @@
 """Liveness metrics with in-memory ports: every labelled counter primed, per-partition series from the claim
 (read at scrape time), checkpoint age growing while storage fails, not-durable events, conflicts apart from
-storage errors, a storage failure ending the flush early, and storage health."""
+storage errors, and storage health."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ def test_every_labelled_counter_is_primed_with_every_value() -> None:
     p = "homesec_consumer_"
     for name, label, values in [
         ("rollup_writes_total", "result", ROLLUP_WRITE_RESULTS),
+        ("snapshot_writes_total", "result", ROLLUP_WRITE_RESULTS),
+        ("alarm_transitions_total", "transition", ("raised", "cleared")),
         ("ownership_changes_total", "change", OWNERSHIP_CHANGES),
         ("dead_letters_total", "reason", DEAD_LETTER_REASONS),
         ("duplicates_dropped_total", "reason", DUPLICATE_REASONS),
@@ -50,6 +52,7 @@ def test_every_labelled_counter_is_primed_with_every_value() -> None:
 
 async def test_a_claimed_partition_has_all_series_at_once_and_loses_them_when_released() -> None:
     proc, _, _, _, registry = make()
+    proc.close_partition("0")
     proc.open_partition("3", checkpoint=Position(41, "4100"))
     names = ("partition_lag_events", "checkpoint_age_seconds", "events_not_durable",
              "partition_receive_idle_seconds")  # fmt: skip
@@ -84,15 +87,14 @@ async def test_checkpoint_age_grows_while_storage_fails_and_resets_once_durable(
     clock = proc._clock
     proc.open_partition("0", checkpoint=Position(-1, "-1"))
     await proc.handle_batch("0", events([("h1", 0), ("h2", 1)]))
-    store.fail_writes.update({"h1", "h2"})
+    store.fail_snapshots = True
     for _ in range(4):  # flushes return (no hang), but nothing becomes durable
         clock.now += 30  # type: ignore[attr-defined]
         await proc.flush_all()
     assert metric(registry, "homesec_consumer_checkpoint_age_seconds", partition="0") == 120
     assert metric(registry, "homesec_consumer_events_not_durable", partition="0") == 2
-    # One storage error ends the flush: the second home was skipped, not attempted (and not counted).
-    assert metric(registry, "homesec_consumer_rollup_writes_total", result="error") == 4
-    store.fail_writes.clear()
+    assert metric(registry, "homesec_consumer_snapshot_writes_total", result="error") == 4
+    store.fail_snapshots = False
     await proc.flush_all()
     assert metric(registry, "homesec_consumer_checkpoint_age_seconds", partition="0") == 0
     assert metric(registry, "homesec_consumer_events_not_durable", partition="0") == 0
@@ -110,12 +112,11 @@ async def test_an_idle_partition_keeps_a_current_checkpoint() -> None:
 
 async def test_conflicts_are_counted_apart_from_storage_errors() -> None:
     proc, store, _, _, registry = make()
-    proc.open_partition("0")
     await proc.handle_batch("0", events([("h1", 0)]))
-    store.blobs["homes/h1/status.json"] = (b"{}", '"other"')  # another writer got there first
+    store.blobs["state/0.state"] = (b"{}", '"other"')  # another writer got there first
     await proc.flush_all()
-    assert metric(registry, "homesec_consumer_rollup_writes_total", result="conflict") == 1
-    assert metric(registry, "homesec_consumer_rollup_writes_total", result="error") == 0
+    assert metric(registry, "homesec_consumer_snapshot_writes_total", result="conflict") == 1
+    assert metric(registry, "homesec_consumer_snapshot_writes_total", result="error") == 0
 
 
 async def test_storage_health_times_out_a_hung_call_and_reports_changes() -> None:

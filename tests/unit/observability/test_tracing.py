@@ -219,10 +219,10 @@ async def test_consumer_batch_flush_and_write_are_linked(tracing: Tracing) -> No
     with consumer.flush("3", 0):  # nothing to write: no span
         pass
     with consumer.flush("3", 1):
-        await store.put_status("home-1", b"{}", None)
+        await store.put_snapshot("3", b"state", None)
     (batch,) = by_name(spans(), "consumer.batch")
     (flush,) = by_name(spans(), "rollup.flush")
-    (write,) = by_name(spans(), "rollup.write_status")
+    (write,) = by_name(spans(), "rollup.write_snapshot")
     assert linked_to(batch, message) and linked_to(flush, batch)
     # sampling follows the producer: one trace from the producer's message to the Blob write
     assert batch.parent is not None and batch.parent.span_id == ids(message)[1]
