@@ -177,7 +177,10 @@ class ConsumerService:
     ) -> None:  # fmt: skip
         s = self.settings
         store, sink, processor = self._build(service, cp_store, client)
-        app = create_http_app(store, self.registry, self.ready)
+        app = create_http_app(
+            store, self.registry, self.ready,
+            authority=s.token_authority(), auth_failures=self.metrics.auth_failures,
+        )  # fmt: skip
         http = _Server(
             uvicorn.Config(
                 app,

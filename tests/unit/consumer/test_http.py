@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
+from homesec_auth.tokens import READ_AUDIENCE, TokenAuthority
 from homesec_consumer.http import create_http_app
 from prometheus_client import CollectorRegistry
 
 from .fakes import MemoryRollupStore
 from .test_processor import events, make
+
+AUTHORITY = TokenAuthority({"k1": b"k" * 40})
+# An operator read token (reads any home); tests/security covers the other audiences and scopes.
+READ = {
+    "authorization": "Bearer "
+    + AUTHORITY.issue(
+        "op", [], datetime.now(UTC) + timedelta(hours=1), audience=READ_AUDIENCE, role="operator"
+    )
+}
 
 
 async def filled_store() -> tuple[MemoryRollupStore, CollectorRegistry]:
@@ -21,8 +33,10 @@ async def filled_store() -> tuple[MemoryRollupStore, CollectorRegistry]:
 async def test_status_history_probes_and_metrics() -> None:
     store, registry = await filled_store()
     ready = {"ok": False}
-    app = create_http_app(store, registry, lambda: ready["ok"])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    app = create_http_app(store, registry, lambda: ready["ok"], authority=AUTHORITY)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t", headers=READ
+    ) as client:
         status = (await client.get("/v1/homes/h1/status")).json()
         assert status["home_id"] == "h1" and "state" not in status
         assert status["sensors"][0]["state"] == "open"
@@ -43,8 +57,10 @@ async def test_status_history_probes_and_metrics() -> None:
 
 async def test_history_timestamps_all_use_z() -> None:
     store, registry = await filled_store()
-    app = create_http_app(store, registry, lambda: True)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    app = create_http_app(store, registry, lambda: True, authority=AUTHORITY)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t", headers=READ
+    ) as client:
         history = (await client.get("/v1/homes/h1/history", params={"hours": 3})).json()
     hours = [h["hour"] for h in history["hours"]]
     # One format throughout, the rollup documents' own (homesec_domain.rollup.iso_ms): "...T09:00:00.000Z".
