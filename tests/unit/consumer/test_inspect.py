@@ -29,11 +29,13 @@ homesec_consumer_partition_lag_events{partition="0"} 4.0
 homesec_consumer_partitions_owned 1.0
 """
 Routes = dict[str, tuple[int, bytes]]
+SEEN_AUTHORIZATION: list[str | None] = []  # the Authorization header of each request the server got
 
 
 def serve(routes: Routes) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            SEEN_AUTHORIZATION.append(self.headers.get("Authorization"))
             status, body = routes.get(self.path, (404, b'{"detail": "Not Found"}'))
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
@@ -169,6 +171,17 @@ async def test_home_prints_compactly_and_json_prints_everything(
     assert len(doc["history"]["hours"][0]["minutes"]) == 60
 
 
+async def test_home_sends_the_read_token(
+    home_routes: Routes, consumer: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    SEEN_AUTHORIZATION.clear()
+    assert inspect.main(["home", "h1", "--url", consumer, "--token", "tok-1"]) == 0
+    monkeypatch.setenv("HOMESEC_READ_TOKEN", "tok-2")
+    assert inspect.main(["home", "h1", "--url", consumer]) == 0
+    assert SEEN_AUTHORIZATION == ["Bearer tok-1"] * 2 + ["Bearer tok-2"] * 2
+    capsys.readouterr()
+
+
 async def test_home_errors_are_one_line_with_an_exit_code(
     home_routes: Routes, consumer: str, closed: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -189,7 +202,7 @@ async def test_home_errors_are_one_line_with_an_exit_code(
 def test_ctrl_c_during_home_prints_no_traceback(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def interrupted(url: str) -> bytes:
+    def interrupted(url: str, token: str | None = None) -> bytes:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(inspect, "_get", interrupted)
