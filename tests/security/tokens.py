@@ -43,12 +43,31 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def legacy(home: str, exp: int) -> str:
+def legacy(home: str, exp: int, kid: str = KID, secret: str = SECRET) -> str:
     """A valid deprecated ``hs1.`` token for ``home``."""
-    payload = json.dumps({"kid": KID, "sub": "s", "homes": [home], "exp": exp}, separators=(",", ":"))
+    payload = json.dumps({"kid": kid, "sub": "s", "homes": [home], "exp": exp}, separators=(",", ":"))
     signed = f"hs1.{_b64(payload.encode())}"
-    return f"{signed}.{_b64(hmac.new(SECRET.encode(), signed.encode(), hashlib.sha256).digest())}"
+    return f"{signed}.{_b64(hmac.new(secret.encode(), signed.encode(), hashlib.sha256).digest())}"
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
+
+
+class _RealNowTokens:
+    """Tokens for a process that runs on the real clock: ``REAL_NOW_TOKENS()`` mints a fresh set."""
+
+    @staticmethod
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    def __call__(self) -> dict[str, str]:
+        now = self.now()
+        return {
+            "ingest": ingest("home-1", now=now),
+            "read_other": read("home-2", now=now),
+            "operator": operator(now),
+        }
+
+
+REAL_NOW_TOKENS = _RealNowTokens()
