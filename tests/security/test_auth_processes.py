@@ -21,7 +21,7 @@ from homesec_devstack.procs import ManagedProcess, free_port
 
 from tests.integration.producer.harness import AUTH_KEYS, ProducerProcess
 
-from .tokens import KEYS_JSON, REAL_NOW_TOKENS, legacy
+from .auth_tokens import KEYS_JSON, REAL_NOW_TOKENS, legacy
 
 pytestmark = pytest.mark.integration
 

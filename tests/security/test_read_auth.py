@@ -18,7 +18,7 @@ from tests.unit.producer.fakes import FakePublisher
 from tests.unit.producer.helpers import NOW as PRODUCER_NOW
 from tests.unit.producer.helpers import body, reading
 
-from .tokens import KID, SECRET, bearer, ingest, legacy, mint, operator, read
+from .auth_tokens import KID, SECRET, bearer, ingest, legacy, mint, operator, read
 
 UNAUTHORIZED = {"detail": "invalid or missing token"}
 REAL_NOW = datetime.now(UTC)

@@ -11,7 +11,7 @@ from homesec_producer.auth import TokenAuthority
 from homesec_producer.errors import InvalidTokenError
 from homesec_producer.settings import ProducerSettings
 
-from .tokens import KID, NOW, SECRET, ingest, legacy, mint
+from .auth_tokens import KID, NOW, SECRET, ingest, legacy, mint
 
 ALPHABET = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
 
