@@ -124,6 +124,7 @@ def consumer(
         "HOMESEC_CONSUMER_CONSUMER_GROUP": "rollups", "HOMESEC_CONSUMER_CHECKPOINT_CONTAINER": f"{prefix}-cp",
         "HOMESEC_CONSUMER_ROLLUP_CONTAINER": f"{prefix}-ro", "HOMESEC_CONSUMER_DEADLETTER_CONTAINER": f"{prefix}-dl",
         "HOMESEC_CONSUMER_FLUSH_INTERVAL_SECONDS": str(flush), "HOMESEC_CONSUMER_LOG_LEVEL": "WARNING",
+        "HOMESEC_CONSUMER_AUTH_KEYS": '{"bench": "consumer-benchmark-read-key-0123456789"}',
         **(extra_env or {}),
     }  # fmt: skip
     proc = ManagedProcess.python_module("consumer-bench", "homesec_consumer", env=env, log_dir=logs).start()

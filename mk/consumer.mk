@@ -11,5 +11,5 @@ bench-consumer: setup ## consumer: memory at 100k homes, per-event cost (compile
 consumer-progress: setup-python ## live consumer progress: make consumer-progress [CONSUMER_URL=http://127.0.0.1:8081]
 	$(PY) -m homesec_consumer.inspect progress --url $(or $(CONSUMER_URL),http://127.0.0.1:8081) --watch 2
 
-consumer-home: setup-python ## a home's rollup: make consumer-home HOME_ID=home-000001 [CONSUMER_URL=...]
+consumer-home: setup-python ## a home's rollup: make consumer-home HOME_ID=home-000001 [CONSUMER_URL=...] (read token: HOMESEC_READ_TOKEN)
 	$(PY) -m homesec_consumer.inspect home $(HOME_ID) --url $(or $(CONSUMER_URL),http://127.0.0.1:8081)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
-from homesec_producer.auth import TokenAuthority
+from homesec_producer.auth import READ_AUDIENCE, TokenAuthority
 from prometheus_client.parser import text_string_to_metric_families
 
 from homesec_devstack.azurite import AzuriteProcess
@@ -84,6 +84,23 @@ def curl_example(producer_url: str, auth_key: str, home: str = "home-000001") ->
     )
 
 
+def read_token(auth_key: str, home: str = "home-000001") -> str:
+    """A read token for ``home`` (the consumer's status API), valid 7 days, signed with this run's key."""
+    expires = datetime.now(UTC) + timedelta(days=7)
+    return TokenAuthority({"dev": auth_key.encode()}).issue(
+        "make-run-reader", [home], expires, audience=READ_AUDIENCE
+    )
+
+
+def status_curls(consumer_url: str, auth_key: str, home: str = "home-000001") -> list[str]:
+    """Ready-to-paste ``curl`` commands reading ``home``'s status and history with a read token."""
+    header = shlex.quote(f"authorization: Bearer {read_token(auth_key, home)}")
+    return [
+        f"curl -sS -H {header} {consumer_url}/v1/homes/{home}/status",
+        f"curl -sS -H {header} '{consumer_url}/v1/homes/{home}/history?hours=24'",
+    ]
+
+
 @dataclass
 class Stack:
     args: argparse.Namespace
@@ -125,6 +142,7 @@ class Stack:
             "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": self.azurite.connection_string,
             "HOMESEC_CONSUMER_FLUSH_INTERVAL_SECONDS": str(a.flush_interval),
             "HOMESEC_CONSUMER_LOG_LEVEL": "WARNING", "HOMESEC_CONSUMER_LOG_FORMAT": "console",
+            "HOMESEC_CONSUMER_AUTH_KEYS": keys,  # the same dev key verifies the read tokens
         }  # fmt: skip
         producer = ManagedProcess.python_module(
             "producer", "homesec_producer", env=producer_env, log_dir=logs
@@ -180,8 +198,12 @@ def progress_line(stack: Stack, started: float) -> str:
 
 def home_status(stack: Stack, home: str = "home-000001") -> str:
     """What the resident website would show for one home (one blob read behind the consumer's API)."""
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"{stack.consumer_url}/v1/homes/{home}/status",
+        headers={"Authorization": f"Bearer {read_token(stack.args.auth_key, home)}"},
+    )
     try:
-        with urllib.request.urlopen(f"{stack.consumer_url}/v1/homes/{home}/status", timeout=5) as resp:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310
             body: bytes = resp.read()
             return body.decode()[:600]
     except OSError as exc:
@@ -247,9 +269,9 @@ def main(argv: list[str] | None = None) -> int:
               f"  producer  {stack.producer_url}/docs    consumer {stack.consumer_url}/metrics\n"
               f"  emulator  amqp://127.0.0.1:{args.amqp_port}  stats http://127.0.0.1:{args.admin_port}/stats\n"
               + (f"            ws://127.0.0.1:{args.ws_port}/$servicebus/websocket\n" if args.ws_port else "")
-              + f"  a home:   curl {stack.consumer_url}/v1/homes/home-000001/status\n"
-              f"            curl '{stack.consumer_url}/v1/homes/home-000001/history?hours=24'\n"
-              f"  post one reading (token for home-000001, valid 7 days):\n"
+              + "  a home (read token for home-000001, valid 7 days):\n"
+              + "".join(f"    {line}\n" for line in status_curls(stack.consumer_url, args.auth_key))
+              + f"  post one reading (token for home-000001, valid 7 days):\n"
               f"    {curl_example(stack.producer_url, args.auth_key)}\n"
               f"  logs      {data / 'logs'}", flush=True)  # fmt: skip
         started = time.monotonic()

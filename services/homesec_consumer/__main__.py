@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 
 from homesec_domain import logsetup, native
-from homesec_domain.config_errors import load_settings
+from homesec_domain.config_errors import EX_CONFIG, LINE_PREFIX, load_settings
 from homesec_domain.runtime import tune_gc
 from homesec_domain.tracing import Tracing, start_or_exit
 from prometheus_client import CollectorRegistry
@@ -30,6 +31,10 @@ async def _main(settings: ConsumerSettings, tracing: Tracing | None) -> None:
 
 def main() -> None:
     settings = load_settings(ConsumerSettings, "HOMESEC_CONSUMER_")  # bad settings: one line each, exit 78
+    problem = settings.token_key_problem()
+    if problem:  # no key to verify read tokens with: the status API would be open or useless
+        sys.stderr.write(f"{LINE_PREFIX}{problem}\n")
+        raise SystemExit(EX_CONFIG)
     logsetup.configure(settings.log_level, settings.log_format)
     tracing = start_or_exit("homesec-consumer")  # None unless OTEL_* turns it on (docs/operations.md)
     native.enable(settings.accelerators, log)  # before anything imports the fold

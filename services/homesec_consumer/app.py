@@ -166,7 +166,10 @@ class ConsumerService:
 
     async def _serve(self, stop: asyncio.Event, parts: _Parts, client: EventHubConsumerClient) -> None:
         s = self.settings
-        app = create_http_app(parts.reads, parts.store, self.registry, self.ready)
+        app = create_http_app(
+            parts.reads, parts.store, self.registry, self.ready,
+            authority=s.token_authority(), auth_failures=self.metrics.auth_failures,
+        )  # fmt: skip
         http = Server(
             uvicorn.Config(
                 app,

@@ -8,15 +8,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
+from homesec_auth.tokens import TokenAuthority
 from homesec_domain.rollup import iso_ms
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.exposition import choose_encoder
 
 from homesec_consumer.errors import StoreUnavailableError
 from homesec_consumer.ports import RollupStore
+from homesec_consumer.read_auth import read_access
 from homesec_consumer.reads import Forwarded, HomeReads
 
 FORWARDED_HEADER = "x-homesec-forwarded"  # a read forwarded by another consumer pod (answered, not forwarded)
@@ -71,8 +73,16 @@ async def home_history(
 
 
 def create_http_app(
-    reads: HomeReads, store: RollupStore, registry: CollectorRegistry, ready: Callable[[], bool]
+    reads: HomeReads,
+    store: RollupStore,
+    registry: CollectorRegistry,
+    ready: Callable[[], bool],
+    *,
+    authority: TokenAuthority,
+    auth_failures: Counter | None = None,
 ) -> FastAPI:
+    """The app; the home routes need a read token (``read_auth``) verified by ``authority``."""
+    can_read = [Depends(read_access(authority, auth_failures))]
     # FastAPI's own OpenTelemetry stays off: the consumer's traces are its batches and flushes.
     off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
     app = FastAPI(title="homesec consumer", docs_url=None, redoc_url=None, openapi_url=None, telemetry=off)
@@ -93,12 +103,12 @@ def create_http_app(
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(registry), media_type=content_type)
 
-    @app.get("/v1/homes/{home_id}/status")
+    @app.get("/v1/homes/{home_id}/status", dependencies=can_read)
     async def status(home_id: str, request: Request) -> JSONResponse:
         answer = await home_status(reads, home_id, request)
         return JSONResponse(answer.body, status_code=answer.status)
 
-    @app.get("/v1/homes/{home_id}/history")
+    @app.get("/v1/homes/{home_id}/history", dependencies=can_read)
     async def history(home_id: str, request: Request, hours: int = Query(24, ge=1, le=168)) -> dict[str, Any]:
         return await home_history(reads, store, home_id, hours, request)
 

@@ -4,8 +4,11 @@
 (durable), duplicates, dead letters, lag and partitions owned, summed over the consumers that answer. A
 consumer that does not answer (or answers without consumer metrics) is named on stderr; without ``--watch``
 the exit code is 1 when none answers. With ``--watch`` each line says which are down.
-``home HOME_ID --url ... [--hours 24] [--json]``: a home's status (one line per sensor) and its hourly
-history (one line per hour with readings); ``--json`` prints the full status and history documents.
+``home HOME_ID --url ... [--hours 24] [--json] [--token T]``: a home's status (one line per sensor) and its
+hourly history (one line per hour with readings); ``--json`` prints the full status and history documents.
+The status API needs a read token covering the home, or an operator token (``--token``, default the
+environment variable ``HOMESEC_READ_TOKEN``; mint one with ``python -m homesec_producer.auth_cli --audience
+read --role operator``, docs/consumer.md#read-tokens).
 
 Exit codes: 0 done, 1 no consumer answered (or it answered with an error), 2 usage, 3 unknown home,
 130 interrupted (Ctrl-C, no traceback).
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -95,10 +99,12 @@ def _detail(body: bytes) -> str:
     return str(doc.get("detail", "")) if isinstance(doc, dict) else ""
 
 
-def _get(url: str) -> bytes:
-    """GET ``url``; transport failures and HTTP error statuses become ``InspectError``s."""
+def _get(url: str, token: str | None = None) -> bytes:
+    """GET ``url`` (with ``token`` as a bearer token); transport failures and HTTP error statuses become
+    ``InspectError``s."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})  # noqa: S310
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as resp:  # noqa: S310 - operator's URL
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as resp:  # noqa: S310 - operator's URL
             return bytes(resp.read())
     except urllib.error.HTTPError as exc:
         raise ConsumerAnswerError(url, exc.code, _detail(exc.read())) from None
@@ -173,12 +179,15 @@ def run_progress(urls: Sequence[str], watch: float) -> int:
         time.sleep(watch)
 
 
-def fetch_home(base: str, home_id: str, hours: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The home's status and history documents; ``UnknownHomeError`` when the consumer has no such home."""
+def fetch_home(
+    base: str, home_id: str, hours: int, token: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The home's status and history documents, read with ``token``; ``UnknownHomeError`` when the
+    consumer has no such home."""
     quoted = urllib.parse.quote(home_id, safe="")
     try:
-        status = json.loads(_get(f"{base}/v1/homes/{quoted}/status"))
-        history = json.loads(_get(f"{base}/v1/homes/{quoted}/history?hours={hours}"))
+        status = json.loads(_get(f"{base}/v1/homes/{quoted}/status", token))
+        history = json.loads(_get(f"{base}/v1/homes/{quoted}/history?hours={hours}", token))
     except ConsumerAnswerError as exc:
         if exc.status == 404:
             raise UnknownHomeError(home_id, base) from None
@@ -241,8 +250,8 @@ def history_lines(history: dict[str, Any]) -> list[str]:
     return lines
 
 
-def run_home(base: str, home_id: str, hours: int, as_json: bool) -> int:
-    status, history = fetch_home(base, home_id, hours)
+def run_home(base: str, home_id: str, hours: int, as_json: bool, token: str | None = None) -> int:
+    status, history = fetch_home(base, home_id, hours, token)
     if as_json:
         json.dump({"status": status, "history": history}, sys.stdout, indent=2)
         print()
@@ -268,6 +277,11 @@ def _parser() -> argparse.ArgumentParser:
     home.add_argument("--url", default="http://127.0.0.1:8081")
     home.add_argument("--hours", type=_hours, default=24, help="1..168 (default 24)")
     home.add_argument("--json", action="store_true", help="print the full status and history documents")
+    home.add_argument(
+        "--token",
+        default=os.environ.get("HOMESEC_READ_TOKEN"),
+        help="read or operator token (default: $HOMESEC_READ_TOKEN)",
+    )
     return parser
 
 
@@ -277,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "progress":
             urls = [u.rstrip("/") for u in args.url] or ["http://127.0.0.1:8081"]
             return run_progress(urls, args.watch)
-        return run_home(args.url.rstrip("/"), args.home_id, args.hours, args.json)
+        return run_home(args.url.rstrip("/"), args.home_id, args.hours, args.json, args.token)
     except InspectError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from homesec_auth.errors import FAILURE_REASONS as AUTH_FAILURE_REASONS
 from homesec_domain.tracing import ExemplarHistogram
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -102,6 +103,7 @@ class ConsumerMetrics:
     alarms_pending: Gauge
     snapshot_writes: Counter
     snapshot_bytes: Histogram
+    auth_failures: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ConsumerMetrics:
@@ -241,6 +243,12 @@ class ConsumerMetrics:
                 ["component"],
                 registry=registry,
             ),
+            auth_failures=Counter(
+                f"{p}auth_failures",
+                "Status/history reads refused with 401/403 by the token check, by reason",
+                ["reason"],
+                registry=registry,
+            ),
         )
         metrics.prime()
         return metrics
@@ -275,4 +283,6 @@ class ConsumerMetrics:
             self.snapshot_writes.labels(result=result)
         for component in ACCELERATORS:
             self.accelerated.labels(component=component).set(0)
+        for reason in AUTH_FAILURE_REASONS:
+            self.auth_failures.labels(reason=reason)
         self.storage_available.set(1)

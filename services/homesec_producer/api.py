@@ -14,10 +14,12 @@ pod, an evicted entry, an unknown send outcome) are deduplicated downstream by `
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
+from homesec_auth.errors import AuthError, ForbiddenHomesError
 from homesec_domain.validation import (
     MalformedBodyError,
     ReadingsRejectedError,
@@ -26,10 +28,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from homesec_producer.errors import (
-    AuthError,
     BufferFullError,
     DeadlineExceededError,
-    ForbiddenHomesError,
     NotAcknowledgedError,
     ProducerError,
     PublishFailedError,
@@ -39,6 +39,10 @@ from homesec_producer.observability import NO_TRACES, ReadingTraces, debug_accep
 from homesec_producer.service import IngestService, NotReadyError, Runtime
 
 JSON = "application/json"
+# The one answer to every token that fails verification (missing, too large, malformed, unknown key, bad
+# signature, wrong audience, expired...): the reason goes to the log and to auth_failures_total{reason}.
+UNAUTHORIZED_DETAIL = "invalid or missing token"
+log = logging.getLogger(__name__)
 
 
 class HttpError(Exception):
@@ -111,6 +115,8 @@ class ReadingsEndpoint:
             debug_accepted(accepted)
             with self.traces.carry(accepted):
                 ids = await self.service.publish(accepted)
+        except AuthError as exc:
+            return self._auth_error(exc, count)
         except HttpError as exc:
             self._reject(exc.reason, count)
             return _problem(exc.status, exc.reason, exc.detail)
@@ -131,6 +137,14 @@ class ReadingsEndpoint:
         ]
         return _problem(status, error, str(exc), {"items": items[:100]})
 
+    def _auth_error(self, exc: AuthError, count: int) -> Response:
+        self._reject("auth", count)
+        self.metrics.auth_failures.labels(reason=exc.reason).inc()
+        log.info("token refused: %s (%s)", exc.reason, exc)
+        if isinstance(exc, ForbiddenHomesError):
+            return _problem(403, "forbidden", str(exc), {"homes": exc.homes[:20]})
+        return _problem(401, "unauthorized", UNAUTHORIZED_DETAIL, headers={"WWW-Authenticate": "Bearer"})
+
     def _not_acknowledged(self, exc: NotAcknowledgedError) -> Response:
         """429/503 with the per-reading outcome: the client resends only ``unacknowledged``."""
         if exc.acknowledged:
@@ -141,11 +155,6 @@ class ReadingsEndpoint:
     def _producer_error(
         self, exc: ProducerError, count: int, extra: dict[str, Any] | None = None
     ) -> Response:
-        if isinstance(exc, AuthError):
-            self._reject("auth", count)
-            if isinstance(exc, ForbiddenHomesError):
-                return _problem(403, "forbidden", str(exc), {"homes": exc.homes[:20]})
-            return _problem(401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
         if isinstance(exc, BufferFullError):
             return self._shed(exc, 429, "shed", count, extra)
         if isinstance(exc, DeadlineExceededError):

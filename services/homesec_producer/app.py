@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
+from homesec_auth.tokens import TokenAuthority
 from homesec_domain.tracing import Tracing
 from prometheus_client import CollectorRegistry
 
 from homesec_producer.admission import Admission, AdmissionMiddleware
 from homesec_producer.api import ReadingsEndpoint, build_router, install_openapi_schemas
-from homesec_producer.auth import TokenAuthority
 from homesec_producer.buffer import PartitionedBuffer
 from homesec_producer.errors import PublishError
 from homesec_producer.idempotency import AckTable
@@ -52,7 +52,9 @@ def _authority(settings: ProducerSettings) -> TokenAuthority:
         settings.auth_signing_key_id,
         public_keys=settings.auth_public_keys,
         accept_legacy=settings.auth_accept_legacy_tokens,
-        verified_cache_size=settings.auth_verified_cache_tokens,
+        verified_cache_bytes=settings.auth_verified_cache_bytes,
+        max_token_bytes=settings.auth_max_token_bytes,
+        max_lifetime_seconds=settings.auth_max_token_lifetime_seconds,
     )
 
 

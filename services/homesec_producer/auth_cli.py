@@ -1,9 +1,12 @@
 """Issue bearer tokens (JWT) and generate signing keys.
 
 Issue: ``python -m homesec_producer.auth_cli --home H [--home H2 ...] [--ttl-days N]`` prints a JWT on
-stdout. One ``--home``: a sensor token; several: a gateway token. It signs with the private key of
-``--private-key FILE`` (or ``HOMESEC_AUTH_PRIVATE_KEY_FILE``) under key ID ``--kid`` (ES256/EdDSA,
-production), else with the HS256 secrets of ``HOMESEC_PRODUCER_AUTH_KEYS`` (development).
+stdout. One ``--home``: a sensor token; several: a gateway token (both ``aud`` ``homesec-ingest``, for the
+producer). ``--audience read`` issues a read token for the consumer's status API (the website, a resident's
+app) for the ``--home`` homes; ``--audience read --role operator`` one that reads every home. It signs
+with the private key of ``--private-key FILE`` (or ``HOMESEC_AUTH_PRIVATE_KEY_FILE``) under key ID
+``--kid`` (ES256/EdDSA, production), else with the HS256 secrets of ``HOMESEC_PRODUCER_AUTH_KEYS``
+(development).
 
 Generate a key pair: ``python -m homesec_producer.auth_cli genkey --kid k2 [--alg ES256|EdDSA]
 --private-out k2.pem`` writes the private key (mode 0600; keep it with the token issuer, never in the
@@ -20,10 +23,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+from homesec_auth.errors import KeyConfigError
+from homesec_auth.keys import ASYMMETRIC, SigningKey, generate_key_pair
+from homesec_auth.tokens import INGEST_AUDIENCE, OPERATOR_ROLE, READ_AUDIENCE, TokenAuthority
 
-from homesec_producer.auth import TokenAuthority
-from homesec_producer.auth_keys import ASYMMETRIC, SigningKey, generate_key_pair
-from homesec_producer.errors import KeyConfigError
+_AUDIENCES = {"ingest": INGEST_AUDIENCE, "read": READ_AUDIENCE}
 
 
 def authority_from_env() -> TokenAuthority:
@@ -61,7 +65,14 @@ def authority_from_private_key(path: Path, kid: str | None) -> TokenAuthority:
 
 def _issue(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m homesec_producer.auth_cli", description=__doc__)
-    parser.add_argument("--home", action="append", required=True, help="home ID (repeat for a gateway token)")
+    parser.add_argument("--home", action="append", default=[], help="home ID (repeat for a gateway token)")
+    parser.add_argument(
+        "--audience", choices=sorted(_AUDIENCES), default="ingest",
+        help="ingest: POST readings to the producer (default); read: the consumer's status API",
+    )  # fmt: skip
+    parser.add_argument(
+        "--role", choices=[OPERATOR_ROLE], help="with --audience read: read every home (no --home needed)"
+    )
     parser.add_argument("--subject", default="", help="who the token is for (logged, not checked)")
     parser.add_argument("--ttl-days", type=float, default=365.0, help="validity in days (default 365)")
     parser.add_argument(
@@ -74,13 +85,25 @@ def _issue(argv: Sequence[str]) -> int:
         "--kid", default=os.environ.get("HOMESEC_AUTH_KEY_ID"), help="key ID of --private-key"
     )
     args = parser.parse_args(argv)  # fmt: skip
+    if args.role and args.audience != "read":
+        parser.error("--role operator needs --audience read")
+    if not args.home and not args.role:
+        parser.error("--home is required (or --audience read --role operator)")
     authority = (
         authority_from_private_key(args.private_key, args.kid) if args.private_key else authority_from_env()
     )
     expires = datetime.now(UTC) + timedelta(days=args.ttl_days)
-    subject = args.subject or (args.home[0] if len(args.home) == 1 else f"gateway:{len(args.home)}")
-    sys.stdout.write(authority.issue(subject, args.home, expires) + "\n")
+    subject = args.subject or _default_subject(args.home, args.audience, args.role)
+    token = authority.issue(subject, args.home, expires, audience=_AUDIENCES[args.audience], role=args.role)
+    sys.stdout.write(token + "\n")
     return 0
+
+
+def _default_subject(homes: list[str], audience: str, role: str | None) -> str:
+    if role:
+        return role
+    kind = "reader" if audience == "read" else "gateway"
+    return homes[0] if len(homes) == 1 and audience == "ingest" else f"{kind}:{len(homes)}"
 
 
 def _genkey(argv: Sequence[str]) -> int:

@@ -5,7 +5,23 @@ HTTP statuses are chosen in ``api.py`` only.
 
 from __future__ import annotations
 
+from homesec_auth.errors import (
+    AuthError,
+    ForbiddenHomesError,
+    InvalidTokenError,
+    KeyConfigError,
+    MissingTokenError,
+)
 from homesec_domain.errors import HomesecError
+
+# The token errors are homesec_auth's (shared with the consumer), re-exported here; they are not
+# ``ProducerError`` subclasses.
+__all__ = [
+    "AuthError", "BufferFullError", "ConnectionLostError", "DeadlineExceededError", "ForbiddenHomesError",
+    "InvalidTokenError", "KeyConfigError", "MissingTokenError", "NotAcknowledgedError", "ProducerError",
+    "PublishError", "PublishFailedError", "PublishRejectedError", "PublishTimeoutError", "ShuttingDownError",
+    "ThrottledError",
+]  # fmt: skip
 
 
 class ProducerError(HomesecError):
@@ -90,36 +106,3 @@ class NotAcknowledgedError(ProducerError):
         self.cause = cause
         self.acknowledged = acknowledged
         self.unacknowledged = unacknowledged
-
-
-class AuthError(ProducerError):
-    """Base of authentication/authorisation failures."""
-
-
-class MissingTokenError(AuthError):
-    """No bearer token (401)."""
-
-
-class InvalidTokenError(AuthError):
-    """A token that does not verify, is malformed or expired (401)."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(why)
-        self.why = why
-
-
-class ForbiddenHomesError(AuthError):
-    """The token is valid but not for these homes (403)."""
-
-    def __init__(self, homes: list[str]) -> None:
-        super().__init__(f"token not valid for {len(homes)} home(s)")
-        self.homes = homes
-
-
-class KeyConfigError(ProducerError):
-    """A configured token key that cannot be used (not PEM, unsupported type, clashing key ID)."""
-
-    def __init__(self, kid: str, why: str) -> None:
-        super().__init__(f"key {kid!r}: {why}")
-        self.kid = kid
-        self.why = why

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from homesec_auth.errors import FAILURE_REASONS as AUTH_FAILURE_REASONS
 from homesec_domain.tracing import ExemplarHistogram
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -51,6 +52,7 @@ class ProducerMetrics:
     ack_table_entries: Gauge
     ack_table_evictions: Counter
     accelerated: Gauge
+    auth_failures: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ProducerMetrics:
@@ -76,6 +78,8 @@ class ProducerMetrics:
             self.ack_table_evictions.labels(reason=reason)
         for component in ACCELERATORS:
             self.accelerated.labels(component=component).set(0)
+        for reason in AUTH_FAILURE_REASONS:
+            self.auth_failures.labels(reason=reason)
 
 
 _P = "homesec_producer_"
@@ -106,6 +110,12 @@ def _http_metrics(registry: CollectorRegistry) -> dict[str, Any]:
         ),
         "readings_rejected": Counter(
             f"{_P}readings_rejected", "Readings not accepted, by reason", ["reason"], registry=registry
+        ),
+        "auth_failures": Counter(
+            f"{_P}auth_failures",
+            "Requests refused with 401/403 by the token check, by reason (homesec_auth.errors)",
+            ["reason"],
+            registry=registry,
         ),
         "shed": Counter(f"{_P}shed", "Requests shed with 429/503", ["status"], registry=registry),
         "ready": Gauge(f"{_P}ready", "1 when ready to take traffic", registry=registry),

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from homesec_auth.tokens import INGEST_AUDIENCE, TokenAuthority, TokenScope
 from homesec_domain.validation import (
     AcceptedReading,
     ReadingIn,
@@ -24,7 +25,6 @@ from homesec_domain.validation import (
 )
 
 from homesec_producer.admission import Admission
-from homesec_producer.auth import TokenAuthority, TokenScope, bearer_token
 from homesec_producer.buffer import PartitionedBuffer, Ticket
 from homesec_producer.errors import (
     BufferFullError,
@@ -114,7 +114,7 @@ class IngestService:
     clock: Clock
 
     def authorise(self, authorization: str | None) -> TokenScope:
-        return self.authority.verify(bearer_token(authorization), self.clock())
+        return self.authority.authenticate(authorization, self.clock(), INGEST_AUDIENCE)
 
     def parse(self, body: bytes) -> list[ReadingIn]:
         readings = parse_batch(body, self.max_readings)

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
+from homesec_auth.keys import check_public_keys, check_secrets
+from homesec_auth.tokens import (
+    DEFAULT_MAX_LIFETIME_SECONDS,
+    DEFAULT_MAX_TOKEN_BYTES,
+    DEFAULT_VERIFIED_CACHE_BYTES,
+)
 from homesec_domain.transport import Transport, check_transport
 from homesec_domain.validation import MAX_READINGS_PER_REQUEST
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from homesec_producer.auth_keys import MIN_SECRET_BYTES, public_verify_key
-from homesec_producer.errors import KeyConfigError
 from homesec_producer.shutdown import ShutdownPlan
 
 
@@ -51,9 +55,13 @@ class ProducerSettings(BaseSettings):
     auth_keys: dict[str, SecretStr] = Field(default_factory=dict)
     auth_public_keys: dict[str, str] = Field(default_factory=dict)
     auth_signing_key_id: str | None = None
-    # DEPRECATED: also accept the pre-JWT ``hs1.`` tokens (signed with AUTH_KEYS) during the deprecation
-    # period (until 2027-06-30); turn off once every sensor and gateway carries a JWT.
-    auth_accept_legacy_tokens: bool = True
+    # DEPRECATED: also accept the pre-JWT ``hs1.`` tokens (signed with AUTH_KEYS), until 2027-06-30. Off by
+    # default; when on, they pass the same size, canonical-form and lifetime checks as a JWT.
+    auth_accept_legacy_tokens: bool = False
+    # A longer Authorization header or token is refused (401) before any decoding.
+    auth_max_token_bytes: int = Field(default=DEFAULT_MAX_TOKEN_BYTES, ge=256, le=65_536)
+    # Longest token lifetime accepted: ``exp - iat`` and ``exp - now`` above it are refused (401).
+    auth_max_token_lifetime_seconds: float = Field(default=DEFAULT_MAX_LIFETIME_SECONDS, gt=0)
 
     # Request limits.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -76,9 +84,10 @@ class ProducerSettings(BaseSettings):
     # are used when their start-up self-checks prove them byte-identical to the SDK; "off": the SDK's paths.
     accelerators: Literal["auto", "off"] = "auto"
 
-    # Verified tokens remembered (auth.py): a token seen again skips its signature check (its expiry is
-    # still checked). About 750 bytes a one-home token, 4 KB a 20-home gateway token. 0 turns it off.
-    auth_verified_cache_tokens: int = Field(default=20_000, ge=0, le=1_000_000)
+    # Verified tokens remembered (homesec_auth.cache) by SHA-256 digest, never their text: a token seen
+    # again skips its signature check (its expiry is still checked). Bounded in estimated bytes (about
+    # 700 a one-home token, 2.4 KB a 20-home gateway token; 16 MiB: about 20,000 one-home tokens). 0: off.
+    auth_verified_cache_bytes: int = Field(default=DEFAULT_VERIFIED_CACHE_BYTES, ge=0, le=1 << 30)
 
     # Idempotent resends (idempotency.py): the readings this pod acknowledged in the last
     # IDEMPOTENCY_TTL_SECONDS are remembered, at most IDEMPOTENCY_MAX_READINGS of them (about 150 bytes
@@ -112,19 +121,13 @@ class ProducerSettings(BaseSettings):
     @field_validator("auth_keys")
     @classmethod
     def _secrets_long_enough(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        short = sorted(kid for kid, key in keys.items() if len(key.get_secret_value()) < MIN_SECRET_BYTES)
-        if short:
-            raise ValueError(f"the secret of key ID(s) {short} is shorter than {MIN_SECRET_BYTES} characters")
+        check_secrets({kid: key.get_secret_value() for kid, key in keys.items()})
         return keys
 
     @field_validator("auth_public_keys")
     @classmethod
     def _public_keys_usable(cls, keys: dict[str, str]) -> dict[str, str]:
-        for kid, pem in keys.items():
-            try:
-                public_verify_key(kid, pem)
-            except KeyConfigError as exc:
-                raise ValueError(str(exc)) from None
+        check_public_keys(keys)
         return keys
 
     @model_validator(mode="after")

@@ -44,6 +44,8 @@ def test_connection_strings_come_only_from_the_existing_secret() -> None:
         "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": "eventhubs-producer-connection-string",
     }
     assert _secret_refs(one(objects, "Deployment", "-consumer")) == {
+        "HOMESEC_CONSUMER_AUTH_KEYS": "producer-auth-keys",  # the same token keys verify read tokens
+        "HOMESEC_CONSUMER_AUTH_PUBLIC_KEYS": "producer-auth-public-keys",
         "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": "eventhubs-consumer-connection-string",
         "HOMESEC_CONSUMER_ALARMS_EVENTHUB_CONNECTION_STRING": "eventhubs-consumer-alarms-connection-string",
         "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": "blob-connection-string",
@@ -65,9 +67,12 @@ def test_the_alarms_hub_is_rendered_into_the_consumer_and_its_connection_string_
 
 
 def test_token_keys_are_optional_secret_keys_so_pods_can_hold_only_public_keys() -> None:
+    for component in ("producer", "consumer"):
+        env = {e["name"]: e for e in container(one(render({}), "Deployment", f"-{component}"))["env"]}
+        prefix = f"HOMESEC_{component.upper()}_"
+        for name in (f"{prefix}AUTH_KEYS", f"{prefix}AUTH_PUBLIC_KEYS"):
+            assert env[name]["valueFrom"]["secretKeyRef"]["optional"] is True
     env = {e["name"]: e for e in container(one(render({}), "Deployment", "-producer"))["env"]}
-    for name in ("HOMESEC_PRODUCER_AUTH_KEYS", "HOMESEC_PRODUCER_AUTH_PUBLIC_KEYS"):
-        assert env[name]["valueFrom"]["secretKeyRef"]["optional"] is True
     assert "optional" not in env["HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING"]["valueFrom"]["secretKeyRef"]
 
 

@@ -54,9 +54,8 @@ def service_env(
         f"{prefix}PORT": str(port),
         f"{prefix}EVENTHUB_CONNECTION_STRING": eventhub,
     }
-    if service.name == "producer":
-        env[f"{prefix}AUTH_KEYS"] = json.dumps({"image-test": "k" * 40})
-    else:
+    env[f"{prefix}AUTH_KEYS"] = json.dumps({"image-test": "k" * 40})  # both verify tokens
+    if service.name != "producer":
         env[f"{prefix}BLOB_CONNECTION_STRING"] = blob_connection_string(azurite.port)
         for kind in ("checkpoint", "rollup", "deadletter"):
             env[f"{prefix}{kind.upper()}_CONTAINER"] = f"{container_name}-{kind[:4]}"

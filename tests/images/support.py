@@ -61,10 +61,16 @@ class Service:
 
 SERVICES = {
     "producer": Service(
-        "producer", 8080, frozenset({"homesec_domain", "homesec_producer"}), "Application shutdown complete"
+        "producer",
+        8080,
+        frozenset({"homesec_auth", "homesec_domain", "homesec_producer"}),
+        "Application shutdown complete",
     ),
     "consumer": Service(
-        "consumer", 8081, frozenset({"homesec_domain", "homesec_consumer"}), "consumer stopped in"
+        "consumer",
+        8081,
+        frozenset({"homesec_auth", "homesec_domain", "homesec_consumer"}),
+        "consumer stopped in",
     ),
 }
 

@@ -243,10 +243,11 @@ topologySpreadConstraints:
 {{- $wi := $root.Values.azure.workloadIdentity.enabled -}}
 {{- $keys := $root.Values.existingSecret.keys -}}
 {{- $prefix := printf "HOMESEC_%s_" (upper .component) -}}
-{{- if eq .component "producer" }}
-{{- /* Token keys: either key may be absent from the Secret; the producer refuses to start without both. */}}
+{{- /* Token keys, the same for both services (ingest tokens, read tokens): either key may be absent from
+the Secret; each service refuses to start without both. */}}
 {{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sAUTH_KEYS" $prefix) "key" $keys.producerAuthKeys "optional" true) }}
 {{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sAUTH_PUBLIC_KEYS" $prefix) "key" $keys.producerAuthPublicKeys "optional" true) }}
+{{- if eq .component "producer" }}
 {{- if not $wi }}
 {{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sEVENTHUB_CONNECTION_STRING" $prefix) "key" $keys.eventHubsProducerConnectionString) }}
 {{- end }}

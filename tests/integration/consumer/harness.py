@@ -25,6 +25,7 @@ from homesec_devstack.procs import ManagedProcess, free_port
 from homesec_domain.events import CONTENT_TYPE, encode_reading
 from homesec_domain.models import Reading, SensorType
 
+from tests.integration.producer.harness import AUTH_KEYS, operator_token
 from tests.integration.transport import service_env
 
 HUB = "telemetry"
@@ -87,6 +88,7 @@ class ConsumerProcess:
             "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": stack.emulator.connection_string(HUB),
             "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": stack.azurite.connection_string,
             "HOMESEC_CONSUMER_CONSUMER_GROUP": GROUP,
+            "HOMESEC_CONSUMER_AUTH_KEYS": orjson.dumps(AUTH_KEYS).decode(),
             **{f"HOMESEC_CONSUMER_{k}": v for k, v in values.items()},
         }  # fmt: skip
         self.proc = ManagedProcess.service(name, "homesec_consumer", env=full_env, log_dir=stack.log_dir)
@@ -114,7 +116,11 @@ class ConsumerProcess:
         return total
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as resp:
+        """GET ``path`` with an operator read token (the status API needs one)."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", headers={"Authorization": f"Bearer {operator_token()}"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as resp:
             return orjson.loads(resp.read())
 
 

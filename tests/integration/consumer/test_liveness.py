@@ -4,6 +4,7 @@ at any moment, and becomes ready once the dependency appears. Production default
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 import uuid
@@ -14,6 +15,8 @@ import pytest
 from homesec_devstack.azurite import AzuriteProcess, blob_connection_string
 from homesec_devstack.emulator_process import EmulatorProcess, emulator_connection_string
 from homesec_devstack.procs import ManagedProcess, free_port, http_status
+
+from tests.integration.producer.harness import AUTH_KEYS
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +33,7 @@ class Consumer:
             "HOMESEC_CONSUMER_CHECKPOINT_CONTAINER": f"{prefix}-cp",
             "HOMESEC_CONSUMER_ROLLUP_CONTAINER": f"{prefix}-ro",
             "HOMESEC_CONSUMER_DEADLETTER_CONTAINER": f"{prefix}-dl",
+            "HOMESEC_CONSUMER_AUTH_KEYS": json.dumps(AUTH_KEYS),
             **{f"HOMESEC_CONSUMER_{k.upper()}": v for k, v in settings.items()},
         }  # fmt: skip
         self.proc = ManagedProcess.python_module(

@@ -80,6 +80,7 @@ def _consumer(
         "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(HUB),
         "HOMESEC_CONSUMER_EVENTHUB_NAME": HUB,
         "HOMESEC_CONSUMER_CONSUMER_GROUP": GROUP,
+        "HOMESEC_CONSUMER_AUTH_KEYS": json.dumps(AUTH_KEYS),
         "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": azurite.connection_string,
         "HOMESEC_CONSUMER_CHECKPOINT_CONTAINER": f"{prefix}-checkpoints",
         "HOMESEC_CONSUMER_ROLLUP_CONTAINER": f"{prefix}-rollups",

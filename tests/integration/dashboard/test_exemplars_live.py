@@ -54,6 +54,7 @@ def traced(
             "HOMESEC_CONSUMER_HOST": "127.0.0.1", "HOMESEC_CONSUMER_PORT": str(ports["homesec-consumer"]),
             "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(HUB),
             "HOMESEC_CONSUMER_EVENTHUB_NAME": HUB, "HOMESEC_CONSUMER_CONSUMER_GROUP": GROUP,
+            "HOMESEC_CONSUMER_AUTH_KEYS": json.dumps(AUTH_KEYS),
             "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": azurite.connection_string,
             "HOMESEC_CONSUMER_CHECKPOINT_CONTAINER": f"{container_name}-checkpoints",
             "HOMESEC_CONSUMER_ROLLUP_CONTAINER": f"{container_name}-rollups",

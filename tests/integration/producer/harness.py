@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import signal
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from homesec_auth.tokens import OPERATOR_ROLE, READ_AUDIENCE, TokenAuthority
 from homesec_devstack import hub_reader
 from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_devstack.hub_reader import HubContents
@@ -15,6 +17,14 @@ from homesec_devstack.procs import ManagedProcess, free_port, http_status
 from tests.integration.transport import service_env
 
 AUTH_KEYS = {"it": "integration-test-key-0123456789abcdef"}
+
+
+def operator_token(keys: dict[str, str] = AUTH_KEYS) -> str:
+    """A read token of the operator role (reads every home) for the consumer, signed with ``keys``."""
+    authority = TokenAuthority({kid: secret.encode() for kid, secret in keys.items()})
+    expires = datetime.now(UTC) + timedelta(hours=6)
+    return authority.issue("it-operator", [], expires, audience=READ_AUDIENCE, role=OPERATOR_ROLE)
+
 
 # Fast retries for tests: the defaults (1 s .. 30 s, 30 s deadline) follow the source documents.
 FAST = {

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 from homesec_consumer import inspect
-from homesec_consumer.http import home_history, home_status
 
-from .test_http import filled_store
+from .test_http import READ, app_for, filled_store
 
 METRICS = b"""# HELP homesec_consumer_events_received_total x
 homesec_consumer_events_received_total 17.0
@@ -29,11 +29,13 @@ homesec_consumer_partition_lag_events{partition="0"} 4.0
 homesec_consumer_partitions_owned 1.0
 """
 Routes = dict[str, tuple[int, bytes]]
+SEEN_AUTHORIZATION: list[str | None] = []  # the Authorization header of each request the server got
 
 
 def serve(routes: Routes) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            SEEN_AUTHORIZATION.append(self.headers.get("Authorization"))
             status, body = routes.get(self.path, (404, b'{"detail": "Not Found"}'))
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
@@ -139,10 +141,11 @@ def test_ctrl_c_in_a_real_process_prints_no_traceback(closed: str) -> None:
 
 @pytest.fixture
 async def home_routes(routes: Routes) -> Routes:
-    store, _ = await filled_store()
-    routes["/v1/homes/h1/status"] = (200, json.dumps(await home_status(store, "h1")).encode())
-    history = await home_history(store, "h1", 24)
-    routes["/v1/homes/h1/history?hours=24"] = (200, json.dumps(history).encode())
+    app = app_for(*await filled_store())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=READ) as client:
+        for path in ("/v1/homes/h1/status", "/v1/homes/h1/history?hours=24"):
+            routes[path] = (200, (await client.get(path)).content)
     routes["/v1/homes/h2/status"] = (503, b'{"detail": "rollup store unavailable"}')
     return routes
 
@@ -169,6 +172,17 @@ async def test_home_prints_compactly_and_json_prints_everything(
     assert len(doc["history"]["hours"][0]["minutes"]) == 60
 
 
+async def test_home_sends_the_read_token(
+    home_routes: Routes, consumer: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    SEEN_AUTHORIZATION.clear()
+    assert inspect.main(["home", "h1", "--url", consumer, "--token", "tok-1"]) == 0
+    monkeypatch.setenv("HOMESEC_READ_TOKEN", "tok-2")
+    assert inspect.main(["home", "h1", "--url", consumer]) == 0
+    assert SEEN_AUTHORIZATION == ["Bearer tok-1"] * 2 + ["Bearer tok-2"] * 2
+    capsys.readouterr()
+
+
 async def test_home_errors_are_one_line_with_an_exit_code(
     home_routes: Routes, consumer: str, closed: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -189,7 +203,7 @@ async def test_home_errors_are_one_line_with_an_exit_code(
 def test_ctrl_c_during_home_prints_no_traceback(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def interrupted(url: str) -> bytes:
+    def interrupted(url: str, token: str | None = None) -> bytes:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(inspect, "_get", interrupted)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from homesec_devstack.procs import ManagedProcess, PortInUseError, free_port
-from homesec_devstack.stack import check_ports, curl_example, parse_args, prepare_data_dir
-from homesec_producer.auth import TokenAuthority
+from homesec_devstack.stack import check_ports, curl_example, parse_args, prepare_data_dir, status_curls
+from homesec_producer.auth import READ_AUDIENCE, TokenAuthority
 
 
 @pytest.fixture
@@ -98,6 +98,15 @@ def test_each_run_starts_from_fresh_data_unless_kept(tmp_path: Path) -> None:
     assert (tmp_path / "mine.txt").exists(), "only what the stack writes is removed"
     assert parse_args([]).keep_data is False
     assert parse_args(["--keep-data"]).keep_data is True
+
+
+def test_status_curls_carry_a_read_token_for_the_home() -> None:
+    for line in status_curls("http://127.0.0.1:8081", "k" * 32):
+        words = shlex.split(line)
+        assert words[-1].startswith("http://127.0.0.1:8081/v1/homes/home-000001/")
+        token = words[words.index("-H") + 1].removeprefix("authorization: Bearer ")
+        scope = TokenAuthority({"dev": b"k" * 32}).verify(token, datetime.now(UTC), READ_AUDIENCE)
+        assert scope.homes == {"home-000001"}
 
 
 def test_curl_carries_a_token_the_producer_accepts_for_the_home() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +11,7 @@ import jwt
 import orjson
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from homesec_producer.auth import TokenAuthority, bearer_token
+from homesec_producer.auth import READ_AUDIENCE, TokenAuthority, bearer_token
 from homesec_producer.auth_cli import main as cli_main
 from homesec_producer.auth_keys import SigningKey, generate_key_pair
 from homesec_producer.auth_legacy import issue_legacy
@@ -91,18 +91,20 @@ def test_a_remembered_token_still_expires_and_waits_for_nbf() -> None:
 
 
 def test_only_verified_tokens_are_remembered_and_the_memory_is_bounded() -> None:
-    authority = TokenAuthority({"k1": KEY.encode()}, verified_cache_size=3)
+    authority = TokenAuthority({"k1": KEY.encode()}, verified_cache_bytes=3 * 1000)
     good = authority.issue("s", ["home-1"], NOW + timedelta(days=1))
     authority.verify(good, NOW)
     for _ in range(2):  # a forged token is checked (and refused) every time, never remembered
         with pytest.raises(InvalidTokenError, match="bad signature"):
             authority.verify(_tamper_homes(good), NOW)
+    assert len(authority._verified) == 1
     tokens = [authority.issue(f"s{i}", ["home-1"], NOW + timedelta(days=1, seconds=i)) for i in range(5)]
     for token in tokens:
         authority.verify(token, NOW)
-    assert list(authority._verified) == tokens[-3:]  # the oldest went first
-    off = TokenAuthority({"k1": KEY.encode()}, verified_cache_size=0)
-    assert off.verify(good, NOW).subject == "s" and not off._verified
+    digests = [hashlib.sha256(t.encode()).digest() for t in tokens]
+    assert authority._verified.keys() == digests[-3:]  # the oldest went first; digests, not tokens
+    off = TokenAuthority({"k1": KEY.encode()}, verified_cache_bytes=0)
+    assert off.verify(good, NOW).subject == "s" and not len(off._verified)
 
 
 @pytest.mark.parametrize("header", [None, "", "Basic abc", "Bearer ", "Bearer"])
@@ -122,8 +124,23 @@ def test_cli_issues_a_verifiable_token(
     monkeypatch.setenv("HOMESEC_PRODUCER_AUTH_KEYS", orjson.dumps({"k1": KEY}).decode())
     assert cli_main(["--home", "home-7", "--home", "home-8", "--ttl-days", "1"]) == 0
     token = capsys.readouterr().out.strip()
-    scope = TokenAuthority({"k1": KEY.encode()}).verify(token, NOW.replace(year=2025))
+    scope = TokenAuthority({"k1": KEY.encode()}).verify(token, datetime.now(UTC))
     assert scope.homes == frozenset({"home-7", "home-8"})
+
+
+def test_cli_issues_read_and_operator_tokens(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOMESEC_PRODUCER_AUTH_KEYS", orjson.dumps({"k1": KEY}).decode())
+    verifier, now = TokenAuthority({"k1": KEY.encode()}), datetime.now(UTC)
+    assert cli_main(["--audience", "read", "--home", "home-7"]) == 0
+    scope = verifier.verify(capsys.readouterr().out.strip(), now, READ_AUDIENCE)
+    assert scope.homes == {"home-7"} and not scope.is_operator
+    assert cli_main(["--audience", "read", "--role", "operator"]) == 0
+    assert verifier.verify(capsys.readouterr().out.strip(), now, READ_AUDIENCE).is_operator
+    for wrong in (["--role", "operator"], []):
+        with pytest.raises(SystemExit):
+            cli_main(wrong)
 
 
 def test_cli_refuses_without_keys(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,7 +172,9 @@ def test_asymmetric_tokens_verify_with_the_public_key_only(alg: Literal["ES256",
 
 def test_standard_claims_and_any_jwt_library_can_read_them() -> None:
     token = AUTHORITY.issue("sensor-1", ["home-1"], NOW + timedelta(days=1))
-    claims = jwt.decode(token, KEY, algorithms=["HS256"], options={"verify_exp": False})
+    claims = jwt.decode(
+        token, KEY, algorithms=["HS256"], audience="homesec-ingest", options={"verify_exp": False}
+    )
     assert claims["sub"] == "sensor-1" and claims["homes"] == ["home-1"]
     assert claims["exp"] == int((NOW + timedelta(days=1)).timestamp())
     assert jwt.get_unverified_header(token)["kid"] == "k1"
@@ -218,8 +237,9 @@ def test_claims_are_checked(claims: dict[str, object], why: str) -> None:
 def test_legacy_hs1_tokens_verify_only_while_accepted() -> None:
     legacy = issue_legacy(KEY.encode(), "k1", "s", ["home-1"], NOW + timedelta(days=1))
     assert legacy.startswith("hs1.")
-    assert AUTHORITY.verify(legacy, NOW).homes == {"home-1"}
-    strict = TokenAuthority({"k1": KEY.encode()}, accept_legacy=False)
+    accepting = TokenAuthority({"k1": KEY.encode()}, accept_legacy=True)
+    assert accepting.verify(legacy, NOW).homes == {"home-1"}
+    strict = TokenAuthority({"k1": KEY.encode()})  # off by default
     with pytest.raises(InvalidTokenError, match="malformed token"):
         strict.verify(legacy, NOW)
 
@@ -254,5 +274,5 @@ def test_cli_genkey_then_issue_with_the_private_key(
     assert private.stat().st_mode & 0o777 == 0o600
     assert cli_main(["--home", "home-9", "--private-key", str(private), "--kid", "ed1"]) == 0
     token = capsys.readouterr().out.strip()
-    scope = TokenAuthority(public_keys=public_keys).verify(token, NOW.replace(year=2025))
+    scope = TokenAuthority(public_keys=public_keys).verify(token, datetime.now(UTC))
     assert scope.homes == {"home-9"}
