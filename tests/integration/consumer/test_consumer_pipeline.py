@@ -33,6 +33,7 @@ from .harness import (
     Stack,
     checkpoints,
     dataset,
+    durable_statuses,
     ground_truth,
     interleave,
     ownership,
@@ -50,15 +51,18 @@ EmulatorFactory = Callable[..., EmulatorProcess]
 
 def comparable(blobs: dict[str, bytes]) -> dict[str, Any]:
     """The rollups as a resident sees them: day entries without their merge stamps (which record when each
-    entry was flushed) and statuses without the packed state (its closed entries carry those stamps too)."""
+    entry was flushed), and every home's durable status without the packed state (its closed entries carry
+    those stamps too)."""
     out: dict[str, Any] = {}
     for name, body in blobs.items():
-        doc = orjson.loads(body)
-        if "hours" in doc:
+        if "/hourly/" in name:
+            doc = orjson.loads(body)
             doc["hours"] = {hh: {k: v for k, v in h.items() if k not in ("rev", "stream")}
                             for hh, h in doc["hours"].items()}  # fmt: skip
-        doc.pop("state", None)
-        out[name] = doc
+            out[name] = doc
+    for home_id, status in durable_statuses(blobs).items():
+        status.pop("state", None)
+        out[home_id] = status
     return out
 
 
