@@ -218,6 +218,31 @@ def _consumer() -> Row:
     ])  # fmt: skip
 
 
+def _alarms() -> Row:
+    return Row("Alarms and state", [
+        Panel("Alarm latency (enqueued → alarm event acknowledged)",
+              quantiles("homesec_consumer_alarm_latency_seconds"), unit="s", exemplars=True,
+              description="From the enqueued time of the reading that raised or cleared an alarm to its "
+              "event acknowledged by the alarms hub. " + EXEMPLAR_NOTE),
+        Panel("Alarm transitions and events published", [
+            (rate("homesec_consumer_alarm_transitions_total", by="transition", per_minute=True),
+             "{{transition}} /min"),
+            (rate("homesec_consumer_alarms_published_total", per_minute=True), "published /min"),
+        ]),
+        Panel("Alarm events pending, publish errors", [
+            (agg("sum", "homesec_consumer_alarms_pending"), "pending"),
+            (rate("homesec_consumer_alarm_publish_errors_total", per_minute=True), "errors /min"),
+        ], description="Alarm events waiting for the alarms hub's acknowledgement (kept in the partition "
+            "snapshot, sent again every second): above 0 for long is HomesecConsumerAlarmsPending."),
+        Panel("State snapshots by result", [
+            (rate("homesec_consumer_snapshot_writes_total", by="result"), "{{result}}")], stack=True,
+            description="One snapshot per partition and flush interval when anything changed; conflict: "
+            "another owner wrote it (the partition is fenced and restarts)."),
+        Panel("Snapshot size (p95)", [(quantile(0.95, "homesec_consumer_snapshot_bytes"), "p95 bytes")],
+              unit="bytes"),
+    ])  # fmt: skip
+
+
 def _pods() -> Row:
     hpa = 'horizontalpodautoscaler=~".*(producer|consumer)"'
     return Row("Pods and autoscaling", [
@@ -239,7 +264,7 @@ def _pods() -> Row:
 
 def rows() -> list[Row]:
     """The dashboard, top to bottom."""
-    return [_loss_budget(), _ingest(), _publish(), _buffer(), _consumer(), _pods()]
+    return [_loss_budget(), _ingest(), _publish(), _buffer(), _consumer(), _alarms(), _pods()]
 
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}

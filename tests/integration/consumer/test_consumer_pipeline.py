@@ -168,7 +168,8 @@ async def test_end_to_end_through_the_producer_and_restart_from_an_old_checkpoin
         print(f"rolled up {len(readings)} readings in {time.monotonic() - t0:.1f} s after posting")
         consumer.proc.stop(grace=20)
 
-    # Rewind every checkpoint to the start and delete every blob of a third of the homes: same blobs again.
+    # Rewind every checkpoint to the start and delete a third of the homes' status views: the replay finds
+    # every event at or below its home's position in the snapshots, and the durable rollups stay the same.
     async with stack.checkpoint_store() as store:
         for pid in await checkpoints(stack):
             await store.update_checkpoint({"fully_qualified_namespace": stack.namespace, "eventhub_name": HUB,
@@ -176,7 +177,7 @@ async def test_end_to_end_through_the_producer_and_restart_from_an_old_checkpoin
                                            "sequence_number": -1})  # fmt: skip
     async with stack.rollups() as container:
         for name in sorted(first):
-            if int(name.split("/")[1].split("-")[1]) % 3 == 0:
+            if name.endswith("/status.json") and int(name.split("/")[1].split("-")[1]) % 3 == 0:
                 await container.delete_blob(name)
     again = stack.consumer("consumer-e2e-restart")
     with again:

@@ -115,13 +115,13 @@ async def test_hung_blob_storage_shows_in_readiness_not_durable_and_checkpoint_a
         assert max(per_partition(consumer, age).values()) >= before + 2  # grows at scrape time
         # Readiness can drop on a checkpoint or ownership call first; the flush's writes fail one flush
         # interval plus their own timeout after the hang, so wait for them rather than sample once.
-        writes = "homesec_consumer_rollup_writes_total"
+        writes = "homesec_consumer_snapshot_writes_total"
         await eventually(lambda: consumer.metric(writes, result="error") > 0, 10, "write errors", consumer)
         os.killpg(group, signal.SIGCONT)
         await eventually(lambda: http_status(f"{url}/readyz") == 200, 20, "ready again", consumer)
         await wait_rolled_up(stack, ground_truth(readings), timeout=45)  # nothing lost
         await eventually(lambda: consumer.metric(not_durable) == 0, 20, "all durable", consumer)
-        assert consumer.metric("homesec_consumer_rollup_writes_total", result="conflict") == 0
+        assert consumer.metric(writes, result="conflict") == 0  # its own writes that landed late: no fencing
 
 
 @contextlib.contextmanager
