@@ -15,6 +15,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.eventhub.aio import EventHubConsumerClient
 from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
 from azure.storage.blob.aio import BlobServiceClient
+from fastapi import FastAPI
 from homesec_domain import native
 from homesec_domain.fold import FoldConfig
 from homesec_domain.tracing import Tracing
@@ -39,7 +40,7 @@ from homesec_consumer.adapters.eventhub import (
     refresh_lag,
     watch_ownership,
 )
-from homesec_consumer.http import create_http_app
+from homesec_consumer.http import create_admin_app, create_http_app
 from homesec_consumer.metrics import ConsumerMetrics
 from homesec_consumer.ports import NO_SPANS, RollupStore
 from homesec_consumer.processor import ProcessorConfig, RollupProcessor
@@ -58,6 +59,18 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def _server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        log_config=None,  # the process's logging (homesec_domain.logsetup), not uvicorn's own
+    )
 
 
 def processor_config(s: ConsumerSettings) -> ProcessorConfig:
@@ -177,19 +190,11 @@ class ConsumerService:
     ) -> None:  # fmt: skip
         s = self.settings
         store, sink, processor = self._build(service, cp_store, client)
-        app = create_http_app(store, self.registry, self.ready)
-        http = _Server(
-            uvicorn.Config(
-                app,
-                host=s.host,
-                port=s.port,
-                log_level="warning",
-                lifespan="off",
-                access_log=False,
-                log_config=None,  # the process's logging (homesec_domain.logsetup), not uvicorn's own
-            )
-        )
-        http_task = asyncio.create_task(http.serve(), name="http")
+        servers = [
+            _Server(_server_config(create_admin_app(self.registry, self.ready), s.admin_host, s.admin_port)),
+            _Server(_server_config(create_http_app(store), s.host, s.port)),
+        ]
+        tasks = [asyncio.create_task(server.serve(), name="http") for server in servers]
         try:
             partition_ids = await self._start(stop, service, client, sink)
             if partition_ids is None:  # stopped during start-up: nothing was received, nothing to flush
@@ -197,8 +202,9 @@ class ConsumerService:
             else:
                 await self._run(stop, client, processor, sink, partition_ids)
         finally:
-            http.should_exit = True
-            await asyncio.gather(http_task, return_exceptions=True)
+            for server in servers:
+                server.should_exit = True
+            await asyncio.gather(*tasks, return_exceptions=True)
         await _bounded_close(client.close)
 
     async def _start(

@@ -1,22 +1,21 @@
-"""The consumer's small read-only HTTP app: probes, metrics and the resident read path."""
+"""The consumer's two small HTTP apps: the resident read path (``create_http_app``, the API port) and the
+probes and metrics (``create_admin_app``, the admin port, never exposed to clients)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.telemetry import TelemetryConfig
+from homesec_domain.models import is_home_id
 from homesec_domain.rollup import iso_ms
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from homesec_consumer.errors import StoreUnavailableError
 from homesec_consumer.ports import RollupStore
-
-_HOME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def _parse(ts: str) -> datetime:
@@ -25,7 +24,7 @@ def _parse(ts: str) -> datetime:
 
 async def home_status(store: RollupStore, home_id: str) -> dict[str, Any]:
     """The status document without the embedded fold state (one blob read)."""
-    if not _HOME_ID.match(home_id):
+    if not is_home_id(home_id):
         raise HTTPException(status_code=404, detail="unknown home")
     try:
         stored = await store.load_status(home_id)
@@ -62,10 +61,36 @@ async def home_history(store: RollupStore, home_id: str, hours: int) -> dict[str
     return {"home_id": home_id, **span, "hours": keep}  # "...T09:00:00.000Z", as the hour documents
 
 
-def create_http_app(store: RollupStore, registry: CollectorRegistry, ready: Callable[[], bool]) -> FastAPI:
-    # FastAPI's own OpenTelemetry stays off: the consumer's traces are its batches and flushes.
-    off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
-    app = FastAPI(title="homesec consumer", docs_url=None, redoc_url=None, openapi_url=None, telemetry=off)
+# FastAPI's own OpenTelemetry stays off: the consumer's traces are its batches and flushes.
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+
+
+def create_http_app(store: RollupStore) -> FastAPI:
+    """The API port: ``GET /v1/homes/{home_id}/status`` and ``/history``, nothing else."""
+    app = FastAPI(
+        title="homesec consumer", docs_url=None, redoc_url=None, openapi_url=None, telemetry=_NO_TELEMETRY
+    )
+
+    @app.get("/v1/homes/{home_id}/status")
+    async def status(home_id: str) -> dict[str, Any]:
+        return await home_status(store, home_id)
+
+    @app.get("/v1/homes/{home_id}/history")
+    async def history(home_id: str, hours: int = Query(24, ge=1, le=168)) -> dict[str, Any]:
+        return await home_history(store, home_id, hours)
+
+    return app
+
+
+def create_admin_app(registry: CollectorRegistry, ready: Callable[[], bool]) -> FastAPI:
+    """The admin port: ``/healthz``, ``/readyz`` and ``/metrics``."""
+    app = FastAPI(
+        title="homesec consumer admin",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry=_NO_TELEMETRY,
+    )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -82,13 +107,5 @@ def create_http_app(store: RollupStore, registry: CollectorRegistry, ready: Call
         # OpenMetrics (with the latency exemplars) when the scraper asks for it, else the text format
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(registry), media_type=content_type)
-
-    @app.get("/v1/homes/{home_id}/status")
-    async def status(home_id: str) -> dict[str, Any]:
-        return await home_status(store, home_id)
-
-    @app.get("/v1/homes/{home_id}/history")
-    async def history(home_id: str, hours: int = Query(24, ge=1, le=168)) -> dict[str, Any]:
-        return await home_history(store, home_id, hours)
 
     return app

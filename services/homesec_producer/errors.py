@@ -123,3 +123,11 @@ class KeyConfigError(ProducerError):
         super().__init__(f"key {kid!r}: {why}")
         self.kid = kid
         self.why = why
+
+
+class BodyTimeoutError(ProducerError):
+    """The request body did not arrive within ``seconds`` of its headers (answered 408)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request body did not arrive within {seconds:g} s")
+        self.seconds = seconds
