@@ -25,8 +25,9 @@ async def api() -> AsyncIterator[Api]:
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/json; charset=utf-16", "application/json; charset=UTF-16LE", "application/json;charset=latin1",
-     'application/json; charset="iso-8859-1"', "application/json; charset=", "application/json; charset=utf-8x"],
+    ["application/json; charset=utf-16", "application/json; charset=UTF-16LE",
+     "application/json;charset=latin1", 'application/json; charset="iso-8859-1"',
+     "application/json; charset=", "application/json; charset=utf-8x"],
 )  # fmt: skip
 async def test_a_charset_other_than_utf8_is_415(api: Api, content_type: str) -> None:
     resp = await api.post(body(reading()), {**token("home-1"), "content-type": content_type})

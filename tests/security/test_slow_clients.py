@@ -37,7 +37,11 @@ def _token() -> str:
 
 def _reading_body() -> bytes:
     now = datetime.now(UTC).isoformat()
-    doc = {"readings": [{"home_id": "home-1", "sensor_id": "s", "sensor_type": "smoke", "ts": now, "state": "ok"}]}
+    doc = {
+        "readings": [
+            {"home_id": "home-1", "sensor_id": "s", "sensor_type": "smoke", "ts": now, "state": "ok"}
+        ]
+    }
     return json.dumps(doc).encode()
 
 
