@@ -198,7 +198,7 @@ already scrapes.
 {{- define "homesec.scrapeAnnotations" -}}
 {{- if and .root.Values.metrics.podAnnotations (not (include "homesec.monitored" .)) -}}
 prometheus.io/scrape: "true"
-prometheus.io/port: {{ (index .root.Values .component).port | quote }}
+prometheus.io/port: {{ (index .root.Values .component).adminPort | quote }}
 prometheus.io/path: /metrics
 {{- end -}}
 {{- end -}}
@@ -257,4 +257,15 @@ topologySpreadConstraints:
 {{- with $c.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/* A NetworkPolicy peer: every pod of one namespace, by its kubernetes.io/metadata.name label.
+(dict "name" NAMESPACE "what" VALUE-PATH); an empty name fails rendering, naming the value. */}}
+{{- define "homesec.namespacePeer" -}}
+{{- if not .name }}
+{{- fail (printf "%s is empty: name the namespace, or list the peers yourself" .what) }}
+{{- end -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ .name }}
 {{- end -}}
