@@ -144,8 +144,12 @@ def test_network_policies_are_on_by_default_and_open_each_port_to_its_peers_only
         [_ns("homesec-web"), _pods("consumer")],
         [_ns("monitoring"), _pods("test")],
     ]
-    values = {"networkPolicy": {"ingressNamespace": "app-routing-system", "monitoringNamespace": "prom",
-                                "statusClientsNamespace": "web"}}  # fmt: skip
+    names = {
+        "ingressNamespace": "app-routing-system",
+        "monitoringNamespace": "prom",
+        "statusClientsNamespace": "web",
+    }
+    values: dict[str, Any] = {"networkPolicy": names}
     assert _ingress_peers(values, "producer") == [[_ns("app-routing-system")], [_ns("prom"), _pods("test")]]
     assert _ingress_peers(values, "consumer")[0] == [_ns("web"), _pods("consumer")]
     ingress = [{"namespaceSelector": {"matchLabels": {"name": "app-routing-system"}}}]
