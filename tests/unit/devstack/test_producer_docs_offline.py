@@ -1,4 +1,4 @@
-"""``/docs`` (on the admin port) works without internet (issue 12): Swagger UI's assets come from the
+"""``/docs`` (on the admin port) works without internet: Swagger UI's assets come from the
 producer, not a CDN."""
 
 from __future__ import annotations
