@@ -117,9 +117,9 @@ def consumer(
     plain: bool = False,
     extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    port, prefix = free_port(), f"b{uuid.uuid4().hex[:10]}"
+    port, prefix = free_port(), f"b{uuid.uuid4().hex[:10]}"  # the admin port (probes, metrics)
     env = {"HOMESEC_PURE_PYTHON": "1" if plain else "0",
-        "HOMESEC_CONSUMER_PORT": str(port), "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(),
+        "HOMESEC_CONSUMER_PORT": str(free_port()), "HOMESEC_CONSUMER_ADMIN_PORT": str(port), "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(),
         "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": azurite.connection_string,
         "HOMESEC_CONSUMER_CONSUMER_GROUP": "rollups", "HOMESEC_CONSUMER_CHECKPOINT_CONTAINER": f"{prefix}-cp",
         "HOMESEC_CONSUMER_ROLLUP_CONTAINER": f"{prefix}-ro", "HOMESEC_CONSUMER_DEADLETTER_CONTAINER": f"{prefix}-dl",

@@ -69,17 +69,18 @@ class Outcome:
         return self.duplicates / self.acked if self.acked else float("nan")
 
 
-def producer(emulator: EmulatorProcess, logs: Path, env: dict[str, str]) -> tuple[ManagedProcess, str]:
-    port = free_port()
+def producer(emulator: EmulatorProcess, logs: Path, env: dict[str, str]) -> tuple[ManagedProcess, str, str]:
+    """The producer process, its API URL and its admin URL (probes, metrics)."""
+    port, admin = free_port(), free_port()
     full = {
         "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(port),
+        "HOMESEC_PRODUCER_ADMIN_HOST": "127.0.0.1", "HOMESEC_PRODUCER_ADMIN_PORT": str(admin),
         "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(),
         "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(KEYS), "HOMESEC_PRODUCER_LOG_LEVEL": "warning",
         **{f"HOMESEC_PRODUCER_{k}": v for k, v in env.items()},
     }  # fmt: skip
-    return ManagedProcess.python_module("producer", "homesec_producer", env=full, log_dir=logs), (
-        f"http://127.0.0.1:{port}"
-    )
+    proc = ManagedProcess.python_module("producer", "homesec_producer", env=full, log_dir=logs)
+    return proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin}"
 
 
 def metric(url: str, name: str) -> dict[str, float]:
@@ -103,8 +104,8 @@ async def scale_out(
     tmp: Path, env: dict[str, str], resend: Resend, duration: float
 ) -> tuple[LoadResult, Any]:
     emulator = EmulatorProcess(tmp / "eh", log_dir=tmp / "logs", throughput_units=1).start()
-    first, first_url = producer(emulator, tmp / "logs", env)
-    second, second_url = producer(emulator, tmp / "logs", env)
+    first, first_url, first_admin = producer(emulator, tmp / "logs", env)
+    second, second_url, second_admin = producer(emulator, tmp / "logs", env)
     urls = [first_url]
     config = SimulatorConfig(
         urls=urls, auth_keys=KEYS, homes=2000, rate=4000, duration=duration, readings_per_request=50,
@@ -112,10 +113,10 @@ async def scale_out(
         honour_retry_after=True,
     )  # fmt: skip
     try:
-        first.start().wait_http(f"{first_url}/readyz", timeout=60)
+        first.start().wait_http(f"{first_admin}/readyz", timeout=60)
         load = asyncio.create_task(run_load(config))
         await asyncio.sleep(2)
-        await asyncio.to_thread(lambda: second.start().wait_http(f"{second_url}/readyz", timeout=60))
+        await asyncio.to_thread(lambda: second.start().wait_http(f"{second_admin}/readyz", timeout=60))
         urls.append(second_url)
         await asyncio.sleep(1)
         urls.remove(first_url)
@@ -123,7 +124,7 @@ async def scale_out(
         first.send_signal(signal.SIGTERM)
         await asyncio.to_thread(first.wait, 40)
         result = await load
-        resends = metric(second_url, "homesec_producer_resends_total")
+        resends = metric(second_admin, "homesec_producer_resends_total")
         return result, (emulator, resends)
     except BaseException:
         emulator.stop()

@@ -14,7 +14,7 @@ from azure.eventhub import EventDataBatch
 from azure.eventhub._pyamqp.aio import _sender_async
 from homesec_domain.runtime import tune_gc
 from homesec_domain.validation import AcceptedReading
-from homesec_producer.__main__ import server_config
+from homesec_producer.__main__ import AdminServer, admin_config, serve, server_config
 from homesec_producer.adapters import accelerated_encoding, accelerated_payload
 from homesec_producer.adapters.batching import AddToBatch, add_public
 from homesec_producer.app import build_app
@@ -51,13 +51,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     settings = ProducerSettings(
-        host="127.0.0.1", port=args.port, eventhub_connection_string=SecretStr("Endpoint=sb://offline/;EntityPath=none"),
+        host="127.0.0.1", port=args.port, admin_host="127.0.0.1", eventhub_connection_string=SecretStr("Endpoint=sb://offline/;EntityPath=none"),
         buffer_capacity_readings=200_000, log_level="warning",
     )  # fmt: skip
-    app = build_app(settings, publisher=EncodeOnlyPublisher(settings))
-    config = server_config(settings, app)  # uvicorn configured as ``python -m homesec_producer`` does
+    apps = build_app(settings, publisher=EncodeOnlyPublisher(settings))
+    config = server_config(settings, apps)  # uvicorn configured as ``python -m homesec_producer`` does
+    admin = AdminServer(admin_config(settings, apps))
     tune_gc(settings.gc_gen0_threshold)  # and its garbage collector: the producer's own cost, as deployed
-    uvicorn.Server(config).run()
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(serve(uvicorn.Server(config), admin))
 
 
 if __name__ == "__main__":

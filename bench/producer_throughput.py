@@ -75,16 +75,17 @@ def start_producer(
     emulator: EmulatorProcess, logs: Path, extra: dict[str, str] | None = None
 ) -> tuple[ManagedProcess, str]:
     """The producer (``python -m homesec_producer``) on the emulator; ``extra``: more environment."""
-    port = free_port()
+    port, admin = free_port(), free_port()
     env = {
         "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(port),
+        "HOMESEC_PRODUCER_ADMIN_HOST": "127.0.0.1", "HOMESEC_PRODUCER_ADMIN_PORT": str(admin),
         "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(),
         "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(KEYS), "HOMESEC_PRODUCER_LOG_LEVEL": "warning",
         "HOMESEC_PRODUCER_BUFFER_CAPACITY_READINGS": "200000", **(extra or {}),
     }  # fmt: skip
     proc = ManagedProcess.python_module("producer", "homesec_producer", env=env, log_dir=logs).start()
     url = f"http://127.0.0.1:{port}"
-    proc.wait_http(f"{url}/readyz", timeout=60)
+    proc.wait_http(f"http://127.0.0.1:{admin}/readyz", timeout=60)
     return proc, url
 
 
@@ -92,10 +93,11 @@ def start_app(script: str, logs: Path) -> tuple[ManagedProcess, str]:
     """``bench/<script>.py --port P``: the baseline or the offline producer."""
     port = free_port()
     argv = [sys.executable, str(ROOT / "bench" / f"{script}.py"), "--port", str(port)]
-    env = {"HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(KEYS)}
+    # the offline app's admin port (the settings read it from the environment; the baseline has none)
+    env = {"HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(KEYS), "HOMESEC_PRODUCER_ADMIN_PORT": str(free_port())}
     proc = ManagedProcess(script, argv, env=env, log_dir=logs).start()
     url = f"http://127.0.0.1:{port}"
-    proc.wait_http(f"{url}/healthz", timeout=30)
+    proc.wait_tcp(port, timeout=30)
     return proc, url
 
 

@@ -68,16 +68,17 @@ def rotated(items: dict[str, dict[str, str]], shift: int) -> list[tuple[str, dic
 
 
 def start_producer(emulator: EmulatorProcess, logs: Path, env: dict[str, str]) -> tuple[ManagedProcess, str]:
-    port = free_port()
+    port, admin = free_port(), free_port()
     full = {
         "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(port),
+        "HOMESEC_PRODUCER_ADMIN_HOST": "127.0.0.1", "HOMESEC_PRODUCER_ADMIN_PORT": str(admin),
         "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(),
         "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(pt.KEYS), "HOMESEC_PRODUCER_LOG_LEVEL": "warning",
         "HOMESEC_PRODUCER_BUFFER_CAPACITY_READINGS": "200000", **env,
     }  # fmt: skip
     proc = ManagedProcess.python_module("producer", "homesec_producer", env=full, log_dir=logs).start()
     url = f"http://127.0.0.1:{port}"
-    proc.wait_http(f"{url}/readyz", timeout=60)
+    proc.wait_http(f"http://127.0.0.1:{admin}/readyz", timeout=60)
     return proc, url
 
 

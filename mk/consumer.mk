@@ -8,8 +8,8 @@ bench-consumer: setup ## consumer: memory at 100k homes, per-event cost (compile
 	$(PY) bench/consumer_throughput.py --homes 200 --minutes 60 --repeat 3 --plain $(BENCH_CONSUMER_ARGS)
 	$(PY) bench/consumer_throughput.py --homes 1000 --minutes 12 --repeat 3 --interleaved --plain $(BENCH_CONSUMER_ARGS)
 
-consumer-progress: setup-python ## live consumer progress: make consumer-progress [CONSUMER_URL=http://127.0.0.1:8081]
-	$(PY) -m homesec_consumer.inspect progress --url $(or $(CONSUMER_URL),http://127.0.0.1:8081) --watch 2
+consumer-progress: setup-python ## live consumer progress: make consumer-progress [CONSUMER_ADMIN_URL=http://127.0.0.1:9091]
+	$(PY) -m homesec_consumer.inspect progress --url $(or $(CONSUMER_ADMIN_URL),http://127.0.0.1:9091) --watch 2
 
 consumer-home: setup-python ## a home's rollup: make consumer-home HOME_ID=home-000001 [CONSUMER_URL=...] (read token: HOMESEC_READ_TOKEN)
 	$(PY) -m homesec_consumer.inspect home $(HOME_ID) --url $(or $(CONSUMER_URL),http://127.0.0.1:8081)

@@ -39,7 +39,8 @@ from homesec_devstack.procs import (
 )
 
 PORTS = {"amqp_port": "Event Hubs emulator AMQP", "admin_port": "Event Hubs emulator admin",
-         "blob_port": "Azurite blob", "producer_port": "producer", "consumer_port": "consumer"}  # fmt: skip
+         "blob_port": "Azurite blob", "producer_port": "producer", "consumer_port": "consumer",
+         "producer_admin_port": "producer admin", "consumer_admin_port": "consumer admin"}  # fmt: skip
 DATA_SUBDIRS = ("eventhubs", "azurite", "logs")  # all a run writes in --data-dir; nothing else is removed
 
 
@@ -116,6 +117,16 @@ class Stack:
     def consumer_url(self) -> str:
         return f"http://127.0.0.1:{self.args.consumer_port}"
 
+    @property
+    def producer_admin_url(self) -> str:
+        """Probes, metrics and the OpenAPI docs."""
+        return f"http://127.0.0.1:{self.args.producer_admin_port}"
+
+    @property
+    def consumer_admin_url(self) -> str:
+        """Probes and metrics."""
+        return f"http://127.0.0.1:{self.args.consumer_admin_port}"
+
     def start(self) -> None:
         """Check the ports, prepare the data directory, start everything and wait until it is ready.
         Raises ``PortInUseError`` (a port taken), ``WaitCancelledError`` (interrupted) or the failure; what
@@ -132,12 +143,16 @@ class Stack:
         keys = json.dumps({"dev": a.auth_key})
         producer_env = {
             "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(a.producer_port),
+            "HOMESEC_PRODUCER_ADMIN_HOST": "127.0.0.1",
+            "HOMESEC_PRODUCER_ADMIN_PORT": str(a.producer_admin_port),
             "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": self.emulator.connection_string(),
             "HOMESEC_PRODUCER_AUTH_KEYS": keys, "HOMESEC_PRODUCER_LOG_LEVEL": "warning",
             "HOMESEC_PRODUCER_LOG_FORMAT": "console",  # readable logs for make run (images: json)
         }  # fmt: skip
         consumer_env = {
             "HOMESEC_CONSUMER_HOST": "127.0.0.1", "HOMESEC_CONSUMER_PORT": str(a.consumer_port),
+            "HOMESEC_CONSUMER_ADMIN_HOST": "127.0.0.1",
+            "HOMESEC_CONSUMER_ADMIN_PORT": str(a.consumer_admin_port),
             "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": self.emulator.connection_string(),
             "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": self.azurite.connection_string,
             "HOMESEC_CONSUMER_FLUSH_INTERVAL_SECONDS": str(a.flush_interval),
@@ -150,7 +165,7 @@ class Stack:
         consumer = ManagedProcess.python_module(
             "consumer", "homesec_consumer", env=consumer_env, log_dir=logs
         )
-        for proc, url in ((producer, self.producer_url), (consumer, self.consumer_url)):
+        for proc, url in ((producer, self.producer_admin_url), (consumer, self.consumer_admin_url)):
             self.procs.append(proc.start())
             proc.wait_http(f"{url}/readyz", timeout=90, owned=True)
         sim_args = ["--url", self.producer_url, "--homes", str(a.homes), "--rate", str(a.rate),
@@ -183,7 +198,7 @@ def scrape(url: str) -> dict[str, float]:
 
 
 def progress_line(stack: Stack, started: float) -> str:
-    p, c = scrape(stack.producer_url), scrape(stack.consumer_url)
+    p, c = scrape(stack.producer_admin_url), scrape(stack.consumer_admin_url)
     elapsed = time.monotonic() - started
     return (
         f"[{elapsed:6.0f}s] received {p.get('homesec_producer_readings_received_total', 0):>9,.0f}"
@@ -236,11 +251,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--blob-port", type=int, default=10000)
     p.add_argument("--producer-port", type=int, default=8080)
     p.add_argument("--consumer-port", type=int, default=8081)
+    p.add_argument("--producer-admin-port", type=int, default=9090, help="probes, metrics, docs")
+    p.add_argument("--consumer-admin-port", type=int, default=9091, help="probes, metrics")
     p.add_argument("--free-ports", action="store_true", help="pick free ports instead of the defaults")
     p.add_argument("--auth-key", default=secrets.token_urlsafe(24), help="dev token-signing key")
     args = p.parse_args(argv)
     if args.free_ports:
-        for name in ("amqp_port", "admin_port", "blob_port", "producer_port", "consumer_port"):
+        for name in PORTS:
             setattr(args, name, free_port())
     return args
 
@@ -266,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         print(f"homesec-telemetry local stack is up ({args.homes} homes, {args.rate:g} readings/s). "
               "Ctrl-C stops it.\n"
-              f"  producer  {stack.producer_url}/docs    consumer {stack.consumer_url}/metrics\n"
+              f"  producer  {stack.producer_url}/v1/readings   docs {stack.producer_admin_url}/docs\n"
+              f"  consumer  {stack.consumer_url}/v1/homes/...   metrics {stack.consumer_admin_url}/metrics\n"
               f"  emulator  amqp://127.0.0.1:{args.amqp_port}  stats http://127.0.0.1:{args.admin_port}/stats\n"
               + (f"            ws://127.0.0.1:{args.ws_port}/$servicebus/websocket\n" if args.ws_port else "")
               + "  a home (read token for home-000001, valid 7 days):\n"

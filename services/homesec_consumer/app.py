@@ -17,6 +17,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.eventhub.aio import EventHubConsumerClient
 from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
 from azure.storage.blob.aio import BlobServiceClient
+from fastapi import FastAPI
 from homesec_domain import native
 from homesec_domain.fold import FoldConfig
 from homesec_domain.tracing import Tracing
@@ -44,7 +45,7 @@ from homesec_consumer.adapters.eventhub import (
 )
 from homesec_consumer.adapters.peers import BlobPeers
 from homesec_consumer.alarm_outbox import AlarmOutbox
-from homesec_consumer.http import create_http_app
+from homesec_consumer.http import create_admin_app, create_http_app
 from homesec_consumer.lifecycle import Server, StoppedError, bounded_close, brief, until_stopped
 from homesec_consumer.metrics import ConsumerMetrics
 from homesec_consumer.ports import NO_SPANS, RollupStore
@@ -67,6 +68,18 @@ class _Parts:
     processor: RollupProcessor
     peers: BlobPeers
     reads: HomeReads
+
+
+def _server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        log_config=None,  # the process's logging (homesec_domain.logsetup), not uvicorn's own
+    )
 
 
 def processor_config(s: ConsumerSettings) -> ProcessorConfig:
@@ -166,22 +179,15 @@ class ConsumerService:
 
     async def _serve(self, stop: asyncio.Event, parts: _Parts, client: EventHubConsumerClient) -> None:
         s = self.settings
-        app = create_http_app(
-            parts.reads, parts.store, self.registry, self.ready,
-            authority=s.token_authority(), auth_failures=self.metrics.auth_failures,
-        )  # fmt: skip
-        http = Server(
-            uvicorn.Config(
-                app,
-                host=s.host,
-                port=s.port,
-                log_level="warning",
-                lifespan="off",
-                access_log=False,
-                log_config=None,  # the process's logging (homesec_domain.logsetup), not uvicorn's own
-            )
+        api = create_http_app(
+            parts.reads, parts.store, authority=s.token_authority(), auth_failures=self.metrics.auth_failures
         )
-        http_task = asyncio.create_task(http.serve(), name="http")
+        admin = create_admin_app(api, self.registry, self.ready)
+        servers = [
+            Server(_server_config(admin, s.admin_host, s.admin_port)),
+            Server(_server_config(api, s.host, s.port)),
+        ]
+        tasks = [asyncio.create_task(server.serve(), name="http") for server in servers]
         try:
             partition_ids = await self._start(stop, parts.service, client, parts.sink)
             if partition_ids is None:  # stopped during start-up: nothing was received, nothing to flush
@@ -191,8 +197,9 @@ class ConsumerService:
                 await self._run(stop, client, parts, partition_ids)
                 await parts.peers.leave()
         finally:
-            http.should_exit = True
-            await asyncio.gather(http_task, return_exceptions=True)
+            for server in servers:
+                server.should_exit = True
+            await asyncio.gather(*tasks, return_exceptions=True)
         await bounded_close(client.close)
 
     async def _start(

@@ -1,9 +1,9 @@
-"""The consumer's small read-only HTTP app: probes, metrics and the resident read path (``reads.HomeReads``:
-the live fold state, forwarded to the owning pod, or the last durable state)."""
+"""The consumer's two small HTTP apps: the resident read path (``create_http_app``, the API port: the live
+fold state, forwarded to the owning pod, or the last durable state, ``reads.HomeReads``) and the probes,
+metrics and the API's documentation (``create_admin_app``, the admin port, never exposed to clients)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +11,9 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
+from fastapi_offline import FastAPIOffline
 from homesec_auth.tokens import TokenAuthority
+from homesec_domain.models import is_home_id
 from homesec_domain.rollup import iso_ms
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.exposition import choose_encoder
@@ -22,8 +24,8 @@ from homesec_consumer.read_auth import read_access
 from homesec_consumer.reads import Forwarded, HomeReads
 
 FORWARDED_HEADER = "x-homesec-forwarded"  # a read forwarded by another consumer pod (answered, not forwarded)
-
-_HOME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# FastAPI's own OpenTelemetry stays off: the consumer's traces are its batches and flushes.
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 def _parse(ts: str) -> datetime:
@@ -32,7 +34,7 @@ def _parse(ts: str) -> datetime:
 
 async def home_status(reads: HomeReads, home_id: str, request: Request) -> Forwarded:
     """The status document (``reads.HomeReads``), or the error to answer."""
-    if not _HOME_ID.fullmatch(home_id):
+    if not is_home_id(home_id):
         return Forwarded(404, {"detail": "unknown home"})
     forwarded = FORWARDED_HEADER in request.headers
     try:
@@ -75,33 +77,17 @@ async def home_history(
 def create_http_app(
     reads: HomeReads,
     store: RollupStore,
-    registry: CollectorRegistry,
-    ready: Callable[[], bool],
     *,
     authority: TokenAuthority,
     auth_failures: Counter | None = None,
 ) -> FastAPI:
-    """The app; the home routes need a read token (``read_auth``) verified by ``authority``."""
+    """The API port: ``GET /v1/homes/{home_id}/status`` and ``/history``, nothing else; both need a read
+    token (``read_auth``) verified by ``authority``."""
     can_read = [Depends(read_access(authority, auth_failures))]
-    # FastAPI's own OpenTelemetry stays off: the consumer's traces are its batches and flushes.
-    off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
-    app = FastAPI(title="homesec consumer", docs_url=None, redoc_url=None, openapi_url=None, telemetry=off)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    async def readyz(response: Response) -> dict[str, bool]:
-        ok = ready()
-        response.status_code = 200 if ok else 503
-        return {"ready": ok}
-
-    @app.get("/metrics")
-    async def metrics(request: Request) -> Response:
-        # OpenMetrics (with the latency exemplars) when the scraper asks for it, else the text format
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encoder(registry), media_type=content_type)
+    app = FastAPI(
+        title="homesec consumer", description="Residents' status and history reads.", docs_url=None,
+        redoc_url=None, openapi_url=None, telemetry=_NO_TELEMETRY,
+    )  # fmt: skip
 
     @app.get("/v1/homes/{home_id}/status", dependencies=can_read)
     async def status(home_id: str, request: Request) -> JSONResponse:
@@ -113,3 +99,29 @@ def create_http_app(
         return await home_history(reads, store, home_id, hours, request)
 
     return app
+
+
+def create_admin_app(api: FastAPI, registry: CollectorRegistry, ready: Callable[[], bool]) -> FastAPI:
+    """The admin port: ``/healthz``, ``/readyz``, ``/metrics``, and ``/docs``, ``/openapi.json`` describing
+    the API port's routes (its bearer scheme: "Try it out" works with a pasted read token)."""
+    # /docs serves Swagger UI from the pinned fastapi-offline package, not a CDN.
+    admin = FastAPIOffline(title=api.title, description=api.description, telemetry=_NO_TELEMETRY)
+
+    @admin.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @admin.get("/readyz", include_in_schema=False)
+    async def readyz(response: Response) -> dict[str, bool]:
+        ok = ready()
+        response.status_code = 200 if ok else 503
+        return {"ready": ok}
+
+    @admin.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        # OpenMetrics (with the latency exemplars) when the scraper asks for it, else the text format
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(registry), media_type=content_type)
+
+    admin.openapi = api.openapi  # type: ignore[method-assign]
+    return admin

@@ -1,14 +1,15 @@
 """Operator CLI: ``python -m homesec_consumer.inspect progress|home`` against running consumers.
 
-``progress --url http://127.0.0.1:8081 [--url ...] [--watch 2]``: events received, folded, rolled up
-(durable), duplicates, dead letters, lag and partitions owned, summed over the consumers that answer. A
-consumer that does not answer (or answers without consumer metrics) is named on stderr; without ``--watch``
-the exit code is 1 when none answers. With ``--watch`` each line says which are down.
-``home HOME_ID --url ... [--hours 24] [--json] [--token T]``: a home's status (one line per sensor) and its
-hourly history (one line per hour with readings); ``--json`` prints the full status and history documents.
-The status API needs a read token covering the home, or an operator token (``--token``, default the
-environment variable ``HOMESEC_READ_TOKEN``; mint one with ``python -m homesec_producer.auth_cli --audience
-read --role operator``, docs/consumer.md#read-tokens).
+``progress --url http://127.0.0.1:9091 [--url ...] [--watch 2]`` (each consumer's admin port, where its
+``/metrics`` is): events received, folded, rolled up (durable), duplicates, dead letters, lag and partitions
+owned, summed over the consumers that answer. A consumer that does not answer (or answers without consumer
+metrics) is named on stderr; without ``--watch`` the exit code is 1 when none answers. With ``--watch`` each
+line says which are down.
+``home HOME_ID --url http://127.0.0.1:8081 [--hours 24] [--json] [--token T]`` (a consumer's API port): a
+home's status (one line per sensor) and its hourly history (one line per hour with readings); ``--json``
+prints the full status and history documents. The status API needs a read token covering the home, or an
+operator token (``--token``, default the environment variable ``HOMESEC_READ_TOKEN``; mint one with
+``python -m homesec_producer.auth_cli --audience read --role operator``, docs/consumer.md#read-tokens).
 
 Exit codes: 0 done, 1 no consumer answered (or it answered with an error), 2 usage, 3 unknown home,
 130 interrupted (Ctrl-C, no traceback).
@@ -270,7 +271,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m homesec_consumer.inspect")
     sub = parser.add_subparsers(dest="command", required=True)
     prog = sub.add_parser("progress", help="totals over running consumers")
-    prog.add_argument("--url", action="append", default=[], help="a consumer's base URL (repeatable)")
+    prog.add_argument(
+        "--url", action="append", default=[], help="a consumer's admin URL (/metrics; repeatable)"
+    )
     prog.add_argument("--watch", type=float, default=0.0, help="repeat every N seconds")
     home = sub.add_parser("home", help="one home's status and hourly history")
     home.add_argument("home_id")
@@ -289,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "progress":
-            urls = [u.rstrip("/") for u in args.url] or ["http://127.0.0.1:8081"]
+            urls = [u.rstrip("/") for u in args.url] or ["http://127.0.0.1:9091"]
             return run_progress(urls, args.watch)
         return run_home(args.url.rstrip("/"), args.home_id, args.hours, args.json, args.token)
     except InspectError as exc:

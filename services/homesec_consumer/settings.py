@@ -19,8 +19,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ConsumerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HOMESEC_CONSUMER_", extra="ignore")
 
+    # The API (GET /v1/homes/...): residents' status reads.
     host: str = "127.0.0.1"
-    port: int = 8081
+    port: int = Field(default=8081, ge=1, le=65535)
+    # The admin port: /healthz, /readyz, /metrics (kubelet probes and Prometheus; never exposed to clients).
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(default=9091, ge=1, le=65535)
     # Where the other consumer pods reach this one's read API (reads forwarded to a partition's owner):
     # http://<pod IP>:<port> on Kubernetes (the chart sets it); default http://<host>:<port>.
     advertise_url: str | None = None
@@ -170,6 +174,8 @@ class ConsumerSettings(BaseSettings):
             check_transport(self.transport, None if proxy is None else proxy.get_secret_value())
         except ValueError as exc:
             raise ValueError(f"HOMESEC_CONSUMER_EVENTHUB_HTTP_PROXY: {exc}") from None
+        if self.admin_port == self.port:
+            raise ValueError("HOMESEC_CONSUMER_ADMIN_PORT is HOMESEC_CONSUMER_PORT: the admin port is apart")
         return self
 
     @property

@@ -23,8 +23,16 @@ from pydantic import (
 
 SCHEMA_VERSION = 1
 
-HomeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+# A home ID names Blob paths and is a partition key: the whole string must match (no trailing newline).
+HOME_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_HOME_ID = re.compile(HOME_ID_PATTERN.removeprefix("^").removesuffix("$"))
+HomeId = Annotated[str, StringConstraints(pattern=HOME_ID_PATTERN)]
 SensorId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+
+
+def is_home_id(text: str) -> bool:
+    """Whether ``text`` is a valid home ID: a full match (``re.match`` with ``$`` lets ``"home-1\\n"`` in)."""
+    return _HOME_ID.fullmatch(text) is not None
 
 
 class SensorType(enum.StrEnum):

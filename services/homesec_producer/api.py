@@ -1,9 +1,10 @@
 """HTTP layer: routes, body limits, error -> status mapping, request metrics.
 
 Statuses of ``POST /v1/readings``: 202 (every reading acknowledged by Event Hubs), 400 (not JSON),
-401 (no/invalid token), 403 (a home outside the token's scope), 413 (body too large), 415 (not JSON
-content type), 422 (schema or rules, per-item detail), 429 + Retry-After (buffer full), 503 + Retry-After
-(Event Hubs unavailable past the deadline, publish failed after retries, too many requests at once,
+401 (no/invalid token), 403 (a home outside the token's scope), 408 (body not complete in time:
+``deadlines.py``), 413 (body too large), 415 (not JSON content type, or a charset other than UTF-8),
+422 (schema or rules, per-item detail), 429 + Retry-After (buffer full), 503 + Retry-After (Event Hubs
+unavailable past the deadline, publish failed after retries, too many requests at once,
 starting or shutting down; never 500 at shutdown: see ``shutdown.py``).
 Nothing from a 4xx request is published. A 429/503 of the ingest route lists, per reading, what is already
 acknowledged (``acknowledged``) and what is not (``unacknowledged``): the client resends only the latter with
@@ -24,8 +25,6 @@ from homesec_domain.validation import (
     MalformedBodyError,
     ReadingsRejectedError,
 )
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 
 from homesec_producer.errors import (
     BufferFullError,
@@ -36,7 +35,7 @@ from homesec_producer.errors import (
     ShuttingDownError,
 )
 from homesec_producer.observability import NO_TRACES, ReadingTraces, debug_accepted
-from homesec_producer.service import IngestService, NotReadyError, Runtime
+from homesec_producer.service import IngestService, NotReadyError
 
 JSON = "application/json"
 # The one answer to every token that fails verification (missing, too large, malformed, unknown key, bad
@@ -80,10 +79,18 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_UTF8 = frozenset({"utf-8", "utf8"})
+
+
 def _check_media_type(request: Request) -> None:
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media != JSON:
+    """``application/json``, with no charset or UTF-8 (the body is parsed as UTF-8, RFC 8259), else 415."""
+    media, *params = request.headers.get("content-type", "").lower().split(";")
+    if media.strip() != JSON:
         raise HttpError(415, "unsupported_media_type", "Content-Type must be application/json")
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip() == "charset" and value.strip().strip('"') not in _UTF8:
+            raise HttpError(415, "unsupported_media_type", "the body must be UTF-8 (charset=utf-8 or none)")
 
 
 class ReadingsEndpoint:
@@ -180,8 +187,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Body is not JSON"},
     401: {"description": "No or invalid bearer token"},
     403: {"description": "Token not valid for a home of the batch"},
+    408: {"description": "The body did not arrive within BODY_READ_TIMEOUT_SECONDS (connection closed)"},
     413: {"description": "Body too large"},
-    415: {"description": "Content-Type is not application/json"},
+    415: {"description": "Content-Type is not application/json, or names a charset other than UTF-8"},
     422: {"description": "Schema or rule violations, per item (`items[].index/field/error/message`)"},
     429: {
         "description": "Buffer full. After Retry-After resend the readings listed in `unacknowledged` (or "
@@ -215,7 +223,8 @@ NOT_ACKNOWLEDGED_SCHEMA: dict[str, Any] = {
 }  # fmt: skip
 
 
-def build_router(endpoint: ReadingsEndpoint, runtime: Runtime, registry: CollectorRegistry) -> APIRouter:
+def build_router(endpoint: ReadingsEndpoint) -> APIRouter:
+    """The API port's one route: ``POST /v1/readings`` (probes, metrics and docs: ``admin.py``)."""
     router = APIRouter()
     router.add_api_route(
         "/v1/readings", endpoint, methods=["POST"], status_code=202, responses=_RESPONSES,
@@ -223,24 +232,6 @@ def build_router(endpoint: ReadingsEndpoint, runtime: Runtime, registry: Collect
         openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": {
             "$ref": "#/components/schemas/ReadingBatchIn"}}}}},
     )  # fmt: skip
-
-    async def healthz() -> Response:
-        return _json(200, {"status": "ok"})
-
-    async def readyz() -> Response:
-        if runtime.ready:
-            return _json(200, {"status": "ready"})
-        state = "draining" if runtime.draining else "starting"
-        return _json(503, {"status": state})
-
-    async def metrics(request: Request) -> Response:
-        # OpenMetrics (with the latency exemplars) when the scraper asks for it, else the text format
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encoder(registry), media_type=content_type)
-
-    router.add_api_route("/healthz", healthz, methods=["GET"], summary="Liveness")
-    router.add_api_route("/readyz", readyz, methods=["GET"], summary="Readiness: can publish, not draining")
-    router.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics")
     return router
 
 

@@ -1,4 +1,5 @@
-"""Composition root: ``build_app(settings, publisher=None, clock=..., registry=None)``.
+"""Composition root: ``build_app(settings, publisher=None, clock=..., registry=None)`` -> ``ProducerApps``:
+the API app (the ingest port) and the admin app (probes, metrics, docs: the admin port).
 
 Nothing is built at import time. The lifespan connects to Event Hubs in the background (readiness stays
 false until the hub's partitions are known), starts the buffer's workers, and on shutdown flushes the
@@ -12,18 +13,20 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
-from fastapi_offline import FastAPIOffline
 from homesec_auth.tokens import TokenAuthority
 from homesec_domain.tracing import Tracing
 from prometheus_client import CollectorRegistry
 
+from homesec_producer.admin import NO_TELEMETRY, build_admin_app
 from homesec_producer.admission import Admission, AdmissionMiddleware
 from homesec_producer.api import ReadingsEndpoint, build_router, install_openapi_schemas
 from homesec_producer.buffer import PartitionedBuffer
+from homesec_producer.deadlines import BodyDeadlineMiddleware
 from homesec_producer.errors import PublishError
 from homesec_producer.idempotency import AckTable
 from homesec_producer.metrics import ProducerMetrics
@@ -34,7 +37,6 @@ from homesec_producer.service import Clock, IngestService, Runtime, time_window
 from homesec_producer.settings import ProducerSettings
 
 log = logging.getLogger(__name__)
-NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 def utc_now() -> datetime:
@@ -140,15 +142,26 @@ class _Traced:
         return self.spans.telemetry_config(self.tracing)
 
 
+@dataclass(frozen=True)
+class ProducerApps:
+    """``api``: the ingest port's app (``POST /v1/readings``; its lifespan runs the service); ``admin``: the
+    admin port's (``admin.py``); ``runtime``: for the signal handler; ``metrics``: for the HTTP server."""
+
+    api: FastAPI
+    admin: FastAPI
+    runtime: Runtime
+    metrics: ProducerMetrics
+
+
 def build_app(
     settings: ProducerSettings,
     publisher: EventPublisher | None = None,
     clock: Clock = utc_now,
     registry: CollectorRegistry | None = None,
     tracing: Tracing | None = None,
-) -> FastAPI:
-    """The producer's ASGI app; ``app.state.runtime`` is the ``Runtime`` (for the signal handler).
-    ``tracing``: on (``homesec_domain.tracing.start_tracing``) or ``None``, off."""
+) -> ProducerApps:
+    """The producer's two ASGI apps. ``tracing``: on (``homesec_domain.tracing.start_tracing``) or ``None``,
+    off."""
     registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
     metrics = ProducerMetrics.create(registry)
     admission = Admission(settings.max_concurrent_requests, metrics, settings.retry_after_seconds)
@@ -164,12 +177,14 @@ def build_app(
     traced = _Traced(tracing) if tracing is not None else None
     if settings.unsafe_ack_on_publish_failure:
         log.error("UNSAFE_ACK_ON_PUBLISH_FAILURE is set: failed sends are acknowledged (test harness only)")
-    # /docs and /redoc serve Swagger UI and ReDoc from the pinned fastapi-offline package, not a CDN.
-    app = FastAPIOffline(
+    api = FastAPI(
         title="homesec producer",
         version="1",
         description="Ingests sensor readings and publishes them to Event Hubs (home ID = partition key).",
         lifespan=_lifespan(settings, publisher, runtime, traced),
+        docs_url=None,  # the docs are on the admin port
+        redoc_url=None,
+        openapi_url=None,
         # FastAPI's own OpenTelemetry: off, or (tracing on) the request span around every middleware
         telemetry=traced.telemetry() if traced else NO_TELEMETRY,
     )
@@ -179,10 +194,12 @@ def build_app(
         settings.retry_after_seconds,
         traces=traced.traces if traced else NO_TRACES,
     )
-    app.include_router(build_router(endpoint, runtime, registry))
-    app.add_middleware(AdmissionMiddleware, admission=admission)
+    api.include_router(build_router(endpoint))
+    # Inside admission: a body that does not arrive in time is answered 408 and its slot freed.
+    api.add_middleware(BodyDeadlineMiddleware, seconds=settings.body_read_timeout_seconds, metrics=metrics)
+    api.add_middleware(AdmissionMiddleware, admission=admission)
     # Outermost: every log line of the request has its ID, and the admission refusals are counted too.
-    app.add_middleware(RequestMiddleware, metrics=metrics)
-    install_openapi_schemas(app)
-    app.state.runtime = runtime
-    return app
+    api.add_middleware(RequestMiddleware, metrics=metrics)
+    install_openapi_schemas(api)
+    api.state.runtime = runtime
+    return ProducerApps(api, build_admin_app(api, runtime, registry), runtime, metrics)

@@ -23,6 +23,7 @@ FAILURE_REASONS = (*RETRY_REASONS, "rejected")
 RESEND_OUTCOMES = ("acknowledged", "joined_in_flight")
 ACK_TABLE_STATES = ("acknowledged", "in_flight")
 EVICTION_REASONS = ("age", "count")
+TIMEOUT_PHASES = ("headers", "body")  # deadlines.py: which part of the request did not arrive in time
 ACCELERATORS = ("encoder", "payload")  # homesec_domain.accelerators: 1 when in use, 0 for the public path
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -36,6 +37,7 @@ class ProducerMetrics:
     http_requests: Counter
     http_duration: Histogram
     http_in_flight: Gauge
+    request_timeouts: Counter
     readings_received: Counter
     readings_acknowledged: Counter
     readings_rejected: Counter
@@ -76,6 +78,8 @@ class ProducerMetrics:
             self.ack_table_entries.labels(state=state)
         for reason in EVICTION_REASONS:
             self.ack_table_evictions.labels(reason=reason)
+        for phase in TIMEOUT_PHASES:
+            self.request_timeouts.labels(phase=phase)
         for component in ACCELERATORS:
             self.accelerated.labels(component=component).set(0)
         for reason in AUTH_FAILURE_REASONS:
@@ -99,6 +103,12 @@ def _http_metrics(registry: CollectorRegistry) -> dict[str, Any]:
         ),
         "http_in_flight": Gauge(
             f"{_P}http_requests_in_flight", "HTTP requests in progress", registry=registry
+        ),
+        "request_timeouts": Counter(
+            f"{_P}request_timeouts",
+            "Requests cut off because their headers or body did not arrive in time, by phase",
+            ["phase"],
+            registry=registry,
         ),
         "readings_received": Counter(
             f"{_P}readings_received", "Readings in POSTed bodies", registry=registry

@@ -31,8 +31,13 @@ class ProducerSettings(BaseSettings):
         env_prefix="HOMESEC_PRODUCER_", extra="ignore", frozen=True, env_ignore_empty=True
     )
 
+    # The API (POST /v1/readings): sensors and gateways, through the ingress.
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
+    # The admin port: /healthz, /readyz, /metrics, /docs, /redoc, /openapi.json (kubelet probes, Prometheus,
+    # operators; never exposed through the ingress).
+    admin_host: str = "0.0.0.0"
+    admin_port: int = Field(default=9090, ge=1, le=65535)
     log_level: str = "info"
     # json: one JSON object per line (the images); console: readable lines (make run). docs/operations.md
     log_format: Literal["json", "console"] = "json"
@@ -62,6 +67,14 @@ class ProducerSettings(BaseSettings):
     auth_max_token_bytes: int = Field(default=DEFAULT_MAX_TOKEN_BYTES, ge=256, le=65_536)
     # Longest token lifetime accepted: ``exp - iat`` and ``exp - now`` above it are refused (401).
     auth_max_token_lifetime_seconds: float = Field(default=DEFAULT_MAX_LIFETIME_SECONDS, gt=0)
+
+    # Slow clients (deadlines.py): a connection whose request line and headers take longer than
+    # HEADER_READ_TIMEOUT_SECONDS (from its first byte, or from the connection's opening) is closed (408 when
+    # some of the request came); a body not complete BODY_READ_TIMEOUT_SECONDS after its headers gets 408
+    # and frees its slot. Idle keep-alive connections are closed after KEEP_ALIVE_TIMEOUT_SECONDS.
+    header_read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    body_read_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    keep_alive_timeout_seconds: int = Field(default=30, ge=1, le=3600)
 
     # Request limits.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -159,6 +172,8 @@ class ProducerSettings(BaseSettings):
             raise ValueError(
                 "HOMESEC_PRODUCER_AUTH_SIGNING_KEY_ID names no key of HOMESEC_PRODUCER_AUTH_KEYS"
             )
+        if self.admin_port == self.port:
+            raise ValueError("HOMESEC_PRODUCER_ADMIN_PORT is HOMESEC_PRODUCER_PORT: the admin port is apart")
         if self.publish_backoff_max_seconds < self.publish_backoff_initial_seconds:
             raise ValueError(
                 "HOMESEC_PRODUCER_PUBLISH_BACKOFF_MAX_SECONDS is smaller than "

@@ -61,8 +61,8 @@ def test_default_render_has_the_expected_objects() -> None:
     kinds = sorted((o["kind"], o["metadata"]["name"]) for o in render({}))
     expected = {
         (kind, f"homesec-telemetry-{c}")
-        for kind in ("ConfigMap", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service",
-                     "ServiceAccount")
+        for kind in ("ConfigMap", "Deployment", "HorizontalPodAutoscaler", "NetworkPolicy",
+                     "PodDisruptionBudget", "Service", "ServiceAccount")
         for c in ("producer", "consumer")
     } | {("Pod", "homesec-telemetry-test-readiness")}  # fmt: skip
     assert set(kinds) == expected
@@ -161,13 +161,19 @@ def test_termination_grace_is_computed_or_checked() -> None:
 
 def test_probes_ports_and_spread() -> None:
     objects = render({})
-    for component, port in (("producer", 8080), ("consumer", 8081)):
+    for component, port, admin in (("producer", 8080, 9090), ("consumer", 8081, 9091)):
         deployment = one(objects, "Deployment", f"-{component}")
         c = container(deployment)
-        assert c["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
-        assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
-        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
-        assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
+        assert c["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"},
+                              {"name": "admin", "containerPort": admin, "protocol": "TCP"}]  # fmt: skip
+        probes = (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz"))
+        for probe, path in probes:
+            assert c[probe]["httpGet"] == {"path": path, "port": "admin"}, probe
+        config = one(objects, "ConfigMap", f"-{component}")["data"]
+        prefix = f"HOMESEC_{component.upper()}_"
+        assert (config[f"{prefix}PORT"], config[f"{prefix}ADMIN_PORT"]) == (str(port), str(admin))
+        service_ports = one(objects, "Service", f"-{component}")["spec"]["ports"]
+        assert [(p["name"], p["targetPort"]) for p in service_ports] == [("http", "http"), ("admin", "admin")]
         spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
         assert {s["topologyKey"] for s in spread} == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
         assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
@@ -227,8 +233,8 @@ def test_helm_test_pod_checks_both_services() -> None:
     pod = one(render({}), "Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     assert pod["spec"]["containers"][0]["args"] == [
-        "http://homesec-telemetry-producer:80/readyz",
-        "http://homesec-telemetry-consumer:8081/readyz",
+        "http://homesec-telemetry-producer:9090/readyz",
+        "http://homesec-telemetry-consumer:9091/readyz",
     ]
 
 

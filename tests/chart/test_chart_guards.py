@@ -147,9 +147,9 @@ def test_scrape_annotations_only_when_no_monitor_scrapes_the_pod() -> None:
     every sum(rate(...)) of the dashboard and the alerts: the chart renders exactly one scrape path."""
     plain = render({})
     assert _scrape_annotations(plain, "producer") == {
-        "prometheus.io/scrape": "true", "prometheus.io/port": "8080", "prometheus.io/path": "/metrics"
+        "prometheus.io/scrape": "true", "prometheus.io/port": "9090", "prometheus.io/path": "/metrics"
     }  # fmt: skip
-    assert _scrape_annotations(plain, "consumer")["prometheus.io/port"] == "8081"
+    assert _scrape_annotations(plain, "consumer")["prometheus.io/port"] == "9091"
     for monitor in ("serviceMonitor", "podMonitor"):
         objects = render({"metrics": {monitor: {"enabled": True}}})
         for component in ("producer", "consumer"):

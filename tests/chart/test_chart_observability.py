@@ -22,6 +22,7 @@ LATENCY_PANELS = {
     "Request latency": "homesec_producer_http_request_duration_seconds",
     "Publish latency (one batch send, retries included)": "homesec_producer_publish_duration_seconds",
     "End-to-end latency (enqueued → rollup durable)": "homesec_consumer_end_to_end_latency_seconds",
+    "Alarm latency (enqueued → alarm event acknowledged)": "homesec_consumer_alarm_latency_seconds",
 }
 
 

@@ -32,7 +32,7 @@ def _secret_refs(deployment: dict[str, Any]) -> dict[str, str]:
     return {
         e["name"]: e["valueFrom"]["secretKeyRef"]["key"]
         for e in container(deployment).get("env", [])
-        if "valueFrom" in e
+        if "secretKeyRef" in e.get("valueFrom", {})
     }
 
 
@@ -133,22 +133,79 @@ def test_a_component_can_use_its_own_identity() -> None:
 
 
 def _ingress_peers(values: dict[str, Any], component: str) -> list[list[dict[str, Any]] | None]:
-    policy = one(
-        render(merge({"networkPolicy": {"enabled": True}}, values)), "NetworkPolicy", f"-{component}"
-    )
+    policy = one(render(values), "NetworkPolicy", f"-{component}")
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     return [rule.get("from") for rule in policy["spec"]["ingress"]]
 
 
-def test_network_policies_keep_metrics_reachable() -> None:
-    test_pod = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "homesec-telemetry",
-                                                "app.kubernetes.io/instance": "homesec-telemetry",
-                                                "app.kubernetes.io/component": "test"}}}  # fmt: skip
-    everyone_in_cluster: dict[str, Any] = {"namespaceSelector": {}}
-    assert _ingress_peers({}, "producer") == [None, [everyone_in_cluster, test_pod]]
-    assert _ingress_peers({}, "consumer") == [[everyone_in_cluster, test_pod]]
+def _ns(name: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+def _pods(component: str) -> dict[str, Any]:
+    return {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "homesec-telemetry",
+                                            "app.kubernetes.io/instance": "homesec-telemetry",
+                                            "app.kubernetes.io/component": component}}}  # fmt: skip
+
+
+def _ingress_ports(values: dict[str, Any], component: str) -> list[list[str]]:
+    policy = one(render(values), "NetworkPolicy", f"-{component}")
+    return [[p["port"] for p in rule["ports"]] for rule in policy["spec"]["ingress"]]
+
+
+def test_network_policies_are_on_by_default_and_open_each_port_to_its_peers_only() -> None:
+    """Producer API: the ingress controller; consumer API: the status readers and the consumer pods
+    (forwarded reads); admin ports: Prometheus and the `helm test` pod. Every rule names its peers."""
+    assert _ingress_ports({}, "producer") == [["http"], ["admin"]]
+    assert _ingress_ports({}, "consumer") == [["http"], ["admin"]]
+    assert _ingress_peers({}, "producer") == [[_ns("ingress-nginx")], [_ns("monitoring"), _pods("test")]]
+    assert _ingress_peers({}, "consumer") == [
+        [_ns("homesec-web"), _pods("consumer")],
+        [_ns("monitoring"), _pods("test")],
+    ]
+    names = {
+        "ingressNamespace": "app-routing-system",
+        "monitoringNamespace": "prom",
+        "statusClientsNamespace": "web",
+    }
+    values: dict[str, Any] = {"networkPolicy": names}
+    assert _ingress_peers(values, "producer") == [[_ns("app-routing-system")], [_ns("prom"), _pods("test")]]
+    assert _ingress_peers(values, "consumer")[0] == [_ns("web"), _pods("consumer")]
     ingress = [{"namespaceSelector": {"matchLabels": {"name": "app-routing-system"}}}]
     monitoring = [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
-    values = {"networkPolicy": {"producerIngressFrom": ingress, "metricsFrom": monitoring}}
-    assert _ingress_peers(values, "producer") == [ingress, [*monitoring, test_pod]]
-    assert _ingress_peers(values, "consumer") == [[*monitoring, test_pod]]
+    readers = [{"ipBlock": {"cidr": "10.1.0.0/16"}}]
+    values = {
+        "networkPolicy": {"producerIngressFrom": ingress, "metricsFrom": monitoring, "statusFrom": readers}
+    }
+    assert _ingress_peers(values, "producer") == [ingress, [*monitoring, _pods("test")]]
+    assert _ingress_peers(values, "consumer") == [[*readers, _pods("consumer")], [*monitoring, _pods("test")]]
+    # Only the consumer pods read status when no reader namespace is named.
+    no_readers = {"networkPolicy": {"statusClientsNamespace": ""}}
+    assert _ingress_peers(no_readers, "consumer")[0] == [_pods("consumer")]
+    with pytest.raises(helm_python.HelmRenderError, match=r"networkPolicy\.ingressNamespace is empty"):
+        render_files({"networkPolicy": {"ingressNamespace": ""}})
+
+
+def test_egress_reaches_dns_azure_the_collector_and_the_other_consumer_pods() -> None:
+    tracing = {"tracing": {"enabled": True, "otlpEndpoint": "http://otel-collector.monitoring:4318"}}
+    for values, otlp in (({}, []), (tracing, [[4318]])):
+        objects = render(values)
+        producer = one(objects, "NetworkPolicy", "-producer")["spec"]["egress"]
+        consumer = one(objects, "NetworkPolicy", "-consumer")["spec"]["egress"]
+        ports = [[p["port"] for p in rule["ports"]] for rule in producer]
+        assert ports == [[53, 53], [443, 5671], *otlp]
+        assert all("to" not in rule for rule in producer)
+        assert consumer[:-1] == producer
+        assert consumer[-1] == {"ports": [{"port": 8081, "protocol": "TCP"}], "to": [_pods("consumer")]}
+
+
+def test_the_admin_port_is_never_on_a_public_service() -> None:
+    values = {"producer": {"service": {"type": "LoadBalancer"}}}
+    ports = one(render(values), "Service", "-producer")["spec"]["ports"]
+    assert [p["name"] for p in ports] == ["http"]
+    with pytest.raises(
+        helm_python.HelmRenderError, match=r"serviceMonitor needs producer\.service\.type ClusterIP"
+    ):
+        render_files({**values, "metrics": {"serviceMonitor": {"enabled": True}}})
+    with pytest.raises(helm_python.HelmRenderError, match=r"adminPort \(8081\) must differ"):
+        render_files({"consumer": {"adminPort": 8081}})

@@ -43,15 +43,17 @@ def container(service: Service) -> Iterator[WorkingContainer]:
 def service_env(
     service: Service, azurite: AzuriteProcess, emulator_factory: EmulatorFactory, container_name: str
 ) -> ServiceEnv:
-    """A port and settings for a local run: the emulator when it exists (else a dead port: liveness must not
-    need Event Hubs), Azurite for Blob."""
+    """The admin port (probes, metrics) and settings for a local run: the emulator when it exists (else a
+    dead port: liveness must not need Event Hubs), Azurite for Blob."""
     port = free_port()
     live = importlib.util.find_spec("homesec_devstack.emulator.__main__") is not None
     eventhub = emulator_factory().connection_string() if live else emulator_connection_string(free_port())
     prefix = service.env_prefix
     env = {
         f"{prefix}HOST": "127.0.0.1",
-        f"{prefix}PORT": str(port),
+        f"{prefix}PORT": str(free_port()),
+        f"{prefix}ADMIN_HOST": "127.0.0.1",
+        f"{prefix}ADMIN_PORT": str(port),
         f"{prefix}EVENTHUB_CONNECTION_STRING": eventhub,
     }
     env[f"{prefix}AUTH_KEYS"] = json.dumps({"image-test": "k" * 40})  # both verify tokens

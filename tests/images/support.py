@@ -38,7 +38,7 @@ PEM = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re
 
 @dataclass(frozen=True)
 class ServiceEnv:
-    port: int
+    port: int  # the admin port: probes and metrics
     env: dict[str, str]
     eventhubs_live: bool  # a real emulator behind the connection string (else a dead port)
 
@@ -47,6 +47,7 @@ class ServiceEnv:
 class Service:
     name: str
     port: int
+    admin_port: int
     packages: frozenset[str]
     stopped_log: str  # logged once its graceful shutdown has finished (its SIGTERM handler ran)
 
@@ -63,12 +64,14 @@ SERVICES = {
     "producer": Service(
         "producer",
         8080,
+        9090,
         frozenset({"homesec_auth", "homesec_domain", "homesec_producer"}),
         "Application shutdown complete",
     ),
     "consumer": Service(
         "consumer",
         8081,
+        9091,
         frozenset({"homesec_auth", "homesec_domain", "homesec_consumer"}),
         "consumer stopped in",
     ),

@@ -40,8 +40,9 @@ def test_entrypoint_is_exec_form_python_module(service: Service, config: ImageCo
     # A list (exec form), python itself first: no /bin/sh -c in between to swallow SIGTERM.
     assert config.entrypoint == [f"/{VENV}/bin/python", "-P", "-m", f"homesec_{service.name}"]
     assert config.cmd == []
-    assert config.exposed_ports == [f"{service.port}/tcp"]
+    assert sorted(config.exposed_ports) == sorted([f"{service.port}/tcp", f"{service.admin_port}/tcp"])
     assert config.env[f"{service.env_prefix}PORT"] == str(service.port)
+    assert config.env[f"{service.env_prefix}ADMIN_PORT"] == str(service.admin_port)
     assert config.env[f"{service.env_prefix}HOST"] == "0.0.0.0"  # in a pod, probes come from the node
     assert config.env["PYTHONDONTWRITEBYTECODE"] == "1"
 

@@ -40,9 +40,10 @@ def _get(url: str, token: str | None = None) -> tuple[int, dict[str, object], st
 
 @pytest.fixture
 def consumer_url(emulator: EmulatorProcess, azurite: AzuriteProcess, tmp_path: Path) -> Iterator[str]:
-    port, prefix = free_port(), f"s{uuid.uuid4().hex[:12]}"
+    port, admin, prefix = free_port(), free_port(), f"s{uuid.uuid4().hex[:12]}"
     env = {
         "HOMESEC_CONSUMER_HOST": "127.0.0.1", "HOMESEC_CONSUMER_PORT": str(port),
+        "HOMESEC_CONSUMER_ADMIN_PORT": str(admin),
         "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(),
         "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": azurite.connection_string,
         "HOMESEC_CONSUMER_CHECKPOINT_CONTAINER": f"{prefix}-cp",
@@ -52,7 +53,7 @@ def consumer_url(emulator: EmulatorProcess, azurite: AzuriteProcess, tmp_path: P
     }  # fmt: skip
     proc = ManagedProcess.service("consumer-security", "homesec_consumer", env=env, log_dir=tmp_path)
     try:
-        proc.start().wait_http(f"http://127.0.0.1:{port}/readyz", timeout=90)
+        proc.start().wait_http(f"http://127.0.0.1:{admin}/readyz", timeout=90)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.stop(grace=20)
@@ -68,7 +69,7 @@ def test_the_status_api_needs_a_read_token(consumer_url: str) -> None:
         assert (status, body) == (403, {"detail": "home not in token scope"})
         # the operator's token gets through to the store, which has no such home
         assert _get(consumer_url + path, tokens["operator"])[:2] == (404, {"detail": "unknown home"})
-    assert _get(consumer_url + "/healthz")[0] == 200  # probes need no token
+    assert _get(consumer_url + "/healthz")[0] == 404  # the API port serves the home routes only
 
 
 def test_the_consumer_refuses_to_start_without_a_key() -> None:

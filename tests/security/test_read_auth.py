@@ -32,14 +32,14 @@ UNKNOWN_KID = (
 
 @pytest.fixture
 async def consumer() -> AsyncIterator[httpx.AsyncClient]:
-    proc, store, _, _, registry = make()
+    proc, store, _, _, _ = make()
     await proc.handle_batch("0", events([("h1", m) for m in range(0, 30, 5)] + [("h2", 1)]))
     await proc.flush_all()
     assert isinstance(store, MemoryRollupStore)
     authority = TokenAuthority({KID: SECRET.encode()})
     reads = HomeReads(proc, store, None)
     reads.partition_ids = ["0"]
-    app = create_http_app(reads, store, registry, lambda: True, authority=authority)
+    app = create_http_app(reads, store, authority=authority)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as client:
         yield client
 

@@ -198,7 +198,7 @@ already scrapes.
 {{- define "homesec.scrapeAnnotations" -}}
 {{- if and .root.Values.metrics.podAnnotations (not (include "homesec.monitored" .)) -}}
 prometheus.io/scrape: "true"
-prometheus.io/port: {{ (index .root.Values .component).port | quote }}
+prometheus.io/port: {{ (index .root.Values .component).adminPort | quote }}
 prometheus.io/path: /metrics
 {{- end -}}
 {{- end -}}
@@ -251,7 +251,16 @@ the Secret; each service refuses to start without both. */}}
 {{- if not $wi }}
 {{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sEVENTHUB_CONNECTION_STRING" $prefix) "key" $keys.eventHubsProducerConnectionString) }}
 {{- end }}
-{{- else if not $wi }}
+{{- else }}
+{{- /* Status reads are forwarded to the pod that owns a home's partition: this pod's address. */}}
+- name: POD_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.podIP
+- name: {{ $prefix }}ADVERTISE_URL
+  value: "http://$(POD_IP):{{ $c.port }}"
+{{- end }}
+{{- if and (eq .component "consumer") (not $wi) }}
 {{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sEVENTHUB_CONNECTION_STRING" $prefix) "key" $keys.eventHubsConsumerConnectionString) }}
 {{- if and $root.Values.eventHubs.alarmsName $keys.eventHubsConsumerAlarmsConnectionString }}
 {{ include "homesec.secretEnv" (dict "root" $root "env" (printf "%sALARMS_EVENTHUB_CONNECTION_STRING" $prefix) "key" $keys.eventHubsConsumerAlarmsConnectionString "optional" true) }}
@@ -261,4 +270,15 @@ the Secret; each service refuses to start without both. */}}
 {{- with $c.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/* A NetworkPolicy peer: every pod of one namespace, by its kubernetes.io/metadata.name label.
+(dict "name" NAMESPACE "what" VALUE-PATH); an empty name fails rendering, naming the value. */}}
+{{- define "homesec.namespacePeer" -}}
+{{- if not .name }}
+{{- fail (printf "%s is empty: name the namespace, or list the peers yourself" .what) }}
+{{- end -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ .name }}
 {{- end -}}

@@ -83,10 +83,11 @@ class Stack:
 
 class ConsumerProcess:
     def __init__(self, stack: Stack, name: str, env: dict[str, str]) -> None:
-        self.port = free_port()
+        self.port, self.admin_port = free_port(), free_port()
         values = {**FAST_ENV, **stack.containers, **service_env(stack.emulator, stack.transport), **env}
         full_env = {
             "HOMESEC_CONSUMER_PORT": str(self.port), "HOMESEC_CONSUMER_HOST": "127.0.0.1",
+            "HOMESEC_CONSUMER_ADMIN_PORT": str(self.admin_port), "HOMESEC_CONSUMER_ADMIN_HOST": "127.0.0.1",
             "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": stack.emulator.connection_string(HUB),
             "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": stack.azurite.connection_string,
             "HOMESEC_CONSUMER_CONSUMER_GROUP": GROUP,
@@ -97,7 +98,7 @@ class ConsumerProcess:
 
     def start(self, timeout: float = 60.0) -> ConsumerProcess:
         self.proc.start()
-        self.proc.wait_http(f"http://127.0.0.1:{self.port}/readyz", timeout=timeout)
+        self.proc.wait_http(f"http://127.0.0.1:{self.admin_port}/readyz", timeout=timeout)
         return self
 
     def __enter__(self) -> ConsumerProcess:
@@ -108,7 +109,7 @@ class ConsumerProcess:
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of ``name`` whose labels include ``labels`` (0 when absent)."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/metrics", timeout=5) as resp:
             text = resp.read().decode()
         total = 0.0
         for line in text.splitlines():

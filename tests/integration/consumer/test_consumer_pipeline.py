@@ -117,7 +117,7 @@ async def test_rollups_dead_letters_initial_checkpoints_and_graceful_shutdown(st
         assert status["lost_readings"] == sum(truth["home-00001"].lost.values())
         history = consumer.get("/v1/homes/home-00001/history?hours=24")
         assert sum(h["total"] for h in history["hours"]) == truth["home-00001"].readings
-        line = progress_line([f"http://127.0.0.1:{consumer.port}"])
+        line = progress_line([f"http://127.0.0.1:{consumer.admin_port}"])
         assert f"rolled_up={len(readings)} " in line and " lag=0 " in line and "partitions=16" in line
 
         sent = time.monotonic()

@@ -25,10 +25,11 @@ HUB, GROUP = "telemetry", "rollups"
 
 class Consumer:
     def __init__(self, tmp_path: Path, eventhub: str, blob: str, **settings: str) -> None:
-        self.port = free_port()
+        self.admin_port = free_port()
         prefix = f"l{uuid.uuid4().hex[:12]}"
         env = {
-            "HOMESEC_CONSUMER_PORT": str(self.port), "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": eventhub,
+            "HOMESEC_CONSUMER_PORT": str(free_port()), "HOMESEC_CONSUMER_ADMIN_PORT": str(self.admin_port),
+            "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": eventhub,
             "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": blob, "HOMESEC_CONSUMER_CONSUMER_GROUP": GROUP,
             "HOMESEC_CONSUMER_CHECKPOINT_CONTAINER": f"{prefix}-cp",
             "HOMESEC_CONSUMER_ROLLUP_CONTAINER": f"{prefix}-ro",
@@ -41,7 +42,8 @@ class Consumer:
         )
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        """A URL of the admin port (probes, metrics)."""
+        return f"http://127.0.0.1:{self.admin_port}{path}"
 
     def log_lines(self, needle: str) -> list[str]:
         return [line for line in self.proc.log_tail(10_000).splitlines() if needle in line]

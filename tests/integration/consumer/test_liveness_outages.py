@@ -79,7 +79,7 @@ async def test_paused_partition_has_lag_from_the_service_and_an_idle_receiver(st
 def _labels(consumer: ConsumerProcess, name: str) -> set[str]:
     import urllib.request
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{consumer.port}/metrics", timeout=5) as resp:
+    with urllib.request.urlopen(f"http://127.0.0.1:{consumer.admin_port}/metrics", timeout=5) as resp:
         lines = resp.read().decode().splitlines()
     return {line.split('partition="')[1].split('"')[0] for line in lines if line.startswith(name + "{")}
 
@@ -104,7 +104,7 @@ async def test_hung_blob_storage_shows_in_readiness_not_durable_and_checkpoint_a
                          "first rollups", consumer)  # fmt: skip
         os.killpg(group, signal.SIGSTOP)  # storage hangs: connections open, nothing answers
         await publish(conn, second)
-        url = f"http://127.0.0.1:{consumer.port}"
+        url = f"http://127.0.0.1:{consumer.admin_port}"
         await eventually(lambda: http_status(f"{url}/readyz") == 503, 20, "not ready", consumer)
         assert http_status(f"{url}/healthz") == 200
         assert consumer.metric("homesec_consumer_storage_available") == 0

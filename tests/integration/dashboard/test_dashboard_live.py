@@ -59,10 +59,12 @@ pytestmark = [
 ]
 
 
-def _producer(emulator: EmulatorProcess, port: int, log_dir: Path) -> ManagedProcess:
+def _producer(emulator: EmulatorProcess, port: int, admin_port: int, log_dir: Path) -> ManagedProcess:
     env = {
         "HOMESEC_PRODUCER_HOST": "127.0.0.1",
         "HOMESEC_PRODUCER_PORT": str(port),
+        "HOMESEC_PRODUCER_ADMIN_HOST": "127.0.0.1",
+        "HOMESEC_PRODUCER_ADMIN_PORT": str(admin_port),
         "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(HUB),
         "HOMESEC_PRODUCER_EVENTHUB_NAME": HUB,
         "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(AUTH_KEYS),
@@ -76,7 +78,8 @@ def _consumer(
 ) -> ManagedProcess:
     env = {
         "HOMESEC_CONSUMER_HOST": "127.0.0.1",
-        "HOMESEC_CONSUMER_PORT": str(port),
+        "HOMESEC_CONSUMER_PORT": str(free_port()),
+        "HOMESEC_CONSUMER_ADMIN_PORT": str(port),
         "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(HUB),
         "HOMESEC_CONSUMER_EVENTHUB_NAME": HUB,
         "HOMESEC_CONSUMER_CONSUMER_GROUP": GROUP,
@@ -96,12 +99,13 @@ def pipeline(
     """Producer and consumer against the emulator and Azurite, plus a simulator sending load for ~60 s."""
     logs = tmp_path / "logs"
     azurite.create_containers([f"{container_name}-checkpoints", f"{container_name}-rollups"])
-    ports = {"homesec-producer": free_port(), "homesec-consumer": free_port()}
-    producer = _producer(emulator, ports["homesec-producer"], logs)
+    ports = {"homesec-producer": free_port(), "homesec-consumer": free_port()}  # the admin ports (metrics)
+    api_port = free_port()
+    producer = _producer(emulator, api_port, ports["homesec-producer"], logs)
     consumer = _consumer(emulator, azurite, ports["homesec-consumer"], container_name, logs)
     simulator = ManagedProcess.python_module(
         "simulator", "homesec_devstack.simulator",
-        ["--url", f"http://127.0.0.1:{ports['homesec-producer']}", "--homes", "200", "--rate", "400",
+        ["--url", f"http://127.0.0.1:{api_port}", "--homes", "200", "--rate", "400",
          "--duration", "60", "--retries", "3", *[f"--auth-key={k}={v}" for k, v in AUTH_KEYS.items()]],
         log_dir=logs,
     )  # fmt: skip

@@ -41,17 +41,21 @@ def traced(
     """Producer and consumer with tracing on (every trace sampled) under ~15 s of simulator load."""
     logs = tmp_path / "logs"
     azurite.create_containers([f"{container_name}-checkpoints", f"{container_name}-rollups"])
-    ports = {"homesec-producer": free_port(), "homesec-consumer": free_port()}
+    ports = {"homesec-producer": free_port(), "homesec-consumer": free_port()}  # the admin ports (metrics)
+    api_port = free_port()
     with OtlpReceiver() as receiver:
         otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "500"}
         producer = ManagedProcess.python_module("producer", "homesec_producer", env={
-            "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(ports["homesec-producer"]),
+            "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(api_port),
+            "HOMESEC_PRODUCER_ADMIN_HOST": "127.0.0.1",
+            "HOMESEC_PRODUCER_ADMIN_PORT": str(ports["homesec-producer"]),
             "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(HUB),
             "HOMESEC_PRODUCER_EVENTHUB_NAME": HUB, "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(AUTH_KEYS),
             "HOMESEC_PRODUCER_LOG_LEVEL": "warning", **otel,
         }, log_dir=logs)  # fmt: skip
         consumer = ManagedProcess.python_module("consumer", "homesec_consumer", env={
-            "HOMESEC_CONSUMER_HOST": "127.0.0.1", "HOMESEC_CONSUMER_PORT": str(ports["homesec-consumer"]),
+            "HOMESEC_CONSUMER_HOST": "127.0.0.1", "HOMESEC_CONSUMER_PORT": str(free_port()),
+            "HOMESEC_CONSUMER_ADMIN_PORT": str(ports["homesec-consumer"]),
             "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(HUB),
             "HOMESEC_CONSUMER_EVENTHUB_NAME": HUB, "HOMESEC_CONSUMER_CONSUMER_GROUP": GROUP,
             "HOMESEC_CONSUMER_AUTH_KEYS": json.dumps(AUTH_KEYS),
@@ -62,7 +66,7 @@ def traced(
         }, log_dir=logs)  # fmt: skip
         simulator = ManagedProcess.python_module(
             "simulator", "homesec_devstack.simulator",
-            ["--url", f"http://127.0.0.1:{ports['homesec-producer']}", "--homes", "100", "--rate", "200",
+            ["--url", f"http://127.0.0.1:{api_port}", "--homes", "100", "--rate", "200",
              "--duration", "15", "--retries", "3", *[f"--auth-key={k}={v}" for k, v in AUTH_KEYS.items()]],
             log_dir=logs,
         )  # fmt: skip

@@ -41,8 +41,9 @@ LEVELS = {"debug", "info", "warning", "error", "critical"}
 class Pipeline:
     producer: ManagedProcess
     consumer: ManagedProcess
-    url: str
-    consumer_url: str
+    url: str  # the producer's API port
+    admin_url: str  # the producer's admin port (metrics)
+    consumer_url: str  # the consumer's admin port (metrics)
     receiver: OtlpReceiver
 
 
@@ -69,16 +70,19 @@ def pipeline(
     sampler = SAMPLERS[request.param]
     logs = tmp_path / "logs"
     azurite.create_containers([f"{container_name}-checkpoints", f"{container_name}-rollups"])
-    ports = free_port(), free_port()
+    ports = free_port(), free_port()  # the admin ports
+    api_port = free_port()
     with OtlpReceiver() as receiver:
         producer = ManagedProcess.python_module("producer", "homesec_producer", env={
-            "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(ports[0]),
+            "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(api_port),
+            "HOMESEC_PRODUCER_ADMIN_HOST": "127.0.0.1", "HOMESEC_PRODUCER_ADMIN_PORT": str(ports[0]),
             "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(HUB),
             "HOMESEC_PRODUCER_EVENTHUB_NAME": HUB, "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(AUTH_KEYS),
             "HOMESEC_PRODUCER_LOG_LEVEL": "info", **_otel(receiver, "homesec-producer", sampler),
         }, log_dir=logs)  # fmt: skip
         consumer = ManagedProcess.python_module("consumer", "homesec_consumer", env={
-            "HOMESEC_CONSUMER_HOST": "127.0.0.1", "HOMESEC_CONSUMER_PORT": str(ports[1]),
+            "HOMESEC_CONSUMER_HOST": "127.0.0.1", "HOMESEC_CONSUMER_PORT": str(free_port()),
+            "HOMESEC_CONSUMER_ADMIN_PORT": str(ports[1]),
             "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(HUB),
             "HOMESEC_CONSUMER_EVENTHUB_NAME": HUB, "HOMESEC_CONSUMER_CONSUMER_GROUP": GROUP,
             "HOMESEC_CONSUMER_AUTH_KEYS": json.dumps(AUTH_KEYS),
@@ -94,8 +98,9 @@ def pipeline(
                 started.append(proc.start())
                 proc.wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60)
             yield Pipeline(
-                producer, consumer, f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", receiver
-            )
+                producer, consumer, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{ports[0]}",
+                f"http://127.0.0.1:{ports[1]}", receiver,
+            )  # fmt: skip
         finally:
             for proc in reversed(started):
                 proc.stop(grace=15)
@@ -176,8 +181,8 @@ def test_one_post_yields_one_connected_trace_and_clean_logs(pipeline: Pipeline, 
 
     traces = {s.trace_id for s in pipeline.receiver.spans()}
     latency = (
-        (pipeline.url, "homesec_producer_http_request_duration_seconds"),
-        (pipeline.url, "homesec_producer_publish_duration_seconds"),
+        (pipeline.admin_url, "homesec_producer_http_request_duration_seconds"),
+        (pipeline.admin_url, "homesec_producer_publish_duration_seconds"),
         (pipeline.consumer_url, "homesec_consumer_end_to_end_latency_seconds"),
     )
     for url, histogram in latency:

@@ -53,10 +53,13 @@ class ProducerProcess:
         """``fast=False`` runs the service's own defaults (only ``env`` overrides them); ``transport`` as in
         tests/integration/transport.py."""
         self.port = port or free_port()
+        self.admin_port = free_port()
         values = {**(FAST if fast else {}), **service_env(emulator, transport), **(env or {})}
         full_env = {
             "HOMESEC_PRODUCER_HOST": "127.0.0.1",
             "HOMESEC_PRODUCER_PORT": str(self.port),
+            "HOMESEC_PRODUCER_ADMIN_HOST": "127.0.0.1",
+            "HOMESEC_PRODUCER_ADMIN_PORT": str(self.admin_port),
             "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(),
             "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(AUTH_KEYS),
             "HOMESEC_PRODUCER_LOG_LEVEL": "warning",
@@ -66,11 +69,17 @@ class ProducerProcess:
 
     @property
     def url(self) -> str:
+        """The API port."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        """The admin port: probes and metrics."""
+        return f"http://127.0.0.1:{self.admin_port}"
 
     def start(self, timeout: float = 30.0) -> ProducerProcess:
         self.proc.start()
-        self.proc.wait_http(f"{self.url}/readyz", timeout=timeout)
+        self.proc.wait_http(f"{self.admin_url}/readyz", timeout=timeout)
         return self
 
     def terminate(self) -> float:
@@ -79,13 +88,13 @@ class ProducerProcess:
         return time.monotonic()
 
     def ready(self) -> bool:
-        return http_status(f"{self.url}/readyz") == 200
+        return http_status(f"{self.admin_url}/readyz") == 200
 
     def metric(self, name: str) -> float:
         """Sum of all samples of ``name`` on /metrics (0 when absent)."""
         import urllib.request
 
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as resp:
+        with urllib.request.urlopen(f"{self.admin_url}/metrics", timeout=5) as resp:
             text = resp.read().decode()
         total = 0.0
         for line in text.splitlines():

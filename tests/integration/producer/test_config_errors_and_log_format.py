@@ -92,7 +92,9 @@ def test_consumer_names_each_bad_variable_and_exits_78() -> None:
 def test_producer_logs_one_format_for_every_line(tmp_path: Path) -> None:
     port = free_port()
     env = _clean_env(
-        HOMESEC_PRODUCER_HOST="127.0.0.1", HOMESEC_PRODUCER_PORT=str(port), HOMESEC_PRODUCER_LOG_LEVEL="info",
+        HOMESEC_PRODUCER_HOST="127.0.0.1", HOMESEC_PRODUCER_PORT=str(free_port()),
+        HOMESEC_PRODUCER_LOG_LEVEL="info",
+        HOMESEC_PRODUCER_ADMIN_HOST="127.0.0.1", HOMESEC_PRODUCER_ADMIN_PORT=str(port),
         # nothing listens there: the producer logs its connection retries too
         HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING=emulator_connection_string(free_port()),
         HOMESEC_PRODUCER_AUTH_KEYS=json.dumps(AUTH_KEYS), HOMESEC_PRODUCER_SHUTDOWN_GRACE_SECONDS="5",

@@ -22,11 +22,14 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def lonely_producer(tmp_path: Path) -> Iterator[tuple[ManagedProcess, str]]:
-    port = free_port()
+def lonely_producer(tmp_path: Path) -> Iterator[tuple[ManagedProcess, str, str]]:
+    """The producer, its API URL and its admin URL."""
+    port, admin_port = free_port(), free_port()
     env = {
         "HOMESEC_PRODUCER_HOST": "127.0.0.1",
         "HOMESEC_PRODUCER_PORT": str(port),
+        "HOMESEC_PRODUCER_ADMIN_HOST": "127.0.0.1",
+        "HOMESEC_PRODUCER_ADMIN_PORT": str(admin_port),
         # nothing listens there: Event Hubs is unreachable
         "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator_connection_string(free_port()),
         "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(AUTH_KEYS),
@@ -38,34 +41,37 @@ def lonely_producer(tmp_path: Path) -> Iterator[tuple[ManagedProcess, str]]:
     proc = ManagedProcess.python_module("producer", "homesec_producer", env=env, log_dir=tmp_path).start()
     try:
         proc.wait_tcp(port, timeout=30)
-        yield proc, f"http://127.0.0.1:{port}"
+        proc.wait_tcp(admin_port, timeout=30)
+        yield proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
     finally:
         proc.stop()
 
 
 def test_not_ready_answers_503_and_exits_promptly_on_sigterm(
-    lonely_producer: tuple[ManagedProcess, str],
+    lonely_producer: tuple[ManagedProcess, str, str],
 ) -> None:
-    proc, url = lonely_producer
+    proc, url, admin = lonely_producer
     token = TokenAuthority({k: v.encode() for k, v in AUTH_KEYS.items()}).issue(
         "it", ["home-1"], datetime.now(UTC) + timedelta(hours=1)
     )
     now = datetime.now(UTC).isoformat()
     reading = {"home_id": "home-1", "sensor_id": "s", "sensor_type": "smoke", "ts": now, "state": "ok"}
     with httpx.Client(timeout=10) as http:
-        assert http.get(f"{url}/healthz").status_code == 200
-        assert http.get(f"{url}/readyz").status_code == 503
+        assert http.get(f"{admin}/healthz").status_code == 200
+        assert http.get(f"{admin}/readyz").status_code == 503
+        assert http.get(f"{url}/healthz").status_code == 404  # the API port serves only the API
         resp = http.post(f"{url}/v1/readings", json={"readings": [reading]},
                          headers={"authorization": f"Bearer {token}"})  # fmt: skip
         assert resp.status_code == 503
         assert int(resp.headers["retry-after"]) >= 1
-        assert "homesec_producer_ready 0.0" in http.get(f"{url}/metrics").text
+        assert "homesec_producer_ready 0.0" in http.get(f"{admin}/metrics").text
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
     assert time.monotonic() - started < 5 + 1
-    with pytest.raises(TimeoutError):
-        wait_tcp(int(url.rsplit(":", 1)[1]), timeout=0.5)
+    for closed in (url, admin):
+        with pytest.raises(TimeoutError):
+            wait_tcp(int(closed.rsplit(":", 1)[1]), timeout=0.5)
 
 
 def test_a_producer_with_only_public_keys_verifies_es256_tokens(tmp_path: Path) -> None:
@@ -76,6 +82,8 @@ def test_a_producer_with_only_public_keys_verifies_es256_tokens(tmp_path: Path) 
     env = {
         "HOMESEC_PRODUCER_HOST": "127.0.0.1",
         "HOMESEC_PRODUCER_PORT": str(port),
+        "HOMESEC_PRODUCER_ADMIN_HOST": "127.0.0.1",
+        "HOMESEC_PRODUCER_ADMIN_PORT": str(free_port()),
         "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator_connection_string(free_port()),
         "HOMESEC_PRODUCER_AUTH_KEYS": "",
         "HOMESEC_PRODUCER_AUTH_PUBLIC_KEYS": json.dumps({"es-1": public_pem}),

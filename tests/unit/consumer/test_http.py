@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from homesec_auth.tokens import READ_AUDIENCE, TokenAuthority
-from homesec_consumer.http import create_http_app
+from homesec_consumer.http import create_admin_app, create_http_app
 from homesec_consumer.processor import RollupProcessor
 from homesec_consumer.reads import HomeReads
 from prometheus_client import CollectorRegistry
@@ -35,21 +34,28 @@ async def filled_store() -> tuple[RollupProcessor, MemoryRollupStore, CollectorR
 
 
 def app_for(
-    proc: RollupProcessor, store: MemoryRollupStore, registry: CollectorRegistry, ready: Any = lambda: True
+    proc: RollupProcessor, store: MemoryRollupStore, registry: CollectorRegistry | None = None
 ) -> FastAPI:
-    """The consumer's app over one pod owning partition "0" of a one-partition hub."""
+    """The consumer's API app over one pod owning partition "0" of a one-partition hub."""
     reads = HomeReads(proc, store, None)
     reads.partition_ids = ["0"]
-    return create_http_app(reads, store, registry, ready, authority=AUTHORITY)
+    return create_http_app(reads, store, authority=AUTHORITY)
 
 
 async def test_status_history_probes_and_metrics() -> None:
     proc, store, registry = await filled_store()
     ready = {"ok": False}
-    app = app_for(proc, store, registry, lambda: ready["ok"])
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t", headers=READ
-    ) as client:
+    app = app_for(proc, store, registry)
+    admin = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_admin_app(app, registry, lambda: ready["ok"])),
+        base_url="http://a",
+    )
+    async with (
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", headers=READ
+        ) as client,
+        admin,
+    ):
         status = (await client.get("/v1/homes/h1/status")).json()
         assert status["home_id"] == "h1" and "state" not in status
         assert status["source"] == "live" and status["partition"] == "0" and status["age_seconds"] >= 0
@@ -61,12 +67,21 @@ async def test_status_history_probes_and_metrics() -> None:
         assert [h["hour"][11:13] for h in one["hours"]] == ["11"]
         assert (await client.get("/v1/homes/nobody/status")).status_code == 404
         assert (await client.get("/v1/homes/..%2f/status")).status_code == 404
-        assert (await client.get("/readyz")).status_code == 503
+        assert (await admin.get("/readyz")).status_code == 503
         ready["ok"] = True
-        assert (await client.get("/readyz")).status_code == 200
-        assert (await client.get("/healthz")).status_code == 200
-        body = (await client.get("/metrics")).text
+        assert (await admin.get("/readyz")).status_code == 200
+        assert (await admin.get("/healthz")).status_code == 200
+        body = (await admin.get("/metrics")).text
         assert "homesec_consumer_readings_rolled_up_total 17.0" in body
+        # The API port serves only the read path; the admin port no home.
+        for path in ("/healthz", "/readyz", "/metrics"):
+            assert (await client.get(path)).status_code == 404, path
+        assert (await admin.get("/v1/homes/h1/status")).status_code == 404
+        # The admin port documents the API port's routes and their bearer scheme ("Try it out").
+        schema = (await admin.get("/openapi.json")).json()
+        assert "/v1/homes/{home_id}/status" in schema["paths"]
+        assert any(v.get("scheme") == "bearer" for v in schema["components"]["securitySchemes"].values())
+        assert (await admin.get("/docs")).status_code == 200
 
 
 async def test_history_timestamps_all_use_z() -> None:

@@ -1,4 +1,5 @@
-"""``/docs`` works without internet (issue 12): Swagger UI's assets come from the producer, not a CDN."""
+"""``/docs`` (on the admin port) works without internet: Swagger UI's assets come from the
+producer, not a CDN."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ VALUES: dict[str, Any] = {
 
 
 async def test_docs_page_references_only_local_assets_and_they_are_served() -> None:
-    app = build_app(ProducerSettings(**VALUES), registry=CollectorRegistry())
+    app = build_app(ProducerSettings(**VALUES), registry=CollectorRegistry()).admin
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://producer") as client:
         for page in ("/docs", "/redoc"):

@@ -28,9 +28,10 @@ def listening() -> Iterator[int]:
 
 
 def test_a_taken_port_is_refused_with_its_number_and_free_ports(listening: int) -> None:
-    ports = [str(free_port()) for _ in range(4)]
+    ports = [str(free_port()) for _ in range(6)]
     args = parse_args(["--amqp-port", ports[0], "--admin-port", ports[1], "--blob-port", ports[2],
-                       "--consumer-port", ports[3], "--producer-port", str(listening)])  # fmt: skip
+                       "--consumer-port", ports[3], "--producer-admin-port", ports[4],
+                       "--consumer-admin-port", ports[5], "--producer-port", str(listening)])  # fmt: skip
     with pytest.raises(PortInUseError) as info:
         check_ports(args)
     assert f"port {listening} (producer)" in str(info.value)

@@ -33,10 +33,11 @@ def stream() -> Iterator[io.StringIO]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(settings(), publisher=FakePublisher(), clock=lambda: NOW, registry=CollectorRegistry())
+    apps = build_app(settings(), publisher=FakePublisher(), clock=lambda: NOW, registry=CollectorRegistry())
+    app = apps.api
     async with app.router.lifespan_context(app):
         for _ in range(100):
-            if app.state.runtime.ready:
+            if apps.runtime.ready:
                 break
             import asyncio
 

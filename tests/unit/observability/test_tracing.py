@@ -57,19 +57,27 @@ def spans() -> list[ReadableSpan]:
 
 
 @pytest.fixture
-async def client(tracing: Tracing) -> AsyncIterator[tuple[httpx.AsyncClient, CollectorRegistry]]:
-    registry = CollectorRegistry()
-    app = build_app(
-        settings(), publisher=FakePublisher(), clock=lambda: NOW, registry=registry, tracing=tracing
+async def client(tracing: Tracing) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """The API port's client and the admin port's."""
+    apps = build_app(
+        settings(),
+        publisher=FakePublisher(),
+        clock=lambda: NOW,
+        registry=CollectorRegistry(),
+        tracing=tracing,
     )
-    async with app.router.lifespan_context(app):
+    async with apps.api.router.lifespan_context(apps.api):
         for _ in range(100):
-            if app.state.runtime.ready:
+            if apps.runtime.ready:
                 break
             await asyncio_sleep(0.01)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://producer") as http:
-            yield http, registry
+        transport = httpx.ASGITransport(app=apps.api)
+        admin_transport = httpx.ASGITransport(app=apps.admin)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://producer") as http,
+            httpx.AsyncClient(transport=admin_transport, base_url="http://producer-admin") as admin,
+        ):
+            yield http, admin
 
 
 async def asyncio_sleep(seconds: float) -> None:
@@ -85,7 +93,7 @@ def _post_headers(**extra: str) -> dict[str, str]:
 
 
 async def test_request_span_is_linked_from_the_publish_span(
-    client: tuple[httpx.AsyncClient, CollectorRegistry],
+    client: tuple[httpx.AsyncClient, httpx.AsyncClient],
 ) -> None:
     http, _ = client
     parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -107,25 +115,25 @@ async def test_request_span_is_linked_from_the_publish_span(
 
 
 async def test_a_request_id_is_made_up_when_missing_or_insane(
-    client: tuple[httpx.AsyncClient, CollectorRegistry],
+    client: tuple[httpx.AsyncClient, httpx.AsyncClient],
 ) -> None:
     http, _ = client
-    made = (await http.get("/healthz")).headers["x-request-id"]
-    insane = (await http.get("/healthz", headers={"x-request-id": "bad id with spaces"})).headers[
+    made = (await http.post("/v1/readings")).headers["x-request-id"]
+    insane = (await http.post("/v1/readings", headers={"x-request-id": "bad id with spaces"})).headers[
         "x-request-id"
     ]
     assert len(made) == 32 and len(insane) == 32 and made != insane
 
 
 async def test_openmetrics_carries_trace_exemplars_on_the_latency_histograms(
-    client: tuple[httpx.AsyncClient, CollectorRegistry],
+    client: tuple[httpx.AsyncClient, httpx.AsyncClient],
 ) -> None:
-    http, _ = client
+    http, admin = client
     assert (
         await http.post("/v1/readings", content=body(reading()), headers=_post_headers())
     ).status_code == 202
     (request,) = by_name(spans(), "POST /v1/readings")
-    openmetrics = await http.get(
+    openmetrics = await admin.get(
         "/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"}
     )
     assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
@@ -142,7 +150,7 @@ async def test_openmetrics_carries_trace_exemplars_on_the_latency_histograms(
         and f'trace_id="{publish.context.trace_id:032x}"' in line
         for line in lines
     ), openmetrics.text
-    plain = await http.get("/metrics")
+    plain = await admin.get("/metrics")
     assert plain.headers["content-type"].startswith("text/plain") and "trace_id" not in plain.text
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from homesec_producer.app import build_app
+from homesec_producer.app import ProducerApps, build_app
 from homesec_producer.auth import TokenAuthority
 from homesec_producer.service import Runtime
 from prometheus_client import CollectorRegistry
@@ -28,15 +28,21 @@ JSON = {"content-type": "application/json"}
 
 
 class Api:
+    """``client``: the API port; ``admin``: the admin port (probes, metrics, docs)."""
+
     def __init__(
-        self, app: FastAPI, client: httpx.AsyncClient, pub: FakePublisher, reg: CollectorRegistry
-    ) -> None:
-        self.app, self.client, self.pub, self.registry = app, client, pub, reg
+        self, apps: ProducerApps, client: httpx.AsyncClient, admin: httpx.AsyncClient, pub: FakePublisher,
+        reg: CollectorRegistry,
+    ) -> None:  # fmt: skip
+        self.apps, self.client, self.admin, self.pub, self.registry = apps, client, admin, pub, reg
+
+    @property
+    def app(self) -> FastAPI:
+        return self.apps.api
 
     @property
     def runtime(self) -> Runtime:
-        rt: Runtime = self.app.state.runtime
-        return rt
+        return self.apps.runtime
 
     async def post(self, content: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
         return await self.client.post("/v1/readings", content=content, headers={**JSON, **(headers or {})})
@@ -47,11 +53,15 @@ class Api:
 
 async def started_api(overrides: dict[str, Any], pub: FakePublisher) -> AsyncIterator[Api]:
     registry = CollectorRegistry()
-    app = build_app(settings(**overrides), publisher=pub, clock=lambda: NOW, registry=registry)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://producer") as client:
-            api = Api(app, client, pub, registry)
+    apps = build_app(settings(**overrides), publisher=pub, clock=lambda: NOW, registry=registry)
+    async with apps.api.router.lifespan_context(apps.api):
+        transport = httpx.ASGITransport(app=apps.api)
+        admin_transport = httpx.ASGITransport(app=apps.admin)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://producer") as client,
+            httpx.AsyncClient(transport=admin_transport, base_url="http://producer-admin") as admin,
+        ):
+            api = Api(apps, client, admin, pub, registry)
             for _ in range(100):
                 if api.runtime.ready:
                     break

@@ -124,20 +124,24 @@ async def test_publish_failure_is_503_never_202(api: Api) -> None:
 
 
 async def test_probes_and_metrics(api: Api) -> None:
-    assert (await api.client.get("/healthz")).status_code == 200
-    assert (await api.client.get("/readyz")).status_code == 200
-    text = (await api.client.get("/metrics")).text
+    assert (await api.admin.get("/healthz")).status_code == 200
+    assert (await api.admin.get("/readyz")).status_code == 200
+    text = (await api.admin.get("/metrics")).text
     for name in ("homesec_producer_ready 1.0", "homesec_producer_buffer_capacity_readings 50000.0",
                  'homesec_producer_readings_rejected_total{reason="shed"} 0.0'):  # fmt: skip
         assert name in text
     assert (await api.client.get("/nope")).status_code == 404
     assert api.metric("homesec_producer_http_requests_total", route="other", method="GET", status="404") == 1
+    # The API port serves only the API: probes, metrics and docs are on the admin port.
+    for path in ("/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json"):
+        assert (await api.client.get(path)).status_code == 404, path
 
 
 async def test_openapi_documents_the_body(api: Api) -> None:
-    doc = (await api.client.get("/openapi.json")).json()
+    doc = (await api.admin.get("/openapi.json")).json()
+    assert set(doc["paths"]) == {"/v1/readings"}
     op = doc["paths"]["/v1/readings"]["post"]
-    assert {"202", "401", "403", "413", "415", "422", "429", "503"} <= set(op["responses"])
+    assert {"202", "401", "403", "408", "413", "415", "422", "429", "503"} <= set(op["responses"])
     schema = doc["components"]["schemas"]["ReadingBatchIn"]
     assert schema["properties"]["readings"]["maxItems"] == 500
     assert "ReadingIn" in doc["components"]["schemas"]
@@ -145,7 +149,7 @@ async def test_openapi_documents_the_body(api: Api) -> None:
 
 async def test_draining_flips_readiness_and_refuses_new_readings(api: Api) -> None:
     api.runtime.begin_shutdown()
-    assert (await api.client.get("/readyz")).status_code == 503
+    assert (await api.admin.get("/readyz")).status_code == 503
     assert api.metric("homesec_producer_ready") == 0
     await asyncio.sleep(0.05)
     resp = await api.post(body(reading()), token("home-1"))

@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from homesec_producer.__main__ import BACKSTOP_FACTOR, server_config
+from homesec_producer.app import build_app
 from homesec_producer.shutdown import ShutdownPlan
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from .apiclient import Api, started_api, token
@@ -23,7 +25,7 @@ def test_default_plan_answers_every_request_before_uvicorn_gives_up() -> None:
     assert plan.flush < plan.cutoff < plan.server_timeout
     assert plan.delay + plan.server_timeout < plan.grace
     assert plan.server_timeout == 23  # what uvicorn got before; the app now answers first (at 22 s)
-    config = server_config(s, object())  # type: ignore[arg-type]
+    config = server_config(s, build_app(s, publisher=FakePublisher(), registry=CollectorRegistry()))
     assert config.timeout_graceful_shutdown == plan.server_timeout
     assert config.limit_concurrency == BACKSTOP_FACTOR * s.max_concurrent_requests
 
@@ -118,7 +120,7 @@ async def test_over_the_concurrency_limit_is_503_with_retry_after_and_counted(ap
     assert resp.status_code == 503
     assert resp.headers["retry-after"] == "4"
     assert resp.json()["error"] == "shed"
-    assert (await api.client.get("/readyz")).status_code == 200  # probes are never limited
+    assert (await api.admin.get("/readyz")).status_code == 200  # probes are never limited
     api.pub.stall.set()
     assert [(await t).status_code for t in first] == [202, 202]
     assert (await api.post(body(reading(seq=9)), token("home-1"))).status_code == 202
