@@ -59,7 +59,7 @@ def consumer_url(emulator: EmulatorProcess, azurite: AzuriteProcess, tmp_path: P
         proc.stop(grace=20)
 
 
-def test_the_status_api_needs_a_read_token(consumer_url: str) -> None:
+def test_the_status_api_needs_a_read_token(consumer_url: str, tmp_path: Path) -> None:
     tokens = REAL_NOW_TOKENS()
     for path in ("/v1/homes/home-1/status", "/v1/homes/home-1/history?hours=2"):
         for token in (None, tokens["ingest"]):
@@ -70,6 +70,11 @@ def test_the_status_api_needs_a_read_token(consumer_url: str) -> None:
         # the operator's token gets through to the store, which has no such home
         assert _get(consumer_url + path, tokens["operator"])[:2] == (404, {"detail": "unknown home"})
     assert _get(consumer_url + "/healthz")[0] == 404  # the API port serves the home routes only
+    # The refusals are logged with their reason, never with the token (nor a part of its signature).
+    logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("consumer-security-*.log"))
+    assert "read token refused" in logs
+    for token in tokens.values():
+        assert token not in logs and token.rsplit(".", 1)[-1][:16] not in logs
 
 
 def test_the_consumer_refuses_to_start_without_a_key() -> None:
