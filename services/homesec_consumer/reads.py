@@ -70,8 +70,8 @@ class HomeReads:
         if part is None or not part.loaded or part.fenced or pid is None:
             return None
         doc = part.status(home_id)
-        if doc is None:
-            return {"home_id": home_id, "unknown": True}
+        if doc is None:  # never seen; a partition still migrating may have its format-2 status blob
+            return None if part.legacy else {"home_id": home_id, "unknown": True}
         watch = self._processor.watches.get(pid)
         caught_up = watch is None or watch.lag() == 0
         as_of = (
@@ -87,6 +87,9 @@ class HomeReads:
         live = self.live(home_id)
         if live is not None:
             return Forwarded(404, {"detail": "unknown home"}) if live.get("unknown") else Forwarded(200, live)
+        part = self._processor.partitions.get(pid)
+        if part is not None and part.loaded and part.legacy:
+            return await self.durable(home_id, pid)
         if forwarded:
             return Forwarded(421, {"detail": "partition not owned here"})
         owner = None if self._peers is None else self._peers.owner(pid)

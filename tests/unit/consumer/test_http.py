@@ -108,3 +108,16 @@ async def test_a_partition_owned_elsewhere_is_read_from_its_last_snapshot() -> N
     assert answer.body["watermark"] == "2026-11-25T11:10:00.000Z"  # the durable state, and it says so
     assert (await live.status("h1", None, forwarded=True)).status == 421  # a forwarded read is not forwarded
     assert (await live.status("nobody", None, forwarded=False)).status == 404
+
+
+async def test_a_home_not_seen_since_a_migration_is_read_from_its_format_2_status_blob() -> None:
+    store = MemoryRollupStore()
+    store.blobs["homes/h9/status.json"] = (b'{"home_id": "h9", "sensors": [], "state": "AAAA"}', '"0x1"')
+    proc, _, _, _, _ = make(store, initial=False)  # a checkpoint, no snapshot: a format-2 deployment
+    await proc.handle_batch("0", events([("h1", 0)]))
+    reads = HomeReads(proc, store, None)
+    reads.partition_ids = ["0"]
+    answer = await reads.status("h9", None, forwarded=False)
+    assert answer.status == 200 and answer.body == {"home_id": "h9", "sensors": [], "source": "view",
+                                                    "partition": "0"}  # fmt: skip
+    assert (await reads.status("h1", None, forwarded=False)).body["source"] == "live"
