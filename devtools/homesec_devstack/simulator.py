@@ -61,6 +61,8 @@ class SimulatorConfig:
     request_timeout: float = 60.0
     seed: int = 1
     home_prefix: str = "home"
+    # The share of smoke readings that report an alarm (raised, then cleared by the sensor's next ``ok``).
+    alarm_fraction: float = 0.0
     # An ES256/EdDSA private key (PEM) and its key ID; when set it signs instead of ``auth_keys``.
     signing_key_pem: str | None = None
     signing_kid: str | None = None
@@ -143,7 +145,8 @@ class Fleet:
         if kind == "temperature":
             doc["value"] = round(20 + self.rng.gauss(0, 2), 2)
         elif kind == "smoke":
-            doc["state"], doc["value"] = "ok", 0.0
+            alarm = self.config.alarm_fraction > 0 and self.rng.random() < self.config.alarm_fraction
+            doc["state"], doc["value"] = ("alarm", 1.0) if alarm else ("ok", 0.0)
         else:
             doc["state"] = self.rng.choice(("open", "closed") if kind != "motion" else ("motion", "clear"))
         return doc
@@ -353,6 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kid", default="", help="key ID of --private-key")
     parser.add_argument("--issued-at", type=int, help="the tokens' iat, Unix seconds (default: now)")
     parser.add_argument("--warm-up", action="store_true", help="every gateway posts once first (not counted)")
+    parser.add_argument("--alarm-fraction", type=float, default=0.0, help="smoke readings that alarm (0-1)")
     args = parser.parse_args(argv)
     pem = Path(args.private_key).read_text() if args.private_key else None
     keys = dict(k.split("=", 1) for k in args.auth_key) if args.auth_key or pem else _keys_from_env()
@@ -361,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         duration=args.duration, readings_per_request=args.readings_per_request,
         homes_per_request=args.homes_per_request, concurrency=args.concurrency, retries=args.retries,
         signing_key_pem=pem, signing_kid=args.kid, resend=args.resend,
-        honour_retry_after=args.honour_retry_after, warm_up=args.warm_up,
+        honour_retry_after=args.honour_retry_after, warm_up=args.warm_up, alarm_fraction=args.alarm_fraction,
         issued_at=None if args.issued_at is None else datetime.fromtimestamp(args.issued_at, UTC),
     )  # fmt: skip
     result = asyncio.run(_cli_run(config, args.progress))

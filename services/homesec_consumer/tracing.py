@@ -7,7 +7,8 @@
 - ``rollup.flush`` (INTERNAL): one per partition flush that writes something, linked to the
   ``consumer.batch`` spans of that partition since its previous flush (at most ``MAX_LINKS``) and a child
   of the first sampled one.
-- ``rollup.write_status`` / ``rollup.merge_day`` (CLIENT): one per Blob write, children of the flush.
+- ``rollup.write_snapshot`` / ``rollup.merge_day`` / ``rollup.write_view`` (CLIENT): one per Blob write,
+  children of the flush.
 
 The Azure SDKs' own plugin stays off here: its per-event link extraction (``EventHubs.process``) and its
 Blob spans cost CPU on every event and request and add nothing these spans do not say.

@@ -24,8 +24,10 @@ from pathlib import Path
 import orjson
 import pytest
 from azure.storage.blob.aio import ContainerClient
+from homesec_consumer import snapshot
 from homesec_devstack.procs import free_port
 from homesec_devstack.stack import Stack, parse_args, scrape
+from homesec_domain.rollup import amendment_doc, day_of, hh_of, merge_day, unpack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -42,16 +44,28 @@ class Run:
 
 
 async def blob_totals(connection_string: str) -> tuple[int, int]:
-    """(readings counted in every home's open hours and day blobs, homes with a status blob)."""
-    total = homes = 0
+    """(readings counted in every home's durable state and day blobs, homes in the state snapshots): the
+    snapshots' open hours, their closed entries not merged yet, and the day blobs."""
+    blobs: dict[str, bytes] = {}
     async with ContainerClient.from_connection_string(connection_string, "rollups") as container:
-        async for blob in container.list_blobs(name_starts_with="homes/"):
-            doc = orjson.loads(await (await container.download_blob(blob.name)).readall())
-            if blob.name.endswith("/status.json"):
-                homes += 1
-                total += sum(h["total"] for h in doc["open_hours"])
-            else:
-                total += sum(h["total"] for h in doc["hours"].values())
+        async for blob in container.list_blobs():
+            if blob.name.startswith("state/") or "/hourly/" in blob.name:
+                blobs[blob.name] = bytes(await (await container.download_blob(blob.name)).readall())
+    days = {name: orjson.loads(body) for name, body in blobs.items() if "/hourly/" in name}
+    total = sum(h["total"] for doc in days.values() for h in doc["hours"].values())
+    homes = 0
+    for name, body in blobs.items():
+        if not name.startswith("state/"):
+            continue
+        for home_id, packed in snapshot.decode(body)[1].items():
+            homes += 1
+            state = unpack(home_id, packed)
+            total += sum(sum(h.counts) for h in state.hours.values())
+            for h in state.closed:  # counted once: unless its day blob holds it already
+                day = days.get(f"homes/{home_id}/hourly/{day_of(h.hour)}.json")
+                entry = [(hh_of(h.hour), amendment_doc(h))]
+                if day is None or merge_day(day, home_id, day_of(h.hour), entry) != day:
+                    total += sum(h.counts)
     return total, homes
 
 

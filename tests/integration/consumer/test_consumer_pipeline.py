@@ -241,7 +241,9 @@ async def test_chaos_sigkill_one_consumer_add_another(stack: Stack) -> None:
             "homesec_consumer_readings_rolled_up_total"
         )
         assert rolled <= len(readings)  # B and C never count a reading twice between them
-        # No double counts and no gaps: the blobs equal the ground truth (checked by wait_rolled_up).
+        # No double counts and no gaps: the blobs equal the ground truth, lost readings included (checked by
+        # wait_rolled_up). The gap counter counts what each process saw: a partition replayed after a
+        # takeover or a fenced snapshot counts its gaps again, so only its movement is checked here.
         assert b.metric("homesec_consumer_sequence_gaps_total") + c.metric(
             "homesec_consumer_sequence_gaps_total"
-        ) <= sum(sum(t.lost.values()) for t in truth.values())
+        ) > 0

@@ -106,7 +106,8 @@ def pipeline(
     simulator = ManagedProcess.python_module(
         "simulator", "homesec_devstack.simulator",
         ["--url", f"http://127.0.0.1:{api_port}", "--homes", "200", "--rate", "400",
-         "--duration", "60", "--retries", "3", *[f"--auth-key={k}={v}" for k, v in AUTH_KEYS.items()]],
+         "--duration", "60", "--retries", "3", "--alarm-fraction", "0.05",
+         *[f"--auth-key={k}={v}" for k, v in AUTH_KEYS.items()]],
         log_dir=logs,
     )  # fmt: skip
     started = [producer, consumer]

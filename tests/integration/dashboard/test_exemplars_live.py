@@ -67,7 +67,8 @@ def traced(
         simulator = ManagedProcess.python_module(
             "simulator", "homesec_devstack.simulator",
             ["--url", f"http://127.0.0.1:{api_port}", "--homes", "100", "--rate", "200",
-             "--duration", "15", "--retries", "3", *[f"--auth-key={k}={v}" for k, v in AUTH_KEYS.items()]],
+             "--duration", "15", "--retries", "3", "--alarm-fraction", "0.05",
+             *[f"--auth-key={k}={v}" for k, v in AUTH_KEYS.items()]],
             log_dir=logs,
         )  # fmt: skip
         started: list[ManagedProcess] = []
@@ -96,7 +97,7 @@ def test_latency_panels_get_exemplars_of_exported_traces(
 ) -> None:
     ports, receiver = traced
     queries = _exemplar_queries()
-    assert len(queries) == 3
+    assert len(queries) == 4  # request, publish, end-to-end and alarm latency
     targets = [Target(job, (f"127.0.0.1:{port}",)) for job, port in ports.items()]
     with PrometheusServer(
         tmp_path / "prometheus", targets, extra_args=["--enable-feature=exemplar-storage"]

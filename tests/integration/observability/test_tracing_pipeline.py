@@ -118,7 +118,7 @@ def _post_one(url: str) -> httpx.Response:
 
 def _chain(spans: list[Span]) -> list[Span] | None:
     """request -> (child) EventHubs.message <- (link) EventHubs.send; message <- (link) consumer.batch
-    <- (link) rollup.flush -> (child) rollup.write_status; None while incomplete."""
+    <- (link) rollup.flush -> (child) rollup.write_snapshot; None while incomplete."""
     requests = [s for s in spans if s.trace_id == TRACE_ID and s.name == "POST /v1/readings"]
     if not requests:
         return None
@@ -129,8 +129,8 @@ def _chain(spans: list[Span]) -> list[Span] | None:
         batches = [s for s in spans if s.name == "consumer.batch" and message.ref in s.links]
         for batch in batches:
             for flush in (s for s in spans if s.name == "rollup.flush" and batch.ref in s.links):
-                writes = [s for s in spans if s.name == "rollup.write_status" and s.parent_id == flush.span_id
-                          and s.trace_id == flush.trace_id]  # fmt: skip
+                writes = [s for s in spans if s.name == "rollup.write_snapshot"
+                          and s.parent_id == flush.span_id and s.trace_id == flush.trace_id]  # fmt: skip
                 if sends and writes:
                     return [request, message, sends[0], batch, flush, writes[0]]
     return None
