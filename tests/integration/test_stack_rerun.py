@@ -77,12 +77,12 @@ def run_stack(argv: list[str], seconds: float, catch_up: float = 45.0) -> Run:
         stack.start()
         time.sleep(seconds)
         stack.procs[-1].stop(grace=20)  # the simulator: SIGTERM, it finishes its requests in flight
-        acknowledged = int(scrape(stack.producer_url)[ACKED])
+        acknowledged = int(scrape(stack.producer_admin_url)[ACKED])
         deadline = time.monotonic() + catch_up
-        while scrape(stack.consumer_url).get(ROLLED_UP, 0) < acknowledged and time.monotonic() < deadline:
+        while scrape(stack.consumer_admin_url).get(ROLLED_UP, 0) < acknowledged and time.monotonic() < deadline:
             time.sleep(0.5)
         time.sleep(1.0)  # nothing more may come (a double count would show here)
-        consumer = scrape(stack.consumer_url)
+        consumer = scrape(stack.consumer_admin_url)
         assert stack.azurite is not None
         total, homes = asyncio.run(blob_totals(stack.azurite.connection_string))
         return Run(acknowledged, consumer, total, homes)
@@ -91,10 +91,11 @@ def run_stack(argv: list[str], seconds: float, catch_up: float = 45.0) -> Run:
 
 
 def test_make_run_twice_on_the_same_data_rolls_up_the_second_run(tmp_path: Path) -> None:
-    ports = [str(free_port()) for _ in range(5)]
+    ports = [str(free_port()) for _ in range(7)]
     argv = ["--homes", "200", "--rate", "300", "--data-dir", str(tmp_path), "--amqp-port", ports[0],
             "--admin-port", ports[1], "--blob-port", ports[2], "--producer-port", ports[3],
-            "--consumer-port", ports[4]]  # fmt: skip
+            "--consumer-port", ports[4], "--producer-admin-port", ports[5],
+            "--consumer-admin-port", ports[6]]  # fmt: skip
     first = run_stack(argv, seconds=10)
     assert first.acknowledged > 1000
     assert first.consumer[ROLLED_UP] == first.acknowledged
