@@ -79,7 +79,9 @@ def run_stack(argv: list[str], seconds: float, catch_up: float = 45.0) -> Run:
         stack.procs[-1].stop(grace=20)  # the simulator: SIGTERM, it finishes its requests in flight
         acknowledged = int(scrape(stack.producer_admin_url)[ACKED])
         deadline = time.monotonic() + catch_up
-        while scrape(stack.consumer_admin_url).get(ROLLED_UP, 0) < acknowledged and time.monotonic() < deadline:
+        while scrape(stack.consumer_admin_url).get(ROLLED_UP, 0) < acknowledged:
+            if time.monotonic() > deadline:
+                break
             time.sleep(0.5)
         time.sleep(1.0)  # nothing more may come (a double count would show here)
         consumer = scrape(stack.consumer_admin_url)

@@ -244,6 +244,8 @@ async def test_chaos_sigkill_one_consumer_add_another(stack: Stack) -> None:
         # No double counts and no gaps: the blobs equal the ground truth, lost readings included (checked by
         # wait_rolled_up). The gap counter counts what each process saw: a partition replayed after a
         # takeover or a fenced snapshot counts its gaps again, so only its movement is checked here.
-        assert b.metric("homesec_consumer_sequence_gaps_total") + c.metric(
-            "homesec_consumer_sequence_gaps_total"
-        ) > 0
+        assert (
+            b.metric("homesec_consumer_sequence_gaps_total")
+            + c.metric("homesec_consumer_sequence_gaps_total")
+            > 0
+        )
