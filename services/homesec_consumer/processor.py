@@ -14,7 +14,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -314,16 +314,7 @@ class RollupProcessor:
 
     async def run_flush_loop(self, interval: float, stop: asyncio.Event) -> None:
         """Flush every ``interval`` seconds until ``stop`` is set; an error never ends the loop."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            if stop.is_set():
-                return
-            try:
-                await self.flush_all()
-            except Exception:
-                log.exception("flush failed")
-                self._metrics.handler_errors.labels(stage="flush").inc()
+        await self._every(interval, stop, self.flush_all, "flush")
 
     async def publish_pending(self) -> None:
         """Send the alarms that earlier sends left pending (failed, or restored from a snapshot)."""
@@ -333,16 +324,21 @@ class RollupProcessor:
 
     async def run_alarm_loop(self, interval: float, stop: asyncio.Event) -> None:
         """``publish_pending`` every ``interval`` seconds until ``stop`` is set; an error never ends it."""
+        await self._every(interval, stop, self.publish_pending, "alarms")
+
+    async def _every(
+        self, interval: float, stop: asyncio.Event, op: Callable[[], Awaitable[None]], stage: str
+    ) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
             if stop.is_set():
                 return
             try:
-                await self.publish_pending()
+                await op()
             except Exception:
-                log.exception("publishing pending alarms failed")
-                self._metrics.handler_errors.labels(stage="alarms").inc()
+                log.exception("%s failed", stage)
+                self._metrics.handler_errors.labels(stage=stage).inc()
 
     def _update_homes_gauge(self) -> None:
         self._metrics.homes_in_state.set(sum(len(p.homes) for p in self.partitions.values()))
