@@ -95,21 +95,24 @@ class AlarmOutbox:
                 self._pending[part.partition_id] = len(part.outbox)
                 self._metrics.alarms_pending.set(sum(self._pending.values()))
 
-    async def _send(self, part: PartitionState, claim: _Claim) -> None:
-        pending = list(part.outbox)
-        # Only an alarm of an event another owner may have folded, or one sent before, can be in the hub.
+    @staticmethod
+    def _maybe_published(part: PartitionState, claim: _Claim) -> set[str]:
+        """Homes with an alarm pending that may be in the hub: of an event another owner may have folded, or
+        sent before."""
         recent = claim.opened_ms + CLAIM_MARGIN_MS
-        maybe = {
-            a.home_id for a in pending
+        return {
+            a.home_id for a in part.outbox
             if a.first_attempt_ms is not None or a.enqueued_ms is None or a.enqueued_ms <= recent
         }  # fmt: skip
-        unknown = maybe - claim.looked_up
-        if unknown:
+
+    async def _send(self, part: PartitionState, claim: _Claim) -> None:
+        # A batch may fold alarms into the outbox while a look-up is in flight (the lock only orders sends):
+        # look up until no alarm left in the outbox needs one, then publish the outbox as it is.
+        while unknown := self._maybe_published(part, claim) - claim.looked_up:
             claim.published |= await self._publisher.published_since(unknown, claim.since_ms)
             claim.looked_up |= unknown
-        there = {a.message_id for a in pending if a.message_id in claim.published}
-        part.acknowledged(there)
-        todo = [a for a in part.outbox if a.message_id not in there]
+        part.acknowledged({a.message_id for a in part.outbox if a.message_id in claim.published})
+        todo = list(part.outbox)
         if not todo:
             return
         now_ms = int(self._clock() * 1000)

@@ -94,7 +94,8 @@ class BlobPeers:
                 continue
             if updated < horizon or not meta.get("url"):
                 continue
-            for pid in filter(None, meta.get("partitions", "").split(",")):
+            # A pod owning nothing announces an empty value, which the listing returns as None.
+            for pid in filter(None, (meta.get("partitions") or "").split(",")):
                 if pid not in owners or owners[pid][0] < updated:
                     owners[pid] = (updated, meta["url"])
         self._owners = {pid: url for pid, (_, url) in owners.items()}
@@ -105,7 +106,7 @@ class BlobPeers:
             try:
                 await self.announce(owned())
                 await asyncio.wait_for(self.refresh(), self._timeout)
-            except (AzureError, TimeoutError, OSError) as exc:
+            except Exception as exc:  # a storage error, a timeout, an entry of another shape
                 log.warning("peer directory: %r", exc)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 from collections.abc import Callable, Collection, Sequence
@@ -108,6 +109,8 @@ class MemoryAlarmHub:
         self.fail = False  # sends fail and nothing lands
         self.land_then_fail = False  # sends land, then report a timeout
         self.lookups = 0
+        self.reading = asyncio.Event()  # set while a look-up waits for ``slow`` (a read takes ~2 s for real)
+        self.slow: asyncio.Event | None = None  # look-ups wait until it is set
 
     async def publish(self, events: Sequence[AlarmEvent]) -> None:
         if self.fail:
@@ -119,6 +122,10 @@ class MemoryAlarmHub:
 
     async def published_since(self, home_ids: Collection[str], since_ms: int) -> set[str]:
         self.lookups += 1
+        if self.slow is not None:
+            self.reading.set()
+            await self.slow.wait()
+            self.reading.clear()
         if self.fail:
             raise AlarmPublishError("read", "injected outage")
         return {e.message_id for at, e in self.events if at >= since_ms and e.home_id in home_ids}

@@ -195,3 +195,32 @@ async def test_the_retry_loop_sends_what_failed() -> None:
     stop.set()
     await task
     assert hub.ids() == EXPECTED[:1]
+
+
+async def test_alarms_folded_while_a_look_up_is_in_flight_are_checked_against_the_hub() -> None:
+    """A new owner's retry looks up a restored pending alarm's home; meanwhile a batch folds again an event
+    whose alarm the previous owner published: that alarm must be looked up too, not published again."""
+    store, cps, hub, clock = parts()
+    first = Owner(store, cps, hub, clock)
+    hub.fail = True
+    await first.receive(2)  # h1 raised: the send fails, the alarm stays pending
+    await first.proc.flush_all()  # durable with the pending alarm; checkpoint after event 1
+    hub.fail = False
+    await first.receive(3)  # publishes h1's alarm and h2's (event 4), then dies before a snapshot
+    assert hub.ids() == EXPECTED[:2]
+    clock.now += 600
+    second = Owner(store, cps, hub, clock)  # restores h1's alarm as pending; replays events 2..
+    hub.slow = asyncio.Event()
+    retry = asyncio.create_task(second.proc.publish_pending())  # the alarm loop: looks h1 up
+    await asyncio.wait_for(hub.reading.wait(), 5)
+    receiving = asyncio.create_task(second.receive(3))  # folds event 4 again meanwhile: h2's alarm
+    for _ in range(100):  # until the batch has folded it and waits for the send in flight
+        if any(a.home_id == "h2" for a in second.proc.partitions["0"].outbox):
+            break
+        await asyncio.sleep(0)
+    assert not receiving.done()
+    hub.slow.set()
+    await asyncio.gather(retry, receiving)
+    while second.next < len(STREAM):
+        await second.receive(2)
+    assert hub.ids() == EXPECTED
