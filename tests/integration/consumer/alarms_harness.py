@@ -184,5 +184,5 @@ def stream(n_homes: int, minutes: int, seed: int) -> list[list[Reading]]:
 def owns(consumer: ConsumerProcess, partition_id: str) -> bool:
     """Whether the consumer exports the partition's gauges (it owns it)."""
     with httpx.Client(timeout=5) as http:
-        text = http.get(f"http://127.0.0.1:{consumer.port}/metrics").text
+        text = http.get(f"http://127.0.0.1:{consumer.admin_port}/metrics").text
     return f'homesec_consumer_partition_lag_events{{partition="{partition_id}"}}' in text
