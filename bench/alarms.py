@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -30,7 +31,7 @@ from typing import Any
 
 import aiohttp
 import orjson
-from alarms_load import HubWatch, Load
+from alarms_load import HubWatch, Load, Results
 from alarms_report import render, summarize
 from docsection import replace_section
 from homesec_devstack.azurite import AzuriteProcess, blob_connection_string
@@ -40,6 +41,7 @@ from homesec_devstack.procs import ManagedProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = {"bench": "alarms-benchmark-signing-key-0123456789"}
+RAW = ROOT / ".cache" / "bench-alarms.json"  # every run's raw figures, for --from-json
 HEAD = "## Alarms, status freshness and Blob requests per home"
 
 
@@ -169,6 +171,7 @@ async def measure(stack: Stack, a: argparse.Namespace) -> dict[str, Any]:
             rss_bytes(stack.consumer.pid),
             await metric(session, url, "homesec_consumer_homes_in_state"),
         )
+        fold = await metric(session, url, 'homesec_consumer_accelerated{component="fold"}')
         probes_stop.set()
         await asyncio.sleep(a.probe_drain)  # outstanding probes and samples finish (each waits 30 s at most)
         load.measuring = False
@@ -180,7 +183,8 @@ async def measure(stack: Stack, a: argparse.Namespace) -> dict[str, Any]:
         await hop_hub.close()
     return {
         "window_s": t1 - t0,
-        "homes": homes,
+        "homes": int(homes),
+        "compiled_fold": fold == 1,
         "merges_complete": complete,
         "shift_s": shift,
         "closed_before_window": sum(n for k, n in c0["requests"].items() if k.startswith("day blob|write")),
@@ -198,6 +202,20 @@ def memory_bench(homes: int) -> dict[str, Any]:
     out = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=True)
     doc: dict[str, Any] = json.loads(out.stdout)
     return doc
+
+
+def collect(a: argparse.Namespace) -> dict[str, Any]:
+    """Run the stack and the load; then the memory benchmark, once the stack has stopped."""
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(Path(tmp), a.partitions)
+        try:
+            run = asyncio.run(measure(stack, a))
+        finally:
+            stack.stop()
+    run["load_avg"] = (load_before, os.getloadavg()[0])
+    run["memory_bench"] = memory_bench(a.memory_homes) if a.memory_homes else None
+    return run
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -218,18 +236,21 @@ def main() -> None:
     p.add_argument("--probe-drain", type=float, default=45.0)
     p.add_argument("--memory-homes", type=int, default=100_000, help="for bench/consumer_memory.py (0: skip)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--from-json", type=Path, default=None, help=f"report a saved run ({RAW.relative_to(ROOT)})"
+    )
     p.add_argument("--write", type=Path, default=None, help=f"replace this file's '{HEAD[3:]}' section")
     a = p.parse_args()
-    started = datetime.now(UTC)
-    load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Path(tmp), a.partitions)
-        try:
-            run = asyncio.run(measure(stack, a))
-        finally:
-            stack.stop()
-    run["load_avg"] = (load_before, os.getloadavg()[0])
-    run["memory_bench"] = memory_bench(a.memory_homes) if a.memory_homes else None
+    if a.from_json:
+        run = orjson.loads(a.from_json.read_bytes())
+        run["results"] = Results(**run["results"])
+        started = datetime.fromisoformat(run["started"])
+    else:
+        started = datetime.now(UTC)
+        run = collect(a)
+        run["started"] = started.isoformat()
+        RAW.parent.mkdir(parents=True, exist_ok=True)
+        RAW.write_bytes(orjson.dumps({**run, "results": dataclasses.asdict(run["results"])}))
     summary = summarize(run, a)
     print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     command = "make bench-alarms" if a.write else "python bench/alarms.py " + " ".join(sys.argv[1:])

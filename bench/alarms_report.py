@@ -201,7 +201,7 @@ def render(s: dict[str, Any], a: argparse.Namespace, started: datetime, command:
         f"partitions (not to homes); per-pod kinds (listings, the peer directory) × {a.pods} pods (the chart "
         "scales 2–16).", "",
         *_blob_table(s, a), "",
-        f"The peer directory was listed {_peer_lists(s)} times in the {s['window_s']:.0f} s window; by design "
+        f"Peer directory listings in the {s['window_s']:.0f} s window: {_peer_lists(s)}; by design "
         f"each pod lists it every {PEER_REFRESH_S:.0f} s ({s['window_s'] / PEER_REFRESH_S:.0f} times) and "
         "rewrites its entry every 30 s.",
         "",
