@@ -218,6 +218,15 @@ def collect(a: argparse.Namespace) -> dict[str, Any]:
     return run
 
 
+def raw_doc(run: dict[str, Any]) -> dict[str, Any]:
+    """``run`` as JSON can hold it (``--from-json`` reads it back)."""
+    r = run["results"]  # not dataclasses.asdict: it rebuilds a Counter from its (key, count) pairs
+    results = {f.name: getattr(r, f.name) for f in dataclasses.fields(r)}
+    results["posts"] = {str(k): v for k, v in r.posts.items()}
+    results["alarm_missed"] = dict(r.alarm_missed)
+    return {**run, "results": results, "requests": dict(run["requests"]), "bytes": dict(run["bytes"])}
+
+
 def _terminated(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwind: the finally blocks stop every process
 
@@ -250,7 +259,7 @@ def main() -> None:
         run = collect(a)
         run["started"] = started.isoformat()
         RAW.parent.mkdir(parents=True, exist_ok=True)
-        RAW.write_bytes(orjson.dumps({**run, "results": dataclasses.asdict(run["results"])}))
+        RAW.write_bytes(orjson.dumps(raw_doc(run)))
     summary = summarize(run, a)
     print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     command = "make bench-alarms" if a.write else "python bench/alarms.py " + " ".join(sys.argv[1:])

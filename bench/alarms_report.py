@@ -99,6 +99,18 @@ def _n(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:,.3g}"
 
 
+def _snapshot_fleet(s: dict[str, Any]) -> str:
+    """Snapshot size and upload rate at 100,000 homes, from this run's bytes per home and write rate."""
+    writes = sum(
+        x["fleet_per_hour"] for x in s["blob"] if (x["kind"], x["action"]) == ("state snapshot", "write")
+    )
+    per_home = s["snapshot_bytes_per_home"]
+    if not writes or math.isnan(per_home):
+        return "no snapshot written"
+    size = per_home * FLEET_HOMES / PRODUCTION_PARTITIONS
+    return f"{size / 1e6:.1f} MB a snapshot, {size * writes / 3600 / 1e6:.1f} MB/s of snapshot uploads in all"
+
+
 def _peer_lists(s: dict[str, Any]) -> int:
     return sum(x["n"] for x in s["blob"] if x["kind"] == "peer directory" and x["action"] == "list")
 
@@ -207,7 +219,7 @@ def render(s: dict[str, Any], a: argparse.Namespace, started: datetime, command:
         "",
         f"A state snapshot carried {s['snapshot_bytes_per_home']:,.0f} bytes per home of its partition "
         f"({s['homes'] / a.partitions:,.0f} homes a partition here; about "
-        f"{FLEET_HOMES / PRODUCTION_PARTITIONS:,.0f} at 100,000 homes).", "",
+        f"{FLEET_HOMES / PRODUCTION_PARTITIONS:,.0f} at 100,000 homes: {_snapshot_fleet(s)}).", "",
         f"**Memory per home.** The consumer's resident memory grew from {s['rss_start_mb']:.0f} MB (ready, "
         f"before any reading) to {s['rss_end_mb']:.0f} MB with {s['homes']:,} homes in state "
         f"(`homesec_consumer_homes_in_state`): {s['rss_per_home_bytes']:,.0f} bytes per home, an upper bound "
