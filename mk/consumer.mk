@@ -1,5 +1,5 @@
 # Consumer (rollups) targets.
-.PHONY: bench-consumer consumer-progress consumer-home
+.PHONY: bench-consumer bench-alarms consumer-progress consumer-home
 
 bench-consumer: setup ## consumer: memory at 100k homes, per-event cost (compiled vs plain fold), events/s vs a bare SDK receive loop
 	$(PY) bench/consumer_memory.py --homes 100000
@@ -7,6 +7,9 @@ bench-consumer: setup ## consumer: memory at 100k homes, per-event cost (compile
 	$(PY) bench/consumer_stages.py --repeat 3
 	$(PY) bench/consumer_throughput.py --homes 200 --minutes 60 --repeat 3 --plain $(BENCH_CONSUMER_ARGS)
 	$(PY) bench/consumer_throughput.py --homes 1000 --minutes 12 --repeat 3 --interleaved --plain $(BENCH_CONSUMER_ARGS)
+
+bench-alarms: setup ## alarm latency, status freshness, Blob requests per home per hour, memory per home (real stack)
+	$(PY) bench/alarms.py --write docs/benchmarks.md $(BENCH_ALARMS_ARGS)
 
 consumer-progress: setup-python ## live consumer progress: make consumer-progress [CONSUMER_ADMIN_URL=http://127.0.0.1:9091]
 	$(PY) -m homesec_consumer.inspect progress --url $(or $(CONSUMER_ADMIN_URL),http://127.0.0.1:9091) --watch 2

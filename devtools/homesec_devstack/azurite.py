@@ -63,6 +63,11 @@ class AzuriteProcess:
             self._proc.stop(grace=5)
             self._proc = None
 
+    @property
+    def process(self) -> ManagedProcess:
+        assert self._proc is not None, "not started"
+        return self._proc
+
     def create_containers(self, names: Iterable[str]) -> None:
         asyncio.run(create_containers(self.connection_string, names))
 
