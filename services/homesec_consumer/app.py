@@ -180,8 +180,9 @@ class ConsumerService:
     async def _serve(self, stop: asyncio.Event, parts: _Parts, client: EventHubConsumerClient) -> None:
         s = self.settings
         api = create_http_app(
-            parts.reads, parts.store, authority=s.token_authority(), auth_failures=self.metrics.auth_failures
-        )
+            parts.reads, parts.store, authority=s.token_authority(), auth_failures=self.metrics.auth_failures,
+            port=s.port,
+        )  # fmt: skip
         admin = create_admin_app(api, self.registry, self.ready)
         servers = [
             Server(_server_config(admin, s.admin_host, s.admin_port)),

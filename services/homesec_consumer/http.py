@@ -28,6 +28,12 @@ FORWARDED_HEADER = "x-homesec-forwarded"  # a read forwarded by another consumer
 _NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
+def api_servers(port: int) -> list[dict[str, Any]]:
+    """The OpenAPI ``servers`` of the API port, so that the admin port's /docs "Try it out" reaches it."""
+    host = {"default": "127.0.0.1", "description": "the consumer's host (a port-forward: 127.0.0.1)"}
+    return [{"url": f"http://{{host}}:{port}", "description": "the API port", "variables": {"host": host}}]
+
+
 def _parse(ts: str) -> datetime:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(UTC)
 
@@ -80,13 +86,14 @@ def create_http_app(
     *,
     authority: TokenAuthority,
     auth_failures: Counter | None = None,
+    port: int = 8081,
 ) -> FastAPI:
-    """The API port: ``GET /v1/homes/{home_id}/status`` and ``/history``, nothing else; both need a read
-    token (``read_auth``) verified by ``authority``."""
+    """The API port (``port``): ``GET /v1/homes/{home_id}/status`` and ``/history``, nothing else; both need
+    a read token (``read_auth``) verified by ``authority``."""
     can_read = [Depends(read_access(authority, auth_failures))]
     app = FastAPI(
         title="homesec consumer", description="Residents' status and history reads.", docs_url=None,
-        redoc_url=None, openapi_url=None, telemetry=_NO_TELEMETRY,
+        redoc_url=None, openapi_url=None, telemetry=_NO_TELEMETRY, servers=api_servers(port),
     )  # fmt: skip
 
     @app.get("/v1/homes/{home_id}/status", dependencies=can_read)

@@ -187,7 +187,10 @@ def build_app(
         openapi_url=None,
         # FastAPI's own OpenTelemetry: off, or (tracing on) the request span around every middleware
         telemetry=traced.telemetry() if traced else NO_TELEMETRY,
-    )
+        # The admin port's /docs "Try it out" sends to the API port.
+        servers=[{"url": f"http://{{host}}:{settings.port}", "description": "the API port",
+                  "variables": {"host": {"default": "127.0.0.1", "description": "the producer's host"}}}],
+    )  # fmt: skip
     endpoint = ReadingsEndpoint(
         service,
         settings.max_body_bytes,

@@ -82,6 +82,7 @@ async def test_status_history_probes_and_metrics() -> None:
         assert "/v1/homes/{home_id}/status" in schema["paths"]
         assert any(v.get("scheme") == "bearer" for v in schema["components"]["securitySchemes"].values())
         assert (await admin.get("/docs")).status_code == 200
+        assert schema["servers"][0]["url"] == "http://{host}:8081"  # "Try it out" reaches the API port
 
 
 async def test_history_timestamps_all_use_z() -> None:
