@@ -181,6 +181,7 @@ class RollupProcessor:
             header, homes = snapshots.decode(stored[0])
             part.restore_from(header, homes, stored[1])
         part.loaded = True
+        self._update_homes_gauge()
         if self._alarms is not None:
             self._alarms.opened(part)
         else:

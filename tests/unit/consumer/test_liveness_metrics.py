@@ -131,3 +131,13 @@ async def test_storage_health_times_out_a_hung_call_and_reports_changes() -> Non
 
     assert await health.call("put", answer(), timeout=1) == "etag"
     assert health.available and seen == [False, True]
+
+
+async def test_homes_in_state_counts_a_restored_partition_before_its_next_event() -> None:
+    proc, _, _, _, registry = make()
+    await proc.handle_batch("0", events([("h1", 0), ("h2", 1)]))
+    await proc.flush_all()
+    proc.close_partition("0")  # the SDK reopens the partition (a transport hiccup): no event follows
+    proc.open_partition("0", checkpoint=Position(1, "100"))
+    assert await proc.load("0")
+    assert metric(registry, "homesec_consumer_homes_in_state") == 2
