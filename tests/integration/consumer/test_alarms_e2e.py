@@ -175,10 +175,10 @@ async def test_alarms_exactly_once_across_sigkill_and_rebalance(
             await wait_both_own(a, b)
             async with EventHubProducerClient.from_connection_string(emulator.connection_string(HUB)) as p:
 
-                async def paced() -> None:  # about 45 s: A's first snapshot (30 s flushes) comes well before
+                async def paced() -> None:  # about 70 s: A's first snapshot (30 s flushes) comes well before
                     for rs in rounds:
                         await send(p, rs)
-                        await asyncio.sleep(1.0)
+                        await asyncio.sleep(1.5)
 
                 sending = asyncio.create_task(paced())
                 # Kill A once it snapshotted some of the stream and just published alarms after that
