@@ -15,9 +15,7 @@ event enqueued before its writer claimed the partition: every event after it was
 published, after that moment, by its writer alone. Until then an earlier owner may have folded further and
 published, so the writer's own starting point is kept (0 when it started without a snapshot). A send that
 failed may have landed (a timeout), so its homes are looked up again, from its first attempt, before the
-next try. For alarms of events enqueued before the claim, those look-ups wait until ``settle_seconds`` after
-the claim (the previous owner's send timeout and its receiver's detachment): until then the homes concerned
-keep their alarms pending (in order), the others' go out at once.
+next try.
 """
 
 from __future__ import annotations
@@ -50,11 +48,9 @@ class _Claim:
 
 class AlarmOutbox:
     def __init__(
-        self, publisher: AlarmPublisher, metrics: ConsumerMetrics, clock: Callable[[], float],
-        settle_seconds: float = 15.0,
-    ) -> None:  # fmt: skip
+        self, publisher: AlarmPublisher, metrics: ConsumerMetrics, clock: Callable[[], float]
+    ) -> None:
         self._publisher = publisher
-        self._settle_ms = int(settle_seconds * 1000)
         self._metrics = metrics
         self._clock = clock
         self._claims: dict[str, _Claim] = {}
@@ -109,31 +105,14 @@ class AlarmOutbox:
             if a.first_attempt_ms is not None or a.enqueued_ms is None or a.enqueued_ms <= recent
         }  # fmt: skip
 
-    @staticmethod
-    def _held(part: PartitionState, claim: _Claim, settled: bool) -> set[str]:
-        """Homes with an alarm of an event enqueued before the claim (another owner may have folded it and be
-        sending its alarm), until the claim has settled."""
-        if settled:
-            return set()
-        replayed = {
-            a.home_id for a in part.outbox if a.enqueued_ms is None or a.enqueued_ms <= claim.opened_ms
-        }
-        return replayed - claim.looked_up
-
     async def _send(self, part: PartitionState, claim: _Claim) -> None:
         # A batch may fold alarms into the outbox while a look-up is in flight (the lock only orders sends):
         # look up until no alarm left in the outbox needs one, then publish the outbox as it is.
-        # Right after a claim the previous owner may still be sending (its receiver not yet detached, a send
-        # in flight): the homes whose alarms it may have published wait until that has settled.
-        settled = self._clock() * 1000 >= claim.opened_ms + self._settle_ms
-        while (
-            unknown := self._maybe_published(part, claim) - claim.looked_up - self._held(part, claim, settled)
-        ):
+        while unknown := self._maybe_published(part, claim) - claim.looked_up:
             claim.published |= await self._publisher.published_since(unknown, claim.since_ms)
             claim.looked_up |= unknown
         part.acknowledged({a.message_id for a in part.outbox if a.message_id in claim.published})
-        held = self._held(part, claim, settled)
-        todo = [a for a in part.outbox if a.home_id not in held]
+        todo = list(part.outbox)
         if not todo:
             return
         now_ms = int(self._clock() * 1000)

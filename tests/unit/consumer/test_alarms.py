@@ -123,8 +123,6 @@ async def test_a_crash_after_publishing_does_not_publish_again_on_replay() -> No
     clock.now += 600
     lookups = hub.lookups
     second = Owner(store, cps, hub, clock)  # replays events 3.. from the checkpoint
-    await second.proc.load("0")  # the claim: its snapshot restored
-    clock.now += 20  # past the claim's settling time (the previous owner's sends)
     while second.next < len(STREAM):
         await second.receive(2)
     assert hub.ids() == EXPECTED and hub.lookups - lookups == 2  # once for each home with a transition
@@ -136,8 +134,6 @@ async def test_a_takeover_from_the_initial_checkpoint_looks_up_everything() -> N
     await first.receive(5)  # no snapshot, no checkpoint: the next owner replays all of it
     clock.now += 600
     second = Owner(store, cps, hub, clock)
-    await second.proc.load("0")  # the claim: its snapshot restored
-    clock.now += 20  # past the claim's settling time (the previous owner's sends)
     while second.next < len(STREAM):
         await second.receive(3)
     assert hub.ids() == EXPECTED
@@ -153,8 +149,6 @@ async def test_a_failed_send_stays_pending_in_the_snapshot_and_is_sent_once_late
     assert cps.positions["0"] == Position(1, "100")
     hub.fail = False
     second = Owner(store, cps, hub, clock)  # the first died; the second starts after the alarm's event
-    await second.proc.load("0")  # the claim: its snapshot restored
-    clock.now += 20  # past the claim's settling time (the previous owner's sends)
     await second.receive(1)  # restores the snapshot, pending alarm included; no new transition
     assert hub.ids() == []
     await second.proc.publish_pending()  # what the alarm loop does every second
@@ -216,8 +210,6 @@ async def test_alarms_folded_while_a_look_up_is_in_flight_are_checked_against_th
     assert hub.ids() == EXPECTED[:2]
     clock.now += 600
     second = Owner(store, cps, hub, clock)  # restores h1's alarm as pending; replays events 2..
-    await second.proc.load("0")  # the claim: its snapshot restored
-    clock.now += 20  # past the claim's settling time (the previous owner's sends)
     hub.slow = asyncio.Event()
     retry = asyncio.create_task(second.proc.publish_pending())  # the alarm loop: looks h1 up
     await asyncio.wait_for(hub.reading.wait(), 5)
@@ -232,18 +224,3 @@ async def test_alarms_folded_while_a_look_up_is_in_flight_are_checked_against_th
     while second.next < len(STREAM):
         await second.receive(2)
     assert hub.ids() == EXPECTED
-
-
-async def test_a_live_previous_owner_still_sending_publishes_no_duplicate() -> None:
-    """B takes the partition while A, still alive, has not sent the alarm it folded: B holds that home's
-    alarms until the claim has settled, then finds A's send in the hub."""
-    store, cps, hub, clock = parts()
-    clock.now += 600
-    a = Owner(store, cps, hub, clock)
-    b = Owner(store, cps, hub, clock)  # claims at the same moment; nothing durable yet
-    await b.receive(2)  # B folds the raise first: held, A may be sending it
-    assert hub.ids() == [] and b.proc.partitions["0"].outbox
-    await a.receive(2)  # A, not yet detached, publishes it
-    clock.now += 20
-    await b.proc.publish_pending()
-    assert hub.ids() == EXPECTED[:1]  # once
