@@ -28,9 +28,10 @@ $(STAMP)/python: requirements/runtime.txt requirements/dev.txt pyproject.toml
 
 setup-python: $(STAMP)/python ## venv + pinned Python deps + the project (editable)
 
-# The fold compiled with mypyc (homesec_domain.native): rebuilt when its sources change; the plain modules
+# The fold compiled with mypyc (homesec_runtime.native): rebuilt when its sources change; the plain modules
 # load instead whenever the build does not match them.
-NATIVE_SOURCES := $(addprefix services/homesec_domain/,dedup.py fold.py rollup.py native.py) scripts/build_native.py
+NATIVE_SOURCES := $(addprefix services/homesec_domain/,dedup.py fold.py rollup.py) \
+  services/homesec_runtime/native.py scripts/build_native.py
 services/homesec_domain/_compiled/manifest.json: $(NATIVE_SOURCES) $(STAMP)/python
 	$(PY) scripts/build_native.py --if-stale
 	@touch $@
@@ -60,7 +61,7 @@ test: setup lint ## lint, the whole suite (unit, integration, chart, rules, imag
 # The accelerators (docs/contracts.md#sdk-versions) switched off: the public SDK paths only. The integration
 # tests that move readings end to end through the service processes (both transports); the start-up,
 # liveness and shutdown tests do not touch the accelerated paths, and the unit tests run both paths
-# in-process already (tests/unit/*/test_accelerated_*.py, tests/unit/domain/test_native*.py).
+# in-process already (tests/unit/*/test_accelerated_*.py, tests/unit/runtime/test_native*.py).
 # (The longest ones that add nothing here stay with the main run: the 65 s production-settings backlog,
 # the retries-off and emulator-restart scenarios.)
 ACCELERATORS_OFF_TESTS ?= $(addprefix tests/integration/producer/,test_producer_process.py \

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
 
-from homesec_domain import native  # noqa: E402
+from homesec_runtime import native  # noqa: E402
 
 native.enable("auto")  # the compiled fold, as in the consumer (before the fold is imported)
 

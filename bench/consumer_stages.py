@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "services")]
 
-from homesec_domain import native  # noqa: E402
+from homesec_runtime import native  # noqa: E402
 
 native.enable("auto")  # the compiled fold unless HOMESEC_PURE_PYTHON=1; before the fold is imported
 
@@ -38,7 +38,7 @@ from homesec_consumer.partition import PartitionState  # noqa: E402
 from homesec_domain.events import decode_reading, encode_reading  # noqa: E402
 from homesec_domain.fold import FoldConfig  # noqa: E402
 from homesec_domain.partitioning import partition_for  # noqa: E402
-from homesec_domain.runtime import tune_gc  # noqa: E402
+from homesec_runtime.gc_tuning import tune_gc  # noqa: E402
 
 PARTITIONS = 16
 BATCH = 60

@@ -12,13 +12,13 @@ from collections.abc import Sequence
 import uvicorn
 from azure.eventhub import EventDataBatch
 from azure.eventhub._pyamqp.aio import _sender_async
-from homesec_domain.runtime import tune_gc
 from homesec_domain.validation import AcceptedReading
-from homesec_producer.__main__ import AdminServer, admin_config, serve, server_config
 from homesec_producer.adapters import accelerated_encoding, accelerated_payload
 from homesec_producer.adapters.batching import AddToBatch, add_public
-from homesec_producer.app import build_app
+from homesec_producer.compose import build_app
+from homesec_producer.runner import AdminServer, admin_config, serve, server_config
 from homesec_producer.settings import ProducerSettings
+from homesec_runtime.gc_tuning import tune_gc
 from pydantic import SecretStr
 
 

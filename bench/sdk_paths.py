@@ -54,7 +54,7 @@ def body(n: int, home: str) -> bytes:
 
 async def produce(events: int) -> tuple[float, float]:
     from homesec_domain.validation import AcceptedReading
-    from homesec_producer.adapters.eventhubs import EventHubsPublisher
+    from homesec_producer.adapters.eventhub import EventHubsPublisher
     from homesec_producer.settings import ProducerSettings
 
     settings = ProducerSettings()  # from the environment measure() set

@@ -12,7 +12,7 @@ bench-alarms: setup ## alarm latency, status freshness, Blob requests per home p
 	$(PY) bench/alarms.py --write docs/benchmarks.md $(BENCH_ALARMS_ARGS)
 
 consumer-progress: setup-python ## live consumer progress: make consumer-progress [CONSUMER_ADMIN_URL=http://127.0.0.1:9091]
-	$(PY) -m homesec_consumer.inspect progress --url $(or $(CONSUMER_ADMIN_URL),http://127.0.0.1:9091) --watch 2
+	$(PY) -m homesec_consumer.cli progress --url $(or $(CONSUMER_ADMIN_URL),http://127.0.0.1:9091) --watch 2
 
 consumer-home: setup-python ## a home's rollup: make consumer-home HOME_ID=home-000001 [CONSUMER_URL=...] (read token: HOMESEC_READ_TOKEN)
-	$(PY) -m homesec_consumer.inspect home $(HOME_ID) --url $(or $(CONSUMER_URL),http://127.0.0.1:8081)
+	$(PY) -m homesec_consumer.cli home $(HOME_ID) --url $(or $(CONSUMER_URL),http://127.0.0.1:8081)

@@ -11,7 +11,7 @@ bench-producer-resend-memory: setup ## CPU per reading of the producer's resend 
 	$(PY) bench/producer_resend_memory.py $(BENCH_PRODUCER_RESEND_MEMORY_ARGS)
 
 producer-token: setup-python ## issue a bearer token: make producer-token HOMES="home-1 home-2" [AUDIENCE=read] [ROLE=operator] (keys from env)
-	$(PY) -m homesec_producer.auth_cli $(foreach h,$(HOMES),--home $(h)) $(if $(AUDIENCE),--audience $(AUDIENCE)) $(if $(ROLE),--role $(ROLE))
+	$(PY) -m homesec_producer.cli $(foreach h,$(HOMES),--home $(h)) $(if $(AUDIENCE),--audience $(AUDIENCE)) $(if $(ROLE),--role $(ROLE))
 
 bench-producer-payload: setup-python ## producer: CPU to frame a batch at send, SDK encode_payload vs the payload accelerator
 	$(PY) bench/producer_payload.py --write docs/benchmarks.md $(BENCH_PRODUCER_PAYLOAD_ARGS)

@@ -1,10 +1,10 @@
-"""Compile the fold's modules (``homesec_domain.native.COMPILED_MODULES``) with mypyc.
+"""Compile the fold's modules (``homesec_runtime.native.COMPILED_MODULES``) with mypyc.
 
 ``python scripts/build_native.py [--package-dir services/homesec_domain]``
 
 Writes ``<package-dir>/_compiled/``: one extension module per compiled module, their shared library
 (``homesec_domain.compiled__mypyc``) and ``manifest.json`` with the SHA-256 of each source compiled, which
-``homesec_domain.native.enable`` compares with the sources at start-up. The build works on a copy of the
+``homesec_runtime.native.enable`` compares with the sources at start-up. The build works on a copy of the
 package in a temporary directory, so the source tree only ever gains the finished ``_compiled/`` (replaced
 atomically). Needs mypy (mypyc), setuptools and a C compiler with the Python headers. ``--if-stale``: do
 nothing when ``_compiled/`` already matches the sources. ``--python-executable``: the interpreter whose
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "services"))
 
-from homesec_domain import native  # noqa: E402
+from homesec_runtime import native  # noqa: E402
 
 SETUP = """
 from setuptools import setup

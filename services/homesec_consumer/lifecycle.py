@@ -1,4 +1,4 @@
-"""Process plumbing of the consumer's composition root: waiting on a stop event, bounded closes, one-line
+"""Process plumbing of the consumer's runner: waiting on a stop event, bounded closes, one-line
 errors, and uvicorn without its own signal handling."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import uvicorn
 
-log = logging.getLogger("homesec_consumer.app")
+log = logging.getLogger("homesec_consumer.runner")
 T = TypeVar("T")
 
 

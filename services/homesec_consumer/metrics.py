@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from homesec_auth.errors import FAILURE_REASONS as AUTH_FAILURE_REASONS
-from homesec_domain.tracing import ExemplarHistogram
+from homesec_runtime.tracing import ExemplarHistogram
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from homesec_consumer.ports import Position
@@ -27,7 +27,7 @@ HANDLER_STAGES = (
 # ``conflict``: a conditional write lost to another writer (fencing, not a storage fault).
 ROLLUP_WRITE_RESULTS = ("ok", "error", "conflict")
 OWNERSHIP_CHANGES = ("claimed", "released")
-ACCELERATORS = ("decoder", "fold")  # homesec_domain.accelerators: 1 when in use, 0 for the public path
+ACCELERATORS = ("decoder", "fold")  # homesec_runtime.accelerators: 1 when in use, 0 for the public path
 
 _LATENCY_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 300, 600)
 _ALARM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60)

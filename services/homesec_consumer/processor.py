@@ -18,12 +18,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
-from homesec_domain import logsetup
 from homesec_domain.errors import InvalidEventError
 from homesec_domain.events import decode_reading
 from homesec_domain.fold import FoldConfig, HomeState, to_ms
 from homesec_domain.models import Reading
 from homesec_domain.rollup import state_from_status
+from homesec_runtime import logs
 
 from homesec_consumer import snapshot as snapshots
 from homesec_consumer.alarm_outbox import AlarmOutbox
@@ -252,7 +252,7 @@ class RollupProcessor:
         if part is None or not await self.load(partition_id):
             return
         target = part.last
-        with logsetup.bind(partition=partition_id), self._spans.flush(partition_id, part.changed):
+        with logs.bind(partition=partition_id), self._spans.flush(partition_id, part.changed):
             if part.changed or part.stale:
                 snap = self._take_snapshot(part)
                 if not await self._write_snapshot(part, snap):

@@ -11,7 +11,7 @@ from homesec_auth.tokens import (
     DEFAULT_VERIFIED_CACHE_BYTES,
     TokenAuthority,
 )
-from homesec_domain.transport import Transport, check_transport
+from homesec_runtime.transport import Transport, check_transport
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -48,7 +48,7 @@ class ConsumerSettings(BaseSettings):
     eventhub_fully_qualified_namespace: str | None = None
     eventhub_name: str = "telemetry"
     consumer_group: str = "rollups"
-    # Event Hubs transport (homesec_domain.transport): "amqp" (port 5671) or "amqp_websockets" (port 443).
+    # Event Hubs transport (homesec_runtime.transport): "amqp" (port 5671) or "amqp_websockets" (port 443).
     transport: Transport = "amqp"
     # HTTP proxy for Event Hubs, http://[user:password@]host:port (amqp_websockets only).
     eventhub_http_proxy: SecretStr | None = None
@@ -123,7 +123,7 @@ class ConsumerSettings(BaseSettings):
     # json: one JSON object per line (the images); console: readable lines (make run). docs/operations.md
     log_format: Literal["json", "console"] = "json"
     # "auto": each accelerator (the received-event read, adapters/accelerated_decoding.py; the compiled fold,
-    # homesec_domain/native.py) runs only when its start-up self-check proves it equivalent to the public
+    # homesec_runtime/native.py) runs only when its start-up self-check proves it equivalent to the public
     # path; "off": the public paths, no check.
     accelerators: Literal["auto", "off"] = "auto"
 

@@ -1,4 +1,4 @@
-"""The consumer's spans (imported only when tracing is on: see ``homesec_domain.tracing``).
+"""The consumer's spans (imported only when tracing is on: see ``homesec_runtime.tracing``).
 
 - ``consumer.batch`` (CONSUMER): one per received batch, linked to the producers' message spans (each
   event's ``traceparent``, else ``Diagnostic-Id``, application property: the Azure SDK's names), and a
@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from azure.eventhub import EventData
-from homesec_domain.tracing import Tracing
+from homesec_runtime.tracing import Tracing
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Tracer

@@ -1,11 +1,11 @@
 """A deterministic replay through the fold, the dedup window and the packed state, reduced to one digest.
 
-The compiled-fold accelerator (``native``) runs it at start-up through the plain modules and through the
-compiled ones and compares the digests; ``tests/unit/domain/native_replay.py`` runs a longer one. Covers:
-every sensor type, values and states, CO alarms, duplicates (same id and same sequence number), sequence
-gaps and restarts, out-of-order and late readings (amendments), redeliveries, hour closing, and
-pack/unpack/status/day documents. The modules are arguments: the plain and the compiled ones load side by
-side only during the check.
+The compiled-fold accelerator (``homesec_runtime.native``) runs it at start-up through the plain modules and
+through the compiled ones and compares the digests; ``tests/unit/runtime/native_replay.py`` runs a longer one.
+Covers: every sensor type, values and states, CO alarms, duplicates (same id and same sequence number),
+sequence gaps and restarts, out-of-order and late readings (amendments), redeliveries, hour closing, and
+pack/unpack/status/day documents. The modules are arguments: the plain and the compiled ones load side by side
+only during the check.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from homesec_producer.service import Runtime
+from homesec_producer.ingest import Runtime
 
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 

@@ -34,8 +34,8 @@ from homesec_producer.errors import (
     PublishFailedError,
     ShuttingDownError,
 )
+from homesec_producer.ingest import IngestService, NotReadyError
 from homesec_producer.observability import NO_TRACES, ReadingTraces, debug_accepted
-from homesec_producer.service import IngestService, NotReadyError
 
 JSON = "application/json"
 # The one answer to every token that fails verification (missing, too large, malformed, unknown key, bad

@@ -1,7 +1,7 @@
 """The producer's bearer tokens: ``homesec_auth.tokens`` (shared with the consumer), re-exported.
 
 The producer accepts ingest tokens only (``aud`` ``homesec-ingest``, or none); docs/producer.md#tokens.
-Operators issue tokens and generate keys with ``python -m homesec_producer.auth_cli``.
+Operators issue tokens and generate keys with ``python -m homesec_producer.cli``.
 """
 
 from __future__ import annotations

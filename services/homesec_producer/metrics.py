@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from homesec_auth.errors import FAILURE_REASONS as AUTH_FAILURE_REASONS
-from homesec_domain.tracing import ExemplarHistogram
+from homesec_runtime.tracing import ExemplarHistogram
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REJECT_REASONS = (
@@ -24,7 +24,7 @@ RESEND_OUTCOMES = ("acknowledged", "joined_in_flight")
 ACK_TABLE_STATES = ("acknowledged", "in_flight")
 EVICTION_REASONS = ("age", "count")
 TIMEOUT_PHASES = ("headers", "body")  # deadlines.py: which part of the request did not arrive in time
-ACCELERATORS = ("encoder", "payload")  # homesec_domain.accelerators: 1 when in use, 0 for the public path
+ACCELERATORS = ("encoder", "payload")  # homesec_runtime.accelerators: 1 when in use, 0 for the public path
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 300, 500, 1000)

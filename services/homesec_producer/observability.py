@@ -20,8 +20,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from homesec_domain import logsetup
 from homesec_domain.validation import AcceptedReading
+from homesec_runtime import logs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from homesec_producer.admission import INGEST_PATHS
@@ -91,7 +91,7 @@ class RequestMiddleware:
 
         metrics = self.metrics
         metrics.http_in_flight.inc()
-        with logsetup.bind(request_id=rid):
+        with logs.bind(request_id=rid):
             try:
                 await self.app(scope, receive, send_with_id)
             finally:

@@ -2,7 +2,7 @@
 
 Secrets (the Event Hubs connection string and the HS256 token secrets) are ``SecretStr`` and have no
 defaults: they come from the environment (a Kubernetes Secret), never from the image. Invalid settings
-are reported one line per variable by ``homesec_domain.config_errors`` (exit code 78).
+are reported one line per variable by ``homesec_runtime.config_errors`` (exit code 78).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from homesec_auth.tokens import (
     DEFAULT_MAX_TOKEN_BYTES,
     DEFAULT_VERIFIED_CACHE_BYTES,
 )
-from homesec_domain.transport import Transport, check_transport
 from homesec_domain.validation import MAX_READINGS_PER_REQUEST
+from homesec_runtime.transport import Transport, check_transport
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -46,7 +46,7 @@ class ProducerSettings(BaseSettings):
     eventhub_connection_string: SecretStr | None = None
     eventhub_fully_qualified_namespace: str | None = None
     eventhub_name: str | None = None
-    # Event Hubs transport (homesec_domain.transport): "amqp" (port 5671) or "amqp_websockets" (port 443).
+    # Event Hubs transport (homesec_runtime.transport): "amqp" (port 5671) or "amqp_websockets" (port 443).
     transport: Transport = "amqp"
     # HTTP proxy for Event Hubs, http://[user:password@]host:port (amqp_websockets only).
     eventhub_http_proxy: SecretStr | None = None

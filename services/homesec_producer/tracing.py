@@ -1,4 +1,4 @@
-"""The producer's spans (imported only when tracing is on: see ``homesec_domain.tracing``).
+"""The producer's spans (imported only when tracing is on: see ``homesec_runtime.tracing``).
 
 - ``POST /v1/readings`` (SERVER, FastAPI's own telemetry): one per request, a child of the client's
   ``traceparent`` if it sent one (``telemetry_config``).
@@ -19,8 +19,8 @@ from typing import Any
 
 from azure.core.settings import settings as azure_settings
 from fastapi.telemetry import TelemetryConfig
-from homesec_domain.tracing import Tracing, remember
 from homesec_domain.validation import AcceptedReading
+from homesec_runtime.tracing import Tracing, remember
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context

@@ -8,8 +8,8 @@ from typing import Any, get_args
 import helm_python
 import pytest
 from homesec_consumer.settings import ConsumerSettings
-from homesec_domain.tracing import traces_exporter
 from homesec_producer.settings import ProducerSettings
+from homesec_runtime.tracing import traces_exporter
 
 from scripts.k8s import dashboard
 from tests.chart.support import CHART, one, render

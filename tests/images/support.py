@@ -65,14 +65,14 @@ SERVICES = {
         "producer",
         8080,
         9090,
-        frozenset({"homesec_auth", "homesec_domain", "homesec_producer"}),
+        frozenset({"homesec_auth", "homesec_domain", "homesec_runtime", "homesec_producer"}),
         "Application shutdown complete",
     ),
     "consumer": Service(
         "consumer",
         8081,
         9091,
-        frozenset({"homesec_auth", "homesec_domain", "homesec_consumer"}),
+        frozenset({"homesec_auth", "homesec_domain", "homesec_runtime", "homesec_consumer"}),
         "consumer stopped in",
     ),
 }

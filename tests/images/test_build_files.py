@@ -134,7 +134,7 @@ def test_aks_prerequisites_say_how_to_install_the_tools_and_build_images() -> No
     for needed in (
         "make setup-python",
         "pip install",
-        "homesec_producer.auth_cli",
+        "homesec_producer.cli",
         "homesec_devstack.simulator",
         "root",
         "debootstrap",

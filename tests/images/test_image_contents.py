@@ -167,7 +167,7 @@ def test_the_fold_is_compiled_where_it_runs(service: Service, container: Working
     root = container.mount()
     compiled = root / APP / "homesec_domain" / "_compiled"
     probe = (
-        "from homesec_domain import native; native.enable('auto'); from homesec_domain import fold; "
+        "from homesec_runtime import native; native.enable('auto'); from homesec_domain import fold; "
         "print(native.ACTIVE, native.REASON, fold.__file__)"
     )
     result = container.run(["python", "-c", probe])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import homesec_domain
 from homesec_devstack.emulator_process import EmulatorProcess
-from homesec_domain import native
+from homesec_runtime import native
 
 TRANSPORTS = ("amqp", "amqp_websockets")
 

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from homesec_consumer.http import create_admin_app
+from homesec_consumer.admin import create_admin_app
 
-from tests.unit.consumer.test_http import app_for
+from tests.unit.consumer.test_api import app_for
 from tests.unit.consumer.test_processor import make
 from tests.unit.producer.apiclient import Api, started_api
 from tests.unit.producer.fakes import FakePublisher

@@ -11,7 +11,7 @@ import pytest
 from homesec_domain.models import is_home_id
 
 from tests.unit.consumer.fakes import MemoryRollupStore
-from tests.unit.consumer.test_http import READ, app_for
+from tests.unit.consumer.test_api import READ, app_for
 from tests.unit.consumer.test_processor import make
 from tests.unit.producer.apiclient import Api, started_api, token
 from tests.unit.producer.fakes import FakePublisher

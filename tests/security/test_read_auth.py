@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from homesec_consumer.http import create_http_app
+from homesec_consumer.api import create_http_app
 from homesec_consumer.reads import HomeReads
 from homesec_producer.auth import TokenAuthority
 

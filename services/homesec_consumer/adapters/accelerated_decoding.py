@@ -29,10 +29,10 @@ from azure.eventhub._pyamqp._decode import decode_payload
 from azure.eventhub._pyamqp._encode import encode_payload
 from azure.eventhub._pyamqp.message import Message as _PyamqpMessage
 from azure.eventhub._pyamqp.types import TYPE, VALUE, AMQPTypes
-from homesec_domain.accelerators import Decision, Mode, decide
 from homesec_domain.errors import InvalidEventError
 from homesec_domain.events import decode_reading, encode_reading
 from homesec_domain.models import Reading, SensorType
+from homesec_runtime.accelerators import Decision, Mode, decide
 
 from homesec_consumer.adapters.eventhub import Decode, inbound
 from homesec_consumer.partition import InboundEvent

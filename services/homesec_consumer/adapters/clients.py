@@ -9,7 +9,7 @@ from azure.eventhub import TransportType, parse_connection_string
 from azure.eventhub.aio import EventHubConsumerClient
 from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
 from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
-from homesec_domain.transport import client_options
+from homesec_runtime.transport import client_options
 
 from homesec_consumer.errors import ConfigurationError
 from homesec_consumer.settings import ConsumerSettings

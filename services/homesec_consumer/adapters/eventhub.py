@@ -1,11 +1,11 @@
-"""Event Hubs adapter: ``EventHubConsumerClient`` (async, batch receive, Blob checkpoint store, load
-balancing) feeding the processor, plus initial checkpoints and ownership watching."""
+"""Event Hubs adapter, the receive loop: ``EventHubConsumerClient`` (async, batch receive, Blob checkpoint
+store, load balancing) feeding the processor. The other Event Hubs jobs: ``initial_checkpoints`` (a
+checkpoint for every partition at start-up), ``ownership`` (partitions with no live owner), ``lag`` (the
+last enqueued sequence numbers)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
@@ -14,9 +14,10 @@ from typing import Any, Protocol
 from azure.eventhub import EventData
 from azure.eventhub.aio import EventHubConsumerClient, PartitionContext
 from azure.eventhub.amqp import AmqpMessageBodyType
-from homesec_domain import logsetup
+from homesec_runtime import logs
 
 from homesec_consumer.adapters.blob import BlobCheckpointSink
+from homesec_consumer.adapters.initial_checkpoints import INITIAL_OFFSET
 from homesec_consumer.metrics import ConsumerMetrics
 from homesec_consumer.partition import InboundEvent
 from homesec_consumer.ports import Position
@@ -24,7 +25,6 @@ from homesec_consumer.processor import RollupProcessor
 
 log = logging.getLogger(__name__)
 
-INITIAL_OFFSET = "-1"  # an initial ``earliest`` checkpoint: nothing was ever checkpointed after it
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 Decode = Callable[[EventData], InboundEvent]
@@ -102,7 +102,7 @@ class EventHubRunner:
 
     async def _on_batch(self, ctx: PartitionContext, events: list[EventData]) -> None:
         decode = self._decode
-        with logsetup.bind(partition=ctx.partition_id, reading_count=len(events)):
+        with logs.bind(partition=ctx.partition_id, reading_count=len(events)):
             if self._spans is None:
                 await self._processor.handle_batch(ctx.partition_id, [decode(e) for e in events])
             else:
@@ -139,85 +139,3 @@ class EventHubRunner:
         stage = "load_balancing" if ctx is None else "partition"
         self._metrics.handler_errors.labels(stage=stage).inc()
         log.warning("%s error (partition %s): %r", stage, getattr(ctx, "partition_id", None), error)
-
-
-async def ensure_initial_checkpoints(
-    client: EventHubConsumerClient, sink: BlobCheckpointSink, starting_position: str
-) -> list[str]:
-    """Write a checkpoint for every partition that has none (KEDA's blobMetadata lag needs one each).
-
-    ``earliest``: offset ``-1`` (the start), sequence number ``beginning - 1``; ``latest``: the last
-    enqueued event. Returns the partitions written.
-    """
-    existing = await sink.positions()
-    missing = [pid for pid in await client.get_partition_ids() if pid not in existing]
-
-    async def write(pid: str) -> None:
-        props = await client.get_partition_properties(pid)
-        if starting_position == "latest" and not props["is_empty"]:
-            position = Position(
-                int(props["last_enqueued_sequence_number"]), str(props["last_enqueued_offset"])
-            )
-        else:
-            position = Position(int(props["beginning_sequence_number"]) - 1, INITIAL_OFFSET)
-        await sink.checkpoint(pid, position)
-
-    await asyncio.gather(*(write(pid) for pid in missing))
-    return missing
-
-
-async def watch_ownership(
-    sink: BlobCheckpointSink,
-    partition_ids: list[str],
-    metrics: ConsumerMetrics,
-    *,
-    interval: float,
-    expiration: float,
-    stop: asyncio.Event,
-    clock: Callable[[], float] = time.time,
-) -> None:
-    """Every ``interval``: count partitions with no live owner in the checkpoint store."""
-    while not stop.is_set():
-        try:
-            owners = {str(o["partition_id"]): o for o in await sink.owners()}
-            now = clock()
-            unowned = sum(
-                1 for pid in partition_ids
-                if pid not in owners or not owners[pid].get("owner_id")
-                or now - float(owners[pid].get("last_modified_time") or 0) > expiration
-            )  # fmt: skip
-            metrics.partitions_unowned.set(unowned)
-        except Exception as exc:
-            metrics.handler_errors.labels(stage="ownership_watch").inc()
-            log.warning("listing ownership failed: %r", exc)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-        except TimeoutError:
-            continue
-
-
-async def refresh_lag(
-    client: EventHubConsumerClient,
-    processor: RollupProcessor,
-    metrics: ConsumerMetrics,
-    *,
-    interval: float,
-    stop: asyncio.Event,
-    timeout: float = 10.0,
-) -> None:
-    """Every ``interval``: read each owned partition's last enqueued sequence number from the service, so
-    the lag moves even when the receiver delivers nothing (a stalled or paused partition)."""
-    while not stop.is_set():
-        for pid in list(processor.watches):
-            try:
-                props = await asyncio.wait_for(client.get_partition_properties(pid), timeout)
-            except Exception as exc:
-                metrics.handler_errors.labels(stage="lag_refresh").inc()
-                log.warning("reading partition %s properties failed: %r", pid, exc)
-                break  # the service does not answer: try again next interval
-            if not props.get("is_empty"):
-                processor.note_enqueued(pid, int(props["last_enqueued_sequence_number"]))
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-        except TimeoutError:
-            continue

@@ -27,9 +27,9 @@ from typing import Protocol
 from azure.core.settings import settings as azure_settings
 from azure.eventhub import EventDataBatch
 from azure.eventhub._pyamqp._encode import encode_payload
-from homesec_domain.accelerators import Decision, Mode, decide
 from homesec_domain.events import CONTENT_TYPE
 from homesec_domain.validation import AcceptedReading
+from homesec_runtime.accelerators import Decision, Mode, decide
 
 from homesec_producer.adapters.batching import AddToBatch, add_public
 
@@ -170,7 +170,7 @@ def _encoded(batch: EventDataBatch) -> tuple[list[bytes], bytes, int, int]:
 @contextmanager
 def _sdk_tracing_off() -> Iterator[None]:
     """The Azure SDK's tracing plugin off for a while: with it on, ``EventDataBatch.add`` stamps each event's
-    trace context (a sampled request's events take that path on purpose: ``eventhubs.py``), which the
+    trace context (a sampled request's events take that path on purpose: ``eventhub.py``), which the
     comparison must not see."""
     setting = azure_settings.tracing_implementation
     before = setting()

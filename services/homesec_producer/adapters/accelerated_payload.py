@@ -30,7 +30,7 @@ from types import ModuleType
 from typing import Any
 
 from azure.eventhub import EventData, EventDataBatch
-from homesec_domain.accelerators import Decision, Mode, decide
+from homesec_runtime.accelerators import Decision, Mode, decide
 
 COMPONENT = "payload"
 HOOK_MODULE = "azure.eventhub._pyamqp.aio._sender_async"  # its ``encode_payload`` name is what is replaced

@@ -19,7 +19,7 @@ import httpx
 import orjson
 import pytest
 from azure.storage.blob.aio import ContainerClient
-from homesec_consumer.inspect import progress_line
+from homesec_consumer.cli import progress_line
 from homesec_devstack.azurite import AzuriteProcess
 from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_domain.events import encode_reading

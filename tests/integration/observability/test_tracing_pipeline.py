@@ -23,8 +23,8 @@ from homesec_devstack.azurite import AzuriteProcess
 from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_devstack.otlp_receiver import OtlpReceiver, Span
 from homesec_devstack.procs import ManagedProcess, free_port
-from homesec_domain.logsetup import FIELDS
 from homesec_producer.auth import TokenAuthority
+from homesec_runtime.logs import FIELDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ from azure.eventhub._pyamqp.message import Message
 from homesec_consumer.adapters import accelerated_decoding
 from homesec_consumer.adapters.accelerated_decoding import as_received, decoder, load, received, self_check
 from homesec_consumer.adapters.eventhub import inbound
-from homesec_consumer.app import ConsumerService
+from homesec_consumer.compose import ConsumerService
 from homesec_consumer.partition import InboundEvent
 from homesec_consumer.ports import Position
 from homesec_consumer.settings import ConsumerSettings
@@ -118,5 +118,5 @@ def test_the_service_exports_its_decisions(mode: Literal["auto", "off"], exporte
     registry = CollectorRegistry()
     ConsumerService(ConsumerSettings(accelerators=mode), registry)
     assert registry.get_sample_value("homesec_consumer_accelerated", {"component": "decoder"}) == exported
-    # This process never enabled the compiled fold (tests/unit/domain/test_native.py runs it in processes).
+    # This process never enabled the compiled fold (tests/unit/runtime/test_native.py runs it in processes).
     assert registry.get_sample_value("homesec_consumer_accelerated", {"component": "fold"}) == 0.0

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import httpx
-from homesec_producer.app import build_app
+from homesec_producer.compose import build_app
 from homesec_producer.settings import ProducerSettings
 from prometheus_client import CollectorRegistry
 

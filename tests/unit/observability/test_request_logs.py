@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from homesec_domain import logsetup
-from homesec_producer.app import build_app
+from homesec_producer.compose import build_app
+from homesec_runtime import logs
 from prometheus_client import CollectorRegistry
 
 from tests.unit.producer.apiclient import token
@@ -23,7 +23,7 @@ from tests.unit.producer.helpers import NOW, body, reading, settings
 def stream() -> Iterator[io.StringIO]:
     out = io.StringIO()
     handler = logging.StreamHandler(out)
-    handler.setFormatter(logsetup.JsonFormatter())
+    handler.setFormatter(logs.JsonFormatter())
     logger = logging.getLogger("homesec_producer.access")
     logger.addHandler(handler)
     yield out

@@ -15,12 +15,12 @@ import pytest
 from azure.core.settings import settings as azure_settings
 from azure.eventhub import EventData, EventDataBatch
 from homesec_consumer.tracing import ConsumerSpans, TracingStore, producer_context
-from homesec_domain.tracing import Tracing, activate, traces_exporter
 from homesec_domain.validation import AcceptedReading, encode_accepted, parse_batch
 from homesec_producer.adapters import accelerated_encoding
-from homesec_producer.adapters.eventhubs import EventHubsPublisher
-from homesec_producer.app import build_app
+from homesec_producer.adapters.eventhub import EventHubsPublisher
+from homesec_producer.compose import build_app
 from homesec_producer.tracing import RequestTraces, enable_azure_sdk_tracing
+from homesec_runtime.tracing import Tracing, activate, traces_exporter
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -251,10 +251,10 @@ def test_off_by_default_and_per_the_otel_variables() -> None:
 
 _OFF_PROBE = """
 import asyncio, json, sys
-from homesec_domain import tracing
-from homesec_producer.app import build_app
+from homesec_runtime import tracing
+from homesec_producer.compose import build_app
 from homesec_producer.settings import ProducerSettings
-from homesec_consumer.app import ConsumerService
+from homesec_consumer.compose import ConsumerService
 from homesec_consumer.settings import ConsumerSettings
 from prometheus_client import CollectorRegistry
 from azure.core.settings import settings as azure_settings
@@ -276,7 +276,7 @@ def test_tracing_off_imports_no_sdk_and_creates_no_exporter() -> None:
 
 
 def test_only_otlp_over_http_protobuf() -> None:
-    from homesec_domain.tracing import TracingConfigError
+    from homesec_runtime.tracing import TracingConfigError
 
     http = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
     assert traces_exporter(http) == "otlp"
@@ -290,7 +290,7 @@ def test_only_otlp_over_http_protobuf() -> None:
 
 def test_a_bad_exporter_name_is_a_configuration_error() -> None:
     env = {**__import__("os").environ, "OTEL_TRACES_EXPORTER": "zipkin"}
-    probe = "from homesec_domain.tracing import start_or_exit; start_or_exit('probe')"
+    probe = "from homesec_runtime.tracing import start_or_exit; start_or_exit('probe')"
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60,
                           check=False)  # fmt: skip
     assert done.returncode == 78
@@ -301,7 +301,7 @@ def test_a_bad_exporter_name_is_a_configuration_error() -> None:
 
 
 def test_exemplars_only_for_sampled_traces() -> None:
-    from homesec_domain.tracing import exemplar, remember
+    from homesec_runtime.tracing import exemplar, remember
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 
     assert exemplar() is None  # tracing off

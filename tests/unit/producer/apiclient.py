@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from homesec_producer.app import ProducerApps, build_app
 from homesec_producer.auth import TokenAuthority
-from homesec_producer.service import Runtime
+from homesec_producer.compose import ProducerApps, build_app
+from homesec_producer.ingest import Runtime
 from prometheus_client import CollectorRegistry
 
 from .fakes import FakePublisher

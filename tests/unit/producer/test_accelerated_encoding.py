@@ -13,7 +13,7 @@ from homesec_domain.validation import AcceptedReading
 from homesec_producer.adapters import accelerated_encoding
 from homesec_producer.adapters.accelerated_encoding import EventEncoder, adder, load, self_check
 from homesec_producer.adapters.batching import add_public, event_data
-from homesec_producer.adapters.eventhubs import EventHubsPublisher
+from homesec_producer.adapters.eventhub import EventHubsPublisher
 from homesec_producer.metrics import ACCELERATORS, ProducerMetrics
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -12,9 +12,9 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from homesec_producer.auth import READ_AUDIENCE, TokenAuthority, bearer_token
-from homesec_producer.auth_cli import main as cli_main
 from homesec_producer.auth_keys import SigningKey, generate_key_pair
 from homesec_producer.auth_legacy import issue_legacy
+from homesec_producer.cli import main as cli_main
 from homesec_producer.errors import ForbiddenHomesError, InvalidTokenError, KeyConfigError, MissingTokenError
 from pydantic import ValidationError
 

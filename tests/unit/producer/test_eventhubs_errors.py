@@ -14,7 +14,7 @@ from azure.eventhub.exceptions import (
     OperationTimeoutError,
 )
 from homesec_producer import errors
-from homesec_producer.adapters.eventhubs import map_error
+from homesec_producer.adapters.eventhub import map_error
 
 
 def server_busy() -> EventDataSendError:
@@ -53,7 +53,7 @@ def test_server_busy_is_recognised_by_its_condition() -> None:
 
 
 async def test_clients_for_both_auth_modes_are_built_without_connecting() -> None:
-    from homesec_producer.adapters.eventhubs import build_client
+    from homesec_producer.adapters.eventhub import build_client
 
     from .helpers import settings
 

@@ -8,8 +8,8 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from homesec_producer.__main__ import BACKSTOP_FACTOR, server_config
-from homesec_producer.app import build_app
+from homesec_producer.compose import build_app
+from homesec_producer.runner import BACKSTOP_FACTOR, server_config
 from homesec_producer.shutdown import ShutdownPlan
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError

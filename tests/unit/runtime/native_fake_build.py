@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from homesec_domain import native
+from homesec_runtime import native
 
 
 def fake_loader(kind: str) -> native.Loader:

@@ -3,13 +3,13 @@
 The fold's modules (``COMPILED_MODULES``: the fold, the dedup window and the packed state) run once per
 reading, so the consumer compiles them ahead of time with mypyc (``scripts/build_native.py``, run by
 ``make setup`` and by the consumer image's build). The result is a directory ``_compiled/`` next to the
-sources holding one extension module per source module plus ``manifest.json``: the SHA-256 of each source it
-was compiled from and the interpreter's extension suffix.
+sources in ``homesec_domain``, holding one extension module per source module plus ``manifest.json``: the
+SHA-256 of each source it was compiled from and the interpreter's extension suffix.
 
-``enable`` (called once by the consumer's ``__main__``, before anything imports the fold) uses the build only
-when every recorded hash equals the source beside it, the suffix equals this interpreter's, and a sample fold
-(``fold_sample.replay``) gives the same digest through the compiled modules as through the plain ones. The
-extension modules are loaded explicitly from their files (the package's search path is left alone) and
+``enable`` (called once by the consumer's ``runner.main``, before anything imports the fold) uses the build
+only when every recorded hash equals the source beside it, the suffix equals this interpreter's, and a sample
+fold (``fold_sample.replay``) gives the same digest through the compiled modules as through the plain ones.
+The extension modules are loaded explicitly from their files (the package's search path is left alone) and
 registered under the modules' own names, so every later ``import homesec_domain.fold`` gets them. Otherwise
 (nothing built, a source edited since, another Python, another digest, a load error) the plain modules stay,
 the consumer logs one line and exports ``homesec_consumer_accelerated{component="fold"} 0``.
@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from homesec_domain.accelerators import Decision, Mode, decide
+from homesec_runtime.accelerators import Decision, Mode, decide
 
 COMPILED_MODULES = ("dedup", "fold", "rollup")
 COMPILED_DIR = "_compiled"
@@ -39,7 +39,7 @@ GROUP = "homesec_domain.compiled"  # the shared library: homesec_domain.compiled
 
 COMPONENT = "fold"
 PACKAGE = "homesec_domain"
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1] / PACKAGE  # the fold's sources, beside this package
 SAMPLE_SEED = 20261125
 
 ACTIVE = False  # set by enable(): the compiled modules are the ones imported

@@ -25,8 +25,8 @@ from azure.eventhub.exceptions import (
     EventHubError,
     OperationTimeoutError,
 )
-from homesec_domain.transport import client_options
 from homesec_domain.validation import AcceptedReading
+from homesec_runtime.transport import client_options
 
 from homesec_producer import errors
 from homesec_producer.adapters import accelerated_encoding, accelerated_payload

@@ -1,6 +1,6 @@
 """Issue bearer tokens (JWT) and generate signing keys.
 
-Issue: ``python -m homesec_producer.auth_cli --home H [--home H2 ...] [--ttl-days N]`` prints a JWT on
+Issue: ``python -m homesec_producer.cli --home H [--home H2 ...] [--ttl-days N]`` prints a JWT on
 stdout. One ``--home``: a sensor token; several: a gateway token (both ``aud`` ``homesec-ingest``, for the
 producer). ``--audience read`` issues a read token for the consumer's status API (the website, a resident's
 app) for the ``--home`` homes; ``--audience read --role operator`` one that reads every home. It signs
@@ -8,7 +8,7 @@ with the private key of ``--private-key FILE`` (or ``HOMESEC_AUTH_PRIVATE_KEY_FI
 ``--kid`` (ES256/EdDSA, production), else with the HS256 secrets of ``HOMESEC_PRODUCER_AUTH_KEYS``
 (development).
 
-Generate a key pair: ``python -m homesec_producer.auth_cli genkey --kid k2 [--alg ES256|EdDSA]
+Generate a key pair: ``python -m homesec_producer.cli genkey --kid k2 [--alg ES256|EdDSA]
 --private-out k2.pem`` writes the private key (mode 0600; keep it with the token issuer, never in the
 cluster) and prints ``{"k2": "<public key PEM>"}`` for ``HOMESEC_PRODUCER_AUTH_PUBLIC_KEYS``.
 """
@@ -64,7 +64,7 @@ def authority_from_private_key(path: Path, kid: str | None) -> TokenAuthority:
 
 
 def _issue(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m homesec_producer.auth_cli", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m homesec_producer.cli", description=__doc__)
     parser.add_argument("--home", action="append", default=[], help="home ID (repeat for a gateway token)")
     parser.add_argument(
         "--audience", choices=sorted(_AUDIENCES), default="ingest",
@@ -107,7 +107,7 @@ def _default_subject(homes: list[str], audience: str, role: str | None) -> str:
 
 
 def _genkey(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m homesec_producer.auth_cli genkey")
+    parser = argparse.ArgumentParser(prog="python -m homesec_producer.cli genkey")
     parser.add_argument("--kid", required=True, help="key ID (unique; e.g. the date: es-2027-01)")
     parser.add_argument("--alg", choices=ASYMMETRIC, default="ES256")
     parser.add_argument("--private-out", type=Path, required=True, help="file for the private key (0600)")

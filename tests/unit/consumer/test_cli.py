@@ -1,4 +1,4 @@
-"""The operator CLI (``python -m homesec_consumer.inspect``) against a small canned HTTP server: clear errors
+"""The operator CLI (``python -m homesec_consumer.cli``) against a small canned HTTP server: clear errors
 for consumers that do not answer and homes that do not exist, no traceback on Ctrl-C, a compact home."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from homesec_consumer import inspect
+from homesec_consumer import cli
 
-from .test_http import READ, app_for, filled_store
+from .test_api import READ, app_for, filled_store
 
 METRICS = b"""# HELP homesec_consumer_events_received_total x
 homesec_consumer_events_received_total 17.0
@@ -57,7 +57,7 @@ def serve(routes: Routes) -> Iterator[str]:
 
 def main_interrupted(argv: list[str]) -> int:
     try:
-        return inspect.main(argv)
+        return cli.main(argv)
     except KeyboardInterrupt:  # would also end this test session
         pytest.fail("KeyboardInterrupt escaped main()")
 
@@ -85,7 +85,7 @@ def closed() -> str:
 
 
 def test_progress_sums_what_the_consumers_answer(consumer: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert inspect.main(["progress", "--url", consumer, "--url", consumer + "/"]) == 0
+    assert cli.main(["progress", "--url", consumer, "--url", consumer + "/"]) == 0
     out, err = capsys.readouterr()
     assert "received=34 " in out and "rolled_up=34 " in out and "dead_letters=6 " in out
     assert " lag=8 " in out and "partitions=2 " in out and not err
@@ -94,16 +94,16 @@ def test_progress_sums_what_the_consumers_answer(consumer: str, capsys: pytest.C
 def test_progress_names_each_consumer_that_does_not_answer(
     consumer: str, closed: str, not_a_consumer: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert inspect.main(["progress", "--url", closed, "--url", not_a_consumer]) == 1  # none answers
+    assert cli.main(["progress", "--url", closed, "--url", not_a_consumer]) == 1  # none answers
     out, err = capsys.readouterr()
     assert out == ""  # no zeros that look like a quiet pipeline
     assert f"error: consumer {closed} unreachable: connection refused" in err
     assert f"error: consumer {not_a_consumer} unreachable: it answers, but /metrics has no" in err
-    assert inspect.main(["progress", "--url", consumer, "--url", "127.0.0.1:8081"]) == 0  # one answers
+    assert cli.main(["progress", "--url", consumer, "--url", "127.0.0.1:8081"]) == 0  # one answers
     out, err = capsys.readouterr()
     assert "rolled_up=17 " in out and "error: consumer 127.0.0.1:8081 unreachable: unknown url type" in err
-    assert inspect.progress_line([consumer, closed]).endswith(f"  DOWN: {closed} (connection refused)")
-    assert inspect.progress_line([closed]) == f"no consumer answers: {closed} (connection refused)"
+    assert cli.progress_line([consumer, closed]).endswith(f"  DOWN: {closed} (connection refused)")
+    assert cli.progress_line([closed]) == f"no consumer answers: {closed} (connection refused)"
 
 
 def test_watch_says_who_is_down_on_every_line_and_ctrl_c_ends_it_quietly(
@@ -116,7 +116,7 @@ def test_watch_says_who_is_down_on_every_line_and_ctrl_c_ends_it_quietly(
         if len(ticks) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr("homesec_consumer.inspect.time.sleep", sleep)
+    monkeypatch.setattr("homesec_consumer.cli.time.sleep", sleep)
     assert main_interrupted(["progress", "--url", consumer, "--url", closed, "--watch", "2"]) == 130
     out, err = capsys.readouterr()
     lines = out.splitlines()
@@ -126,7 +126,7 @@ def test_watch_says_who_is_down_on_every_line_and_ctrl_c_ends_it_quietly(
 
 def test_ctrl_c_in_a_real_process_prints_no_traceback(closed: str) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [sys.executable, "-m", "homesec_consumer.inspect", "progress", "--url", closed, "--watch", "0.1"]
+    cmd = [sys.executable, "-m", "homesec_consumer.cli", "progress", "--url", closed, "--watch", "0.1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
         assert proc.stdout is not None
@@ -153,7 +153,7 @@ async def home_routes(routes: Routes) -> Routes:
 async def test_home_prints_compactly_and_json_prints_everything(
     home_routes: Routes, consumer: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert inspect.main(["home", "h1", "--url", consumer]) == 0
+    assert cli.main(["home", "h1", "--url", consumer]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "home h1  watermark 2026-11-25T11:10:00.000Z  lost 64  active alarms: none"
     assert lines[1] == "sensors (1):"
@@ -166,7 +166,7 @@ async def test_home_prints_compactly_and_json_prints_everything(
         ["2026-11-25T10:00Z", "total", "12", "door=12", "alarms"],
         ["2026-11-25T11:00Z", "total", "3", "door=3", "alarms"],
     ]
-    assert inspect.main(["home", "h1", "--url", consumer, "--json"]) == 0
+    assert cli.main(["home", "h1", "--url", consumer, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["status"]["sensors"][0]["sensor_id"] == "door-1"
     assert len(doc["history"]["hours"][0]["minutes"]) == 60
@@ -176,9 +176,9 @@ async def test_home_sends_the_read_token(
     home_routes: Routes, consumer: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     SEEN_AUTHORIZATION.clear()
-    assert inspect.main(["home", "h1", "--url", consumer, "--token", "tok-1"]) == 0
+    assert cli.main(["home", "h1", "--url", consumer, "--token", "tok-1"]) == 0
     monkeypatch.setenv("HOMESEC_READ_TOKEN", "tok-2")
-    assert inspect.main(["home", "h1", "--url", consumer]) == 0
+    assert cli.main(["home", "h1", "--url", consumer]) == 0
     assert SEEN_AUTHORIZATION == ["Bearer tok-1"] * 2 + ["Bearer tok-2"] * 2
     capsys.readouterr()
 
@@ -186,16 +186,16 @@ async def test_home_sends_the_read_token(
 async def test_home_errors_are_one_line_with_an_exit_code(
     home_routes: Routes, consumer: str, closed: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert inspect.main(["home", "nobody", "--url", consumer]) == 3
+    assert cli.main(["home", "nobody", "--url", consumer]) == 3
     out, err = capsys.readouterr()
     assert out == ""
     assert err == f"error: unknown home 'nobody': the consumer at {consumer} has no rollup for it\n"
-    assert inspect.main(["home", "h2", "--url", consumer]) == 1
+    assert cli.main(["home", "h2", "--url", consumer]) == 1
     assert capsys.readouterr().err.endswith("/h2/status answered HTTP 503: rollup store unavailable\n")
-    assert inspect.main(["home", "h1", "--url", closed]) == 1
+    assert cli.main(["home", "h1", "--url", closed]) == 1
     assert capsys.readouterr().err.startswith(f"error: consumer {closed}/v1/homes/h1/status unreachable: ")
     with pytest.raises(SystemExit) as exit_info:
-        inspect.main(["home", "h1", "--hours", "500"])
+        cli.main(["home", "h1", "--hours", "500"])
     assert exit_info.value.code == 2
     assert "not a number of hours from 1 to 168" in capsys.readouterr().err
 
@@ -206,6 +206,6 @@ def test_ctrl_c_during_home_prints_no_traceback(
     def interrupted(url: str, token: str | None = None) -> bytes:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(inspect, "_get", interrupted)
+    monkeypatch.setattr(cli, "_get", interrupted)
     assert main_interrupted(["home", "h1"]) == 130
     assert "Traceback" not in capsys.readouterr().err

@@ -13,7 +13,7 @@ from homesec_domain.validation import (
     validate_batch,
 )
 
-from .helpers import NOW, body, reading
+from ..producer.helpers import NOW, body, reading
 
 WINDOW = TimeWindow(max_age=timedelta(hours=1), max_future=timedelta(minutes=5))
 

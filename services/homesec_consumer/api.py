@@ -1,31 +1,26 @@
-"""The consumer's two small HTTP apps: the resident read path (``create_http_app``, the API port: the live
-fold state, forwarded to the owning pod, or the last durable state, ``reads.HomeReads``) and the probes,
-metrics and the API's documentation (``create_admin_app``, the admin port, never exposed to clients)."""
+"""The API port's app: the resident read path (``create_http_app``: the live fold state, forwarded to the
+owning pod, or the last durable state, ``reads.HomeReads``). The probes, metrics and the API's documentation
+are the admin port's app (``admin.py``), never exposed to clients."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from fastapi.telemetry import TelemetryConfig
-from fastapi_offline import FastAPIOffline
 from homesec_auth.tokens import TokenAuthority
 from homesec_domain.models import is_home_id
 from homesec_domain.rollup import iso_ms
-from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.exposition import choose_encoder
+from prometheus_client import Counter
 
+from homesec_consumer.admin import NO_TELEMETRY
 from homesec_consumer.errors import StoreUnavailableError
 from homesec_consumer.ports import RollupStore
 from homesec_consumer.read_auth import read_access
 from homesec_consumer.reads import Forwarded, HomeReads
 
 FORWARDED_HEADER = "x-homesec-forwarded"  # a read forwarded by another consumer pod (answered, not forwarded)
-# FastAPI's own OpenTelemetry stays off: the consumer's traces are its batches and flushes.
-_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 def api_servers(port: int) -> list[dict[str, Any]]:
@@ -93,7 +88,7 @@ def create_http_app(
     can_read = [Depends(read_access(authority, auth_failures))]
     app = FastAPI(
         title="homesec consumer", description="Residents' status and history reads.", docs_url=None,
-        redoc_url=None, openapi_url=None, telemetry=_NO_TELEMETRY, servers=api_servers(port),
+        redoc_url=None, openapi_url=None, telemetry=NO_TELEMETRY, servers=api_servers(port),
     )  # fmt: skip
 
     @app.get("/v1/homes/{home_id}/status", dependencies=can_read)
@@ -106,29 +101,3 @@ def create_http_app(
         return await home_history(reads, store, home_id, hours, request)
 
     return app
-
-
-def create_admin_app(api: FastAPI, registry: CollectorRegistry, ready: Callable[[], bool]) -> FastAPI:
-    """The admin port: ``/healthz``, ``/readyz``, ``/metrics``, and ``/docs``, ``/openapi.json`` describing
-    the API port's routes (its bearer scheme: "Try it out" works with a pasted read token)."""
-    # /docs serves Swagger UI from the pinned fastapi-offline package, not a CDN.
-    admin = FastAPIOffline(title=api.title, description=api.description, telemetry=_NO_TELEMETRY)
-
-    @admin.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @admin.get("/readyz", include_in_schema=False)
-    async def readyz(response: Response) -> dict[str, bool]:
-        ok = ready()
-        response.status_code = 200 if ok else 503
-        return {"ready": ok}
-
-    @admin.get("/metrics", include_in_schema=False)
-    async def metrics(request: Request) -> Response:
-        # OpenMetrics (with the latency exemplars) when the scraper asks for it, else the text format
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encoder(registry), media_type=content_type)
-
-    admin.openapi = api.openapi  # type: ignore[method-assign]
-    return admin

@@ -1,4 +1,4 @@
-"""Operator CLI: ``python -m homesec_consumer.inspect progress|home`` against running consumers.
+"""Operator CLI: ``python -m homesec_consumer.cli progress|home`` against running consumers.
 
 ``progress --url http://127.0.0.1:9091 [--url ...] [--watch 2]`` (each consumer's admin port, where its
 ``/metrics`` is): events received, folded, rolled up (durable), duplicates, dead letters, lag and partitions
@@ -9,7 +9,7 @@ line says which are down.
 home's status (one line per sensor) and its hourly history (one line per hour with readings); ``--json``
 prints the full status and history documents. The status API needs a read token covering the home, or an
 operator token (``--token``, default the environment variable ``HOMESEC_READ_TOKEN``; mint one with
-``python -m homesec_producer.auth_cli --audience read --role operator``, docs/consumer.md#read-tokens).
+``python -m homesec_producer.cli --audience read --role operator``, docs/consumer.md#read-tokens).
 
 Exit codes: 0 done, 1 no consumer answered (or it answered with an error), 2 usage, 3 unknown home,
 130 interrupted (Ctrl-C, no traceback).
@@ -268,7 +268,7 @@ def _hours(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m homesec_consumer.inspect")
+    parser = argparse.ArgumentParser(prog="python -m homesec_consumer.cli")
     sub = parser.add_subparsers(dest="command", required=True)
     prog = sub.add_parser("progress", help="totals over running consumers")
     prog.add_argument(

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from homesec_auth.tokens import TokenAuthority
-from homesec_domain.tracing import Tracing
+from homesec_runtime.tracing import Tracing
 from prometheus_client import CollectorRegistry
 
 from homesec_producer.admin import NO_TELEMETRY, build_admin_app
@@ -29,11 +29,11 @@ from homesec_producer.buffer import PartitionedBuffer
 from homesec_producer.deadlines import BodyDeadlineMiddleware
 from homesec_producer.errors import PublishError
 from homesec_producer.idempotency import AckTable
+from homesec_producer.ingest import Clock, IngestService, Runtime, time_window
 from homesec_producer.metrics import ProducerMetrics
 from homesec_producer.observability import NO_TRACES, RequestMiddleware
 from homesec_producer.ports import EventPublisher
 from homesec_producer.retry import RetryPolicy
-from homesec_producer.service import Clock, IngestService, Runtime, time_window
 from homesec_producer.settings import ProducerSettings
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def _lifespan(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         pub = publisher
         if pub is None:
-            from homesec_producer.adapters.eventhubs import EventHubsPublisher
+            from homesec_producer.adapters.eventhub import EventHubsPublisher
 
             pub = EventHubsPublisher.from_settings(
                 settings, runtime.metrics, traces=traced.traces if traced else None
@@ -160,7 +160,7 @@ def build_app(
     registry: CollectorRegistry | None = None,
     tracing: Tracing | None = None,
 ) -> ProducerApps:
-    """The producer's two ASGI apps. ``tracing``: on (``homesec_domain.tracing.start_tracing``) or ``None``,
+    """The producer's two ASGI apps. ``tracing``: on (``homesec_runtime.tracing.start_tracing``) or ``None``,
     off."""
     registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
     metrics = ProducerMetrics.create(registry)

@@ -1,4 +1,4 @@
-"""``python tests/unit/domain/native_replay.py [seed]`` prints ``{"compiled": bool, "digest": str}``: the
+"""``python tests/unit/runtime/native_replay.py [seed]`` prints ``{"compiled": bool, "digest": str}``: the
 fold accelerator enabled (``native.enable("auto")``, unless ``HOMESEC_PURE_PYTHON=1``), then the long replay
 of ``homesec_domain.fold_sample`` through whichever modules loaded. ``test_native.py`` runs it under the
 compiled modules and the plain ones and compares the digests.
@@ -10,7 +10,8 @@ import json
 import logging
 import sys
 
-from homesec_domain import fold_sample, native
+from homesec_domain import fold_sample
+from homesec_runtime import native
 
 
 def replay(seed: int) -> str:

@@ -1,4 +1,4 @@
-"""The compiled fold (``homesec_domain.native``): loaded only when it matches the sources, and giving exactly
+"""The compiled fold (``homesec_runtime.native``): loaded only when it matches the sources, and giving exactly
 what the plain Python modules give."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import homesec_domain
 import pytest
-from homesec_domain import native
+from homesec_runtime import native
 
 from .native_replay import replay
 

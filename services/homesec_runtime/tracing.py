@@ -9,7 +9,7 @@ without a collector sends nothing anywhere). ``otlp`` is OTLP over HTTP/protobuf
 ``OTEL_TRACES_SAMPLER``/``OTEL_TRACES_SAMPLER_ARG``, the service name and resource by ``OTEL_SERVICE_NAME``
 /``OTEL_RESOURCE_ATTRIBUTES``, batching by ``OTEL_BSP_*`` (the SDK reads them all).
 
-When on, log records carry ``trace_id``/``span_id`` (``logsetup.set_trace_ids``) and the latency
+When on, log records carry ``trace_id``/``span_id`` (``logs.set_trace_ids``) and the latency
 histograms built with ``ExemplarHistogram`` carry the trace ID as an OpenMetrics exemplar.
 
 No Azure or web framework here: the services enable the Azure SDKs' OpenTelemetry plugin themselves.
@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Histogram
 
-from homesec_domain import logsetup
-from homesec_domain.config_errors import EX_CONFIG, LINE_PREFIX
+from homesec_runtime import logs
+from homesec_runtime.config_errors import EX_CONFIG, LINE_PREFIX
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -74,7 +74,7 @@ class Tracing:
         """No more trace fields in logs, no more exemplars (the provider keeps running)."""
         global _exemplars_on  # noqa: PLW0603 - the process's tracing switch
         _exemplars_on = False
-        logsetup.set_trace_ids(None)
+        logs.set_trace_ids(None)
 
     def shutdown(self) -> None:
         """Export what is buffered, then stop (bounded by ``OTEL_BSP_EXPORT_TIMEOUT``)."""
@@ -111,7 +111,7 @@ def activate(provider: TracerProvider, service_name: str, exporter: str) -> Trac
     their own provider, e.g. with the SDK's in-memory exporter, call this directly)."""
     global _exemplars_on  # noqa: PLW0603 - the process's tracing switch
     _exemplars_on = True
-    logsetup.set_trace_ids(current_ids)
+    logs.set_trace_ids(current_ids)
     return Tracing(provider, provider.get_tracer(service_name), exporter)
 
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from fastapi import FastAPI
 from homesec_auth.tokens import READ_AUDIENCE, TokenAuthority
-from homesec_consumer.http import create_admin_app, create_http_app
+from homesec_consumer.admin import create_admin_app
+from homesec_consumer.api import create_http_app
 from homesec_consumer.processor import RollupProcessor
 from homesec_consumer.reads import HomeReads
 from prometheus_client import CollectorRegistry

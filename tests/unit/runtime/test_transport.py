@@ -8,9 +8,9 @@ import pytest
 from azure.eventhub import TransportType
 from homesec_consumer.adapters.clients import transport_options as consumer_options
 from homesec_consumer.settings import ConsumerSettings
-from homesec_domain.transport import parse_http_proxy
-from homesec_producer.adapters.eventhubs import transport_options as producer_options
+from homesec_producer.adapters.eventhub import transport_options as producer_options
 from homesec_producer.settings import ProducerSettings
+from homesec_runtime.transport import parse_http_proxy
 from pydantic import SecretStr, ValidationError
 
 CONN = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=a;SharedAccessKey=b;EntityPath=telemetry"

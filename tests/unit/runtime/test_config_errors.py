@@ -1,15 +1,15 @@
-"""homesec_domain.config_errors: one line per problem, naming the variable, never the value."""
+"""homesec_runtime.config_errors: one line per problem, naming the variable, never the value."""
 
 from __future__ import annotations
 
 import io
 
 import pytest
-from homesec_domain.config_errors import EX_CONFIG, config_problems, load_settings
 from homesec_producer.settings import ProducerSettings
+from homesec_runtime.config_errors import EX_CONFIG, config_problems, load_settings
 from pydantic import ValidationError
 
-from .helpers import settings
+from ..producer.helpers import settings
 
 
 def test_each_field_problem_names_its_variable_and_rule() -> None:

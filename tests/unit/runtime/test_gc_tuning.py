@@ -1,4 +1,4 @@
-"""The start-up GC tuning both services call (``homesec_domain.runtime``): start-up objects are frozen
+"""The start-up GC tuning both services call (``homesec_runtime.gc_tuning``): start-up objects are frozen
 out of collection, gen 0 raised."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import gc
 from collections.abc import Iterator
 
 import pytest
-from homesec_domain.runtime import tune_gc
+from homesec_runtime.gc_tuning import tune_gc
 
 
 @pytest.fixture
