@@ -163,15 +163,18 @@ class ConsumerService:
             cp_store, eventhub_namespace(s), client.eventhub_name, s.consumer_group, health, timeout
         )
         dead = BlobDeadLetterSink(service.get_container_client(s.deadletter_container), health, timeout)
-        outbox = None if alarms is None else AlarmOutbox(alarms, self.metrics, self.clock)
-        processor = RollupProcessor(
-            store, dead_letters=dead, checkpoints=sink, metrics=self.metrics, clock=self.clock,
-            config=processor_config(s), spans=self.spans or NO_SPANS, alarms=outbox,
-        )  # fmt: skip
         members = f"members/{client.eventhub_name}/{s.consumer_group}"
         peers = BlobPeers(
             service.get_container_client(s.rollup_container), members, uuid.uuid4().hex, s.read_api_url,
             health, timeout,
+        )  # fmt: skip
+        settle = s.alarm_publish_timeout_seconds + 5  # a previous owner's send in flight, and its detachment
+        outbox = None if alarms is None else AlarmOutbox(
+            alarms, self.metrics, self.clock, settle, others_alive=peers.others_alive
+        )  # fmt: skip
+        processor = RollupProcessor(
+            store, dead_letters=dead, checkpoints=sink, metrics=self.metrics, clock=self.clock,
+            config=processor_config(s), spans=self.spans or NO_SPANS, alarms=outbox,
         )  # fmt: skip
         return Parts(service, store, sink, processor, peers, HomeReads(processor, store, peers, self.clock))
 

@@ -142,12 +142,12 @@ class RollupProcessor:
             await self._migrate(part, missing)
         result = part.apply(items)
         self._record_outcomes(result)
+        self._update_homes_gauge()
         if result.alarms:
-            await self._publish_alarms(part)
+            await self._publish_alarms(part, wait=False)
         done = self._clock()
         self._metrics.batch_processing.observe(max(0.0, done - start))
         self._metrics.last_batch_time.set(done)
-        self._update_homes_gauge()
 
     async def load(self, partition_id: str) -> bool:
         """Restore an owned partition's state from its snapshot now (at the claim, so that its status reads,
@@ -187,11 +187,11 @@ class RollupProcessor:
         else:
             part.outbox.clear()
 
-    async def _publish_alarms(self, part: PartitionState) -> None:
+    async def _publish_alarms(self, part: PartitionState, *, wait: bool = True) -> None:
         if self._alarms is None:
             part.outbox.clear()
         else:
-            await self._alarms.send(part)
+            await self._alarms.send(part, wait=wait)
 
     def _admit(self, event: InboundEvent) -> Reading:
         """The event's reading if it decodes and lies in the acceptance horizon, else InvalidEventError."""

@@ -46,6 +46,7 @@ class BlobPeers:
         self._timeout = timeout
         self._clock = clock
         self._owners: dict[str, str] = {}
+        self._members: set[str] = set()  # the read URLs of the pods with a fresh entry, this one included
         self._announced: tuple[tuple[str, ...], float] | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -83,6 +84,7 @@ class BlobPeers:
     async def refresh(self) -> None:
         """Read the directory: each partition's freshest claim."""
         owners: dict[str, tuple[int, str]] = {}
+        members: set[str] = set()
         horizon = (self._clock() - STALE_SECONDS) * 1000
         async for blob in self._container.list_blobs(
             name_starts_with=self._prefix + "/", include=["metadata"]
@@ -94,11 +96,24 @@ class BlobPeers:
                 continue
             if updated < horizon or not meta.get("url"):
                 continue
+            members.add(meta["url"].rstrip("/"))
             # A pod owning nothing announces an empty value, which the listing returns as None.
             for pid in filter(None, (meta.get("partitions") or "").split(",")):
                 if pid not in owners or owners[pid][0] < updated:
                     owners[pid] = (updated, meta["url"])
         self._owners = {pid: url for pid, (_, url) in owners.items()}
+        self._members = members
+
+    async def others_alive(self) -> bool:
+        """Whether another consumer pod has a fresh entry, read now (one listing); True when the directory
+        cannot be read. An alarm outbox asks at a claim: such a pod may have owned the partition and still
+        be sending its alarms."""
+        try:
+            await asyncio.wait_for(self.refresh(), self._timeout)
+        except Exception as exc:  # a storage error, a timeout: assume there is one
+            log.warning("peer directory: %r", exc)
+            return True
+        return bool(self._members - {self.url})
 
     async def run(self, owned: Callable[[], list[str]], interval: float, stop: asyncio.Event) -> None:
         """Announce and refresh every ``interval`` until ``stop``; errors are logged, never fatal."""

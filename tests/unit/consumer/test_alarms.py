@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -62,10 +63,13 @@ EXPECTED = [
 class Owner:
     """One consumer process owning partition "0" over a shared store, checkpoints and alarms hub."""
 
-    def __init__(self, store: MemoryRollupStore, cps: MemoryCheckpoints, hub: MemoryAlarmHub, clock: Clock):
+    def __init__(
+        self, store: MemoryRollupStore, cps: MemoryCheckpoints, hub: MemoryAlarmHub, clock: Clock,
+        others_alive: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:  # fmt: skip
         self.registry = CollectorRegistry()
         metrics = ConsumerMetrics.create(self.registry)
-        self.outbox = AlarmOutbox(hub, metrics, clock)
+        self.outbox = AlarmOutbox(hub, metrics, clock, others_alive=others_alive)
         self.proc = RollupProcessor(
             store, dead_letters=MemoryDeadLetters(), checkpoints=cps, metrics=metrics, clock=clock,
             config=ProcessorConfig(FoldConfig()), alarms=self.outbox,
@@ -123,6 +127,8 @@ async def test_a_crash_after_publishing_does_not_publish_again_on_replay() -> No
     clock.now += 600
     lookups = hub.lookups
     second = Owner(store, cps, hub, clock)  # replays events 3.. from the checkpoint
+    await second.proc.load("0")  # the claim: its snapshot restored
+    clock.now += 20  # past the claim's settling time (the previous owner's sends)
     while second.next < len(STREAM):
         await second.receive(2)
     assert hub.ids() == EXPECTED and hub.lookups - lookups == 2  # once for each home with a transition
@@ -134,6 +140,8 @@ async def test_a_takeover_from_the_initial_checkpoint_looks_up_everything() -> N
     await first.receive(5)  # no snapshot, no checkpoint: the next owner replays all of it
     clock.now += 600
     second = Owner(store, cps, hub, clock)
+    await second.proc.load("0")  # the claim: its snapshot restored
+    clock.now += 20  # past the claim's settling time (the previous owner's sends)
     while second.next < len(STREAM):
         await second.receive(3)
     assert hub.ids() == EXPECTED
@@ -149,6 +157,8 @@ async def test_a_failed_send_stays_pending_in_the_snapshot_and_is_sent_once_late
     assert cps.positions["0"] == Position(1, "100")
     hub.fail = False
     second = Owner(store, cps, hub, clock)  # the first died; the second starts after the alarm's event
+    await second.proc.load("0")  # the claim: its snapshot restored
+    clock.now += 20  # past the claim's settling time (the previous owner's sends)
     await second.receive(1)  # restores the snapshot, pending alarm included; no new transition
     assert hub.ids() == []
     await second.proc.publish_pending()  # what the alarm loop does every second
@@ -210,17 +220,86 @@ async def test_alarms_folded_while_a_look_up_is_in_flight_are_checked_against_th
     assert hub.ids() == EXPECTED[:2]
     clock.now += 600
     second = Owner(store, cps, hub, clock)  # restores h1's alarm as pending; replays events 2..
+    await second.proc.load("0")  # the claim: its snapshot restored
+    clock.now += 20  # past the claim's settling time (the previous owner's sends)
     hub.slow = asyncio.Event()
     retry = asyncio.create_task(second.proc.publish_pending())  # the alarm loop: looks h1 up
     await asyncio.wait_for(hub.reading.wait(), 5)
-    receiving = asyncio.create_task(second.receive(3))  # folds event 4 again meanwhile: h2's alarm
-    for _ in range(100):  # until the batch has folded it and waits for the send in flight
-        if any(a.home_id == "h2" for a in second.proc.partitions["0"].outbox):
-            break
-        await asyncio.sleep(0)
-    assert not receiving.done()
+    await asyncio.wait_for(second.receive(3), 5)  # folds event 4 again: h2's alarm, left to the send
+    assert any(a.home_id == "h2" for a in second.proc.partitions["0"].outbox)
+    assert hub.ids() == EXPECTED[:2] and not retry.done()
     hub.slow.set()
-    await asyncio.gather(retry, receiving)
+    await retry  # the send under way looks h2 up too before publishing
+    assert not second.proc.partitions["0"].outbox
     while second.next < len(STREAM):
         await second.receive(2)
     assert hub.ids() == EXPECTED
+
+
+async def test_a_batch_does_not_wait_for_a_send_under_way_whose_holder_sends_its_alarms() -> None:
+    store, cps, hub, clock = parts()
+    owner = Owner(store, cps, hub, clock)
+    await owner.receive(2)  # h1 raised and published
+    hub.fail = True
+    await owner.receive(3)  # h2 raised: the send fails, pending
+    hub.fail, hub.slow = False, asyncio.Event()
+    retry = asyncio.create_task(owner.proc.publish_pending())  # looks h2 up (its send may have landed)
+    await asyncio.wait_for(hub.reading.wait(), 5)
+    await asyncio.wait_for(owner.receive(1), 5)  # h1 cleared meanwhile: the batch returns at once
+    assert hub.ids() == EXPECTED[:1]
+    hub.slow.set()
+    await retry
+    assert hub.ids() == EXPECTED[:3] and not owner.proc.partitions["0"].outbox
+
+
+async def test_a_closed_partition_publishes_nothing_more() -> None:
+    """A pod that lost the partition (closed: the new owner's receiver took it over) starts no send for it,
+    even one whose look-up was in flight at the close."""
+    store, cps, hub, clock = parts()
+    owner = Owner(store, cps, hub, clock)
+    hub.fail = True
+    await owner.receive(2)  # h1 raised: the send fails, pending
+    hub.fail, hub.slow = False, asyncio.Event()
+    retry = asyncio.create_task(owner.proc.publish_pending())
+    await asyncio.wait_for(hub.reading.wait(), 5)
+    owner.proc.close_partition("0")
+    hub.slow.set()
+    await retry
+    await owner.proc.publish_pending()
+    assert hub.ids() == []
+
+
+async def test_a_live_previous_owner_still_sending_publishes_no_duplicate() -> None:
+    """B takes the partition while A, still alive, has not sent the alarm it folded: B holds that home's
+    alarms until the claim has settled, then finds A's send in the hub."""
+    store, cps, hub, clock = parts()
+    clock.now += 600
+    a = Owner(store, cps, hub, clock)
+    b = Owner(store, cps, hub, clock)  # claims at the same moment; nothing durable yet
+    await b.receive(2)  # B folds the raise first: held, A may be sending it
+    assert hub.ids() == [] and b.proc.partitions["0"].outbox
+    await a.receive(2)  # A, not yet detached, publishes it
+    clock.now += 20
+    await b.proc.publish_pending()
+    assert hub.ids() == EXPECTED[:1]  # once
+
+
+async def test_alone_a_new_owner_reads_back_at_once() -> None:
+    """No other pod alive at the claim (the peer directory): nobody else can be sending, so replayed alarms
+    are looked up and published without the settling wait."""
+    store, cps, hub, clock = parts()
+    first = Owner(store, cps, hub, clock)
+    await first.receive(5)  # h1's and h2's raises published; no snapshot
+    asked = 0
+
+    async def alone() -> bool:
+        nonlocal asked
+        asked += 1
+        return False
+
+    clock.now += 600
+    second = Owner(store, cps, hub, clock, others_alive=alone)  # replays everything
+    await second.proc.load("0")
+    while second.next < len(STREAM):
+        await second.receive(2)
+    assert hub.ids() == EXPECTED and asked == 1

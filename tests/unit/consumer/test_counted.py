@@ -128,6 +128,7 @@ class Consumer:
             while self.next < len(events):
                 await self.receive(events, 50)
             await self.proc.flush_all(force=True)
+            self.now += 60  # past the claim's settling time: held alarms go out
             await self.proc.publish_pending()
             part = self.proc.partitions["0"]
             if not part.fenced and not part.outbox:

@@ -86,3 +86,28 @@ async def test_the_directory_loop_goes_on_after_storage_does_not_answer() -> Non
     stop.set()
     await task
     assert b.owner("3") == "http://a:8081" and container.blobs[f"{PREFIX}/b"]["partitions"] == "4"
+
+
+async def test_others_alive_reads_the_directory_now() -> None:
+    """Asked at a claim: another pod with a fresh entry (owning something or not) may be sending alarms."""
+    container, clock = MemoryContainer(), Clock()
+    a, b = pod(container, "a", clock), pod(container, "b", clock)
+    await a.announce(["1"])
+    assert not await a.others_alive()  # alone (its own entry does not count)
+    await b.announce([])
+    assert await a.others_alive() and container.listings == 2  # read at the question, not from a cache
+    clock.now += 600  # b's entry went stale: b died
+    await a.announce(["1"])
+    assert not await a.others_alive()
+
+
+async def test_others_alive_assumes_a_pod_when_the_directory_cannot_be_read() -> None:
+    container, clock = MemoryContainer(), Clock()
+    a = pod(container, "a", clock)
+
+    async def refuse(name_starts_with: str) -> AsyncIterator[Listed]:
+        raise ConnectionError("storage down")
+        yield Listed("", {})  # pragma: no cover
+
+    container._list = refuse  # type: ignore[method-assign]
+    assert await a.others_alive()
