@@ -14,20 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
-
-from azure.eventhub import EventData, EventDataBatch  # noqa: E402
-from azure.eventhub._pyamqp._encode import encode_payload  # noqa: E402
-from docsection import replace_section  # noqa: E402
-from homesec_devstack.emulator import codec  # noqa: E402
+from azure.eventhub import EventData, EventDataBatch
+from azure.eventhub._pyamqp._encode import encode_payload
+from docsection import replace_section
+from homesec_devstack.emulator import codec
 
 HEAD = "## Event Hubs emulator: broker annotations"
 

@@ -16,18 +16,14 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools"), str(ROOT / "bench")]
-
-import producer_throughput as pt  # noqa: E402
-from docsection import replace_section  # noqa: E402
-from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
+import producer_throughput as pt
+from docsection import replace_section
+from homesec_devstack.emulator_process import EmulatorProcess
 
 HEAD = "## Producer: A/B on a pinned core"
 

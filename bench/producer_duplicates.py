@@ -25,20 +25,16 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
-
-from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
-from homesec_devstack.hub_reader import read_hub  # noqa: E402
-from homesec_devstack.procs import ManagedProcess, free_port  # noqa: E402
-from homesec_devstack.simulator import LoadResult, SimulatorConfig, run_load  # noqa: E402
+from homesec_devstack.emulator_process import EmulatorProcess
+from homesec_devstack.hub_reader import read_hub
+from homesec_devstack.procs import ManagedProcess, free_port
+from homesec_devstack.simulator import LoadResult, SimulatorConfig, run_load
 
 KEYS = {"bench": "benchmark-signing-key-0123456789abcdef"}
 SECTION = "## Producer: duplicates under throttled scale-out"

@@ -11,24 +11,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
-
-from azure.eventhub import EventDataBatch  # noqa: E402
-from azure.eventhub._pyamqp._encode import encode_payload  # noqa: E402
-from azure.eventhub._pyamqp.message import BatchMessage  # noqa: E402
-from docsection import replace_section  # noqa: E402
-from homesec_domain.events import CONTENT_TYPE  # noqa: E402
-from homesec_domain.validation import AcceptedReading  # noqa: E402
-from homesec_producer.adapters.accelerated_encoding import EventEncoder, adder  # noqa: E402
-from homesec_producer.adapters.accelerated_payload import fast_encode_payload  # noqa: E402
+from azure.eventhub import EventDataBatch
+from azure.eventhub._pyamqp._encode import encode_payload
+from azure.eventhub._pyamqp.message import BatchMessage
+from docsection import replace_section
+from homesec_domain.events import CONTENT_TYPE
+from homesec_domain.validation import AcceptedReading
+from homesec_producer.adapters.accelerated_encoding import EventEncoder, adder
+from homesec_producer.adapters.accelerated_payload import fast_encode_payload
 
 HEAD = "## Producer: batch framing at send"
 SIZES = (1, 12, 100)  # events per send: a quiet partition, the benchmark's 16,700/s (~12), a backlog

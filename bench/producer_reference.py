@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "bench")]
+from docsection import replace_section, section_of
 
-from docsection import replace_section, section_of  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 HEAD = "## Producer: a reference commit, then and now"
 # The producer benchmark after the GC tuning of 2026-11-25 (p99 29 ms at 16,700 readings/s through the emulator).

@@ -19,21 +19,16 @@ import asyncio
 import gc
 import random
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
-
-from homesec_domain.validation import AcceptedReading  # noqa: E402
-from homesec_producer.buffer import PartitionedBuffer, Slot  # noqa: E402
-from homesec_producer.idempotency import AckTable  # noqa: E402
-from homesec_producer.metrics import ProducerMetrics  # noqa: E402
-from homesec_producer.retry import RetryPolicy  # noqa: E402
-from prometheus_client import CollectorRegistry  # noqa: E402
+from homesec_domain.validation import AcceptedReading
+from homesec_producer.buffer import PartitionedBuffer, Slot
+from homesec_producer.idempotency import AckTable
+from homesec_producer.metrics import ProducerMetrics
+from homesec_producer.retry import RetryPolicy
+from prometheus_client import CollectorRegistry
 
 PARTITIONS = [str(i) for i in range(16)]
 CONFIGS = {"off": 0, "on (200,000)": 200_000, "on (never full)": 10_000_000}

@@ -22,11 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
+from homesec_devstack.emulator_process import EmulatorProcess
+from homesec_devstack.procs import ManagedProcess, free_port
 
-from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
-from homesec_devstack.procs import ManagedProcess, free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 PREAMBLE = (
     "`make bench-producer` (`bench/producer_throughput.py`): acknowledged readings/s end to end, one "

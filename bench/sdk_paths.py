@@ -27,10 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
-
-from homesec_devstack.emulator_process import EmulatorProcess, stack_hubs  # noqa: E402
+from homesec_devstack.emulator_process import EmulatorProcess, stack_hubs
 
 TRANSPORTS = ("amqp", "amqp_websockets")
 MODES = ("off", "auto")

@@ -18,21 +18,17 @@ import json
 import os
 import signal
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools"), str(ROOT / "bench")]
-
-import consumer_throughput as ct  # noqa: E402
-import producer_throughput as pt  # noqa: E402
-from homesec_devstack.azurite import AzuriteProcess  # noqa: E402
-from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
-from homesec_devstack.otlp_receiver import OtlpReceiver  # noqa: E402
-from homesec_devstack.procs import ManagedProcess, free_port  # noqa: E402
+import consumer_throughput as ct
+import producer_throughput as pt
+from homesec_devstack.azurite import AzuriteProcess
+from homesec_devstack.emulator_process import EmulatorProcess
+from homesec_devstack.otlp_receiver import OtlpReceiver
+from homesec_devstack.procs import ManagedProcess, free_port
 
 FIXED_RATE = 8350.0
 READING = (
