@@ -98,7 +98,7 @@ test-integration: setup ## integration tests only
 run: setup ## start the whole local pipeline and its sensor simulator (Ctrl-C stops it)
 	$(PY) -m homesec_devstack.stack $(RUN_ARGS)
 
-BENCH_TARGETS ?= bench-emulator bench-emulator-stamp bench-producer bench-producer-payload bench-producer-ab bench-producer-duplicates bench-consumer bench-alarms bench-sdk bench-tracing bench-producer-reference
+BENCH_TARGETS ?= bench-emulator bench-emulator-stamp bench-producer bench-producer-payload bench-producer-ab bench-producer-duplicates bench-consumer bench-alarms bench-sdk bench-tracing bench-producer-reference bench-producer-resend-memory
 bench: setup ## all benchmarks (bench/); each writes its section of docs/benchmarks.md
 	@for t in $(BENCH_TARGETS); do $(MAKE) --no-print-directory $$t || exit 1; done
 

@@ -32,8 +32,8 @@ from typing import Any
 import aiohttp
 import orjson
 from alarms_load import HubWatch, Load, Results
-from alarms_report import render, summarize
-from docsection import replace_section
+from alarms_report import render, summarize, summary_rows
+from docsection import write_section
 from homesec_devstack.azurite import AzuriteProcess, blob_connection_string
 from homesec_devstack.blob_proxy import BlobProxyProcess
 from homesec_devstack.emulator_process import EmulatorProcess
@@ -270,10 +270,10 @@ def main() -> None:
     summary = summarize(run, a)
     print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     command = "make bench-alarms" if a.write else "python bench/alarms.py " + " ".join(sys.argv[1:])
-    section = render(summary, a, started, command, HEAD)
+    section = render(summary, a, command)
     print(section)
     if a.write:
-        replace_section(a.write, HEAD, section)
+        write_section(a.write, HEAD, section, summary_rows(summary, started, command))
 
 
 if __name__ == "__main__":

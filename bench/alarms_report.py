@@ -10,6 +10,8 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from docsection import Row
+
 FLEET_HOMES = 100_000
 PRODUCTION_PARTITIONS = 32
 PEER_REFRESH_S = 5.0  # the consumer's PEER_REFRESH_INTERVAL_SECONDS default
@@ -182,12 +184,36 @@ def _goals(s: dict[str, Any]) -> str:
     return "; ".join(f"{name}: {'met' if ok else '**not met**'}" for name, ok in checks)
 
 
-def render(s: dict[str, Any], a: argparse.Namespace, started: datetime, command: str, head: str) -> str:
+def summary_rows(s: dict[str, Any], started: datetime, command: str) -> list[Row]:
+    """The summary table's rows: alarm and freshness p99 against their same-run baselines, Blob requests per
+    home and hour against the goal (no same-run baseline), the fold state's memory per home."""
+    hop, date, cmd = s["hop"]["p50"], f"{started:%Y-%m-%d}", f"`{command}`"
+
+    def ratio(x: float, base: float) -> str:
+        return "-" if math.isnan(x) or math.isnan(base) or not base else f"{x / base:.1f}x"
+
+    rows = [
+        Row(f"alarm → status API, p99: {_ms(s['alarm_status']['p99'])} ms", f"bare SDK hop, p50: {_ms(hop)} ms",
+            ratio(s["alarm_status"]["p99"], hop), cmd, date),
+        Row(f"reading → status API (freshness), p99: {_ms(s['freshness']['p99'])} ms",
+            f"`MAX_WAIT_TIME_SECONDS`: {_ms(MAX_WAIT_TIME_S)} ms", ratio(s["freshness"]["p99"], MAX_WAIT_TIME_S),
+            cmd, date),
+        Row(f"Blob requests per home per hour at 100,000 homes: {s['fleet_per_home_hour']:.2f}",
+            f"none (goal ≤ {GOALS['requests_per_home_hour']:g})",
+            f"{s['fleet_per_home_hour'] / GOALS['requests_per_home_hour']:.2f}x the goal", cmd, date),
+    ]  # fmt: skip
+    mem = s["memory_bench"]
+    if mem:
+        rows.append(Row(f"consumer fold state at {mem['homes']:,} homes: {mem['rss_bytes_per_home']:,.0f} bytes per home",
+                        "a dict of the home IDs alone", f"{mem['ratio_to_baseline']:.1f}x", cmd, date))  # fmt: skip
+    return rows
+
+
+def render(s: dict[str, Any], a: argparse.Namespace, command: str) -> str:
     mem = s["memory_bench"]
     cpu = ", ".join(f"{k} {v:.2f}" for k, v in s["cpu_cores"].items())
     lines = [
-        head, "",
-        f"`{command}` (`bench/alarms.py`), run {started:%Y-%m-%d %H:%M} UTC on 2 shared cores; 1-minute load "
+        f"`{command}` (`bench/alarms.py`), on 2 shared cores; 1-minute load "
         f"average {s['load_avg'][0]:.1f} before and {s['load_avg'][1]:.1f} after. Goals: {_goals(s)}.", "",
         "**Stack.** The Event Hubs emulator (hubs `telemetry` and `alarms`, "
         f"{a.partitions} partitions each, the chart's `partitionCount`; a 1-partition `baseline` hub), Azurite "

@@ -14,23 +14,17 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
+from homesec_domain.models import Reading, SensorType
+from homesec_runtime import native
 
-from homesec_runtime import native  # noqa: E402
-
-native.enable("auto")  # the compiled fold, as in the consumer (before the fold is imported)
-
-from homesec_consumer.partition import InboundEvent, PartitionState  # noqa: E402
-from homesec_consumer.ports import Position  # noqa: E402
-from homesec_domain.fold import FoldConfig, HomeState  # noqa: E402
-from homesec_domain.models import Reading, SensorType  # noqa: E402
+if TYPE_CHECKING:  # these import the fold: only after native.enable (main)
+    from homesec_consumer.partition import PartitionState
 
 SENSORS = [("door-1", SensorType.DOOR, "open"), ("window-1", SensorType.WINDOW, "closed"),
            ("motion-1", SensorType.MOTION, "clear"), ("co-1", SensorType.CO, None),
@@ -46,6 +40,10 @@ def rss_bytes() -> int:
 
 
 def fill(part: PartitionState, homes: list[str], minutes: int) -> int:
+    from homesec_consumer.partition import InboundEvent
+    from homesec_consumer.ports import Position
+    from homesec_domain.fold import HomeState
+
     t0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     seq = 0
     for home in homes:
@@ -67,6 +65,10 @@ def fill(part: PartitionState, homes: list[str], minutes: int) -> int:
 
 
 def main() -> None:
+    native.enable("auto")  # the compiled fold, as in the consumer (before the fold is imported)
+    from homesec_consumer.partition import PartitionState
+    from homesec_domain.fold import FoldConfig
+
     p = argparse.ArgumentParser()
     p.add_argument("--homes", type=int, default=100_000)
     p.add_argument("--minutes", type=int, default=7)

@@ -20,25 +20,18 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services")]
+from azure.eventhub import EventData
+from azure.eventhub._pyamqp.message import Message
+from consumer_throughput import SENSORS, readings_of
+from homesec_domain.events import decode_reading, encode_reading
+from homesec_domain.partitioning import partition_for
+from homesec_runtime import native
+from homesec_runtime.gc_tuning import tune_gc
 
-from homesec_runtime import native  # noqa: E402
-
-native.enable("auto")  # the compiled fold unless HOMESEC_PURE_PYTHON=1; before the fold is imported
-
-from azure.eventhub import EventData  # noqa: E402
-from azure.eventhub._pyamqp.message import Message  # noqa: E402
-from consumer_throughput import SENSORS, readings_of  # noqa: E402  (bench/, on sys.path as the script's dir)
-from homesec_consumer.adapters.eventhub import inbound  # noqa: E402
-from homesec_consumer.partition import PartitionState  # noqa: E402
-from homesec_domain.events import decode_reading, encode_reading  # noqa: E402
-from homesec_domain.fold import FoldConfig  # noqa: E402
-from homesec_domain.partitioning import partition_for  # noqa: E402
-from homesec_runtime.gc_tuning import tune_gc  # noqa: E402
+if TYPE_CHECKING:
+    from homesec_consumer.partition import PartitionState
 
 PARTITIONS = 16
 BATCH = 60
@@ -67,10 +60,15 @@ def events(homes: int, minutes: int) -> dict[str, list[EventData]]:
 
 
 def child(homes: int, minutes: int) -> dict[str, Any]:
+    native.enable("auto")  # the compiled fold unless HOMESEC_PURE_PYTHON=1; before the fold is imported
+    from homesec_consumer.adapters.eventhub import inbound
+    from homesec_consumer.partition import PartitionState
+    from homesec_domain.fold import FoldConfig
+
     parts = events(homes, minutes)
     batches = [(p, evs[i : i + BATCH]) for p, evs in parts.items() for i in range(0, len(evs), BATCH)]
     batches.sort(key=lambda b: b[1][0].sequence_number or 0)  # partitions interleaved, as received
-    states = {p: PartitionState(p, FoldConfig()) for p in parts}
+    states: dict[str, PartitionState] = {p: PartitionState(p, FoldConfig()) for p in parts}
     tune_gc(10_000)
     spent = {"inbound": 0.0, "decode": 0.0, "apply": 0.0}
     clock = time.perf_counter

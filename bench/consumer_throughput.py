@@ -27,16 +27,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
+from azure.eventhub import EventData
+from azure.eventhub.aio import EventHubProducerClient
+from homesec_devstack.azurite import AzuriteProcess
+from homesec_devstack.emulator_process import EmulatorProcess
+from homesec_devstack.procs import ManagedProcess, free_port
+from homesec_domain.events import encode_reading
+from homesec_domain.models import Reading, SensorType
 
-from azure.eventhub import EventData  # noqa: E402
-from azure.eventhub.aio import EventHubProducerClient  # noqa: E402
-from homesec_devstack.azurite import AzuriteProcess  # noqa: E402
-from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
-from homesec_devstack.procs import ManagedProcess, free_port  # noqa: E402
-from homesec_domain.events import encode_reading  # noqa: E402
-from homesec_domain.models import Reading, SensorType  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SENSORS = [("door-1", SensorType.DOOR, "open"), ("window-1", SensorType.WINDOW, "closed"),
            ("motion-1", SensorType.MOTION, "clear"), ("co-1", SensorType.CO, None),

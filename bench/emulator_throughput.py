@@ -28,6 +28,7 @@ from typing import Any
 
 from azure.eventhub import EventData
 from azure.eventhub.aio import EventHubProducerClient
+from docsection import Row, write_section
 from homesec_devstack.emulator_process import EmulatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,10 +147,18 @@ def run(events: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+HEAD = "## Event Hubs emulator"
+
+
+def summary(r: dict[str, Any]) -> list[Row]:
+    """The summary table's row: two consumer processes against one, each on 8 partitions."""
+    return [Row(f"emulator, receive with 2 consumer processes: {r['receive_2']:,.0f} events/s",
+                f"1 process on 8 partitions: {r['receive_1_of_8']:,.0f} events/s",
+                f"{r['scale_2_over_1_of_8']:.2f}x", "`make bench-emulator`")]  # fmt: skip
+
+
 def markdown(r: dict[str, Any]) -> str:
     return "\n".join([
-        "## Event Hubs emulator",
-        "",
         f"Command: `make bench-emulator` ({r['events']:,} events of {len(BODY)} bytes, 16 partitions, "
         f"batches of 500; {r['cpus']} cores).",
         "",
@@ -173,18 +182,6 @@ def markdown(r: dict[str, Any]) -> str:
     ])  # fmt: skip
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    head = "## Event Hubs emulator"
-    if head in text:
-        start = text.index(head)
-        nxt = text.find("\n## ", start + len(head))
-        text = text[:start] + section + (text[nxt + 1 :] if nxt != -1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text)
-
-
 def _terminated(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwind: the finally blocks stop the emulator, Azurite and the workers
 
@@ -200,7 +197,7 @@ def main() -> None:
     section = markdown(result)
     print(section)
     if a.write:
-        write_section(a.write, section)
+        write_section(a.write, HEAD, section, summary(result))
 
 
 if __name__ == "__main__":

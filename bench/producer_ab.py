@@ -15,19 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
-import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools"), str(ROOT / "bench")]
-
-import producer_throughput as pt  # noqa: E402
-from docsection import replace_section  # noqa: E402
-from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
+import producer_throughput as pt
+from docsection import Row, write_section
+from homesec_devstack.emulator_process import EmulatorProcess
 
 HEAD = "## Producer: A/B on a pinned core"
 
@@ -68,6 +64,30 @@ def run(
     return results
 
 
+def summary(results: list[dict[str, dict[str, Any]]]) -> list[Row]:
+    """The summary table's rows: B against A, medians over the pairs (producer CPU per reading, p99)."""
+
+    def median(name: str, key: str) -> float:
+        values = [
+            r[name]["cpu_ms_per_1000"]["producer"] if key == "cpu" else r[name]["p99_ms"] for r in results
+        ]
+        return float(statistics.median(values))
+
+    command = "`make bench-producer-ab`"
+    cpu_a, cpu_b, p99_a, p99_b = (
+        median("A", "cpu"),
+        median("B", "cpu"),
+        median("A", "p99"),
+        median("B", "p99"),
+    )
+    return [
+        Row(f"producer A/B, B's CPU per 1,000 readings (median): {cpu_b:g} ms", f"A: {cpu_a:g} ms",
+            f"{cpu_b / cpu_a:.2f}x" if cpu_a else "-", command),
+        Row(f"producer A/B, B's p99 (median): {p99_b:g} ms", f"A: {p99_a:g} ms",
+            f"{p99_b / p99_a:.2f}x" if p99_a else "-", command),
+    ]  # fmt: skip
+
+
 def markdown(
     a: dict[str, str], b: dict[str, str], results: list[dict[str, dict[str, Any]]], args: argparse.Namespace
 ) -> str:
@@ -77,13 +97,11 @@ def markdown(
     def cell(r: dict[str, Any]) -> str:
         return f"{r['p50_ms']} / {r['p99_ms']} ms, {r['cpu_ms_per_1000']['producer']} ms CPU, {r['acked_per_s']:,.0f}/s"
 
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     where = "the producer pinned to CPU 0, emulator and simulator to CPU 1" if args.pin else "unpinned"
     lines = [
-        HEAD, "",
         f"`make bench-producer-ab` (`bench/producer_ab.py`): A = {show(a)}, B = {show(b)}; {args.pairs} "
         f"interleaved pairs at {args.rate:,.0f} readings/s, {args.duration:.0f} s each, fresh emulator and "
-        f"producer per run, warmed up like `make bench-producer`; {where}. Run {when}. Cells: p50 / p99 of the "
+        f"producer per run, warmed up like `make bench-producer`; {where}. Cells: p50 / p99 of the "
         "202s, producer CPU per 1,000 acknowledged readings, acknowledged readings/s.",
         "", "| pair | A | B |", "|---:|---|---|",
     ]  # fmt: skip
@@ -111,7 +129,7 @@ def main() -> None:
     section = markdown(a, b, results, args)
     print(section)
     if args.write:
-        replace_section(args.write, HEAD, section)
+        write_section(args.write, HEAD, section, summary(results))
 
 
 if __name__ == "__main__":

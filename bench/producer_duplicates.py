@@ -1,4 +1,4 @@
-"""Duplicates in the hub under the throttled 1 -> 2 scale-out (issue 14), before and after per-reading acks.
+"""Duplicates in the hub under the throttled 1 -> 2 scale-out, with and without per-reading resends.
 
 The scenario of ``tests/integration/producer/test_producer_shutdown_defaults.py``: the emulator at 1 TU,
 producer A with its default settings takes a burst (2,000 homes, 4,000 readings/s offered, batches of 50
@@ -6,10 +6,11 @@ readings of 10 homes, up to 256 batches in flight), B starts after 2 s and joins
 after 3 s and gets SIGTERM 0.5 s later. Clients honour Retry-After and retry 429/503 (up to 40 times). Three
 configurations, each on a fresh emulator, in the same run:
 
-- ``before``: the producer's memory of acknowledged readings off (``IDEMPOTENCY_MAX_READINGS=0``) and
-  clients that resend the whole batch: the behaviour before issue 14;
-- ``old clients``: the memory on, clients still resending the whole batch;
-- ``after``: the memory on, clients resending only the readings a 429/503 listed as ``unacknowledged``.
+- ``no memory``: the producer's memory of acknowledged readings off (``IDEMPOTENCY_MAX_READINGS=0``) and
+  clients that resend the whole batch (the baseline);
+- ``whole-batch clients``: the memory on (the default), clients resending the whole batch;
+- ``per-reading clients``: the memory on, clients resending only the readings a 429/503 listed as
+  ``unacknowledged`` (what the producer's answers ask for).
 
 Duplicate ratio = (events in the hub - distinct reading IDs in it) / acknowledged readings. "Lost" counts
 acknowledged readings missing from the hub (must be 0).
@@ -25,28 +26,24 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
-
-from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
-from homesec_devstack.hub_reader import read_hub  # noqa: E402
-from homesec_devstack.procs import ManagedProcess, free_port  # noqa: E402
-from homesec_devstack.simulator import LoadResult, SimulatorConfig, run_load  # noqa: E402
+from docsection import Row, write_section
+from homesec_devstack.emulator_process import EmulatorProcess
+from homesec_devstack.hub_reader import read_hub
+from homesec_devstack.procs import ManagedProcess, free_port
+from homesec_devstack.simulator import LoadResult, SimulatorConfig, run_load
 
 KEYS = {"bench": "benchmark-signing-key-0123456789abcdef"}
 SECTION = "## Producer: duplicates under throttled scale-out"
 Resend = Literal["unacknowledged", "batch"]
 MODES: list[tuple[str, dict[str, str], Resend]] = [
-    ("before (no memory, whole-batch resends)", {"IDEMPOTENCY_MAX_READINGS": "0"}, "batch"),
-    ("old clients (memory on, whole-batch resends)", {}, "batch"),
-    ("after (memory on, per-reading resends)", {}, "unacknowledged"),
+    ("no memory (memory off, whole-batch resends)", {"IDEMPOTENCY_MAX_READINGS": "0"}, "batch"),
+    ("whole-batch clients (memory on, whole-batch resends)", {}, "batch"),
+    ("per-reading clients (memory on, per-reading resends)", {}, "unacknowledged"),
 ]
 
 
@@ -161,19 +158,18 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace (or add after ``## Producer``'s section) this benchmark's section of ``path``."""
-    text = path.read_text()
-    section = f"\n{SECTION}\n\n{body.strip()}\n"
-    start = text.find(f"\n{SECTION}")
-    if start < 0:
-        anchor = text.find("\n## Producer\n")
-        after = text.find("\n## ", anchor + 1) if anchor >= 0 else -1
-        start = end = after if after >= 0 else len(text)
-    else:
-        end = text.find("\n## ", start + 1)
-        end = end if end >= 0 else len(text)
-    path.write_text(text[:start] + section + text[end:])
+def summary(outcomes: list[Outcome]) -> list[Row]:
+    """The summary table's row: the duplicate ratio with per-reading resends against no memory (all runs)."""
+
+    def ratio(mode: str) -> float:
+        mine = [o for o in outcomes if o.mode == mode]
+        acked = sum(o.acked for o in mine)
+        return sum(o.duplicates for o in mine) / acked if acked else float("nan")
+
+    per_reading, baseline = ratio(MODES[2][0]), ratio(MODES[0][0])
+    return [Row(f"producer, duplicates in the hub after a throttled scale-out: {per_reading:.2%}",
+                f"no resend memory, whole-batch resends: {baseline:.2%}",
+                f"{per_reading / baseline:.2f}x" if baseline else "-", "`make bench-producer-duplicates`")]  # fmt: skip
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -196,7 +192,7 @@ def main() -> None:
         for mode, env, resend in MODES
     ]
     conditions = (
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores, "
+        f"On {os.cpu_count()} cores, "
         f"{args.duration:.0f} s of load per configuration, 1-minute load average {load_before:.1f} before "
         f"and {os.getloadavg()[0]:.1f} after."
     )
@@ -204,8 +200,8 @@ def main() -> None:
     print(table(outcomes))
     if args.write:
         preamble = (__doc__ or "").split("\n\n")[1].replace("\n", " ")
-        write_section(args.write, f"`make bench-producer-duplicates` (`bench/producer_duplicates.py`). {preamble}"
-                      f"\n\n{conditions}\n\n{table(outcomes)}")  # fmt: skip
+        body = f"`make bench-producer-duplicates` (`bench/producer_duplicates.py`). {preamble}"
+        write_section(args.write, SECTION, f"{body}\n\n{conditions}\n\n{table(outcomes)}", summary(outcomes))
 
 
 if __name__ == "__main__":

@@ -23,13 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "bench")]
+from docsection import Row, section_of, write_section
 
-from docsection import replace_section, section_of  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 HEAD = "## Producer: a reference commit, then and now"
-# The producer benchmark after the GC tuning of 2026-11-25 (p99 29 ms at 16,700 readings/s through the emulator).
+# The producer benchmark after its GC tuning (p99 29 ms at 16,700 readings/s through the emulator then).
 DEFAULT_REF = "c0b5b79"
 CELL = re.compile(r"([\d,]+) \((?:[\d.]+x; )?p50 ([\d.]+) / p99 ([\d.]+) ms\)")
 COLUMNS = ("baseline: parse only", "producer, no AMQP I/O", "producer via the emulator")
@@ -40,7 +39,7 @@ PROCESSES = ("producer", "emulator", "simulator")
 class Figures:
     """One run's tables: (rate, column) -> (acknowledged/s, p99 ms); (rate, process) -> CPU ms per 1,000."""
 
-    when: str
+    when: str | None  # the run's date, where the output gives it
     cells: dict[tuple[str, str], tuple[int, float]]
     cpu: dict[tuple[str, str], float]
 
@@ -62,9 +61,9 @@ def parse(text: str) -> Figures:
         elif all(re.fullmatch(r"[\d.]+", p) for p in parts[1:]):
             for process, value in zip(PROCESSES, parts[1:], strict=True):
                 cpu.setdefault((parts[0], process), float(value))
-    if not cells or not cpu or when is None:
+    if not cells or not cpu:
         raise SystemExit("no producer benchmark tables found")
-    return Figures(when[1], cells, cpu)
+    return Figures(when[1] if when else None, cells, cpu)
 
 
 def git(*args: str, cwd: Path = ROOT) -> str:
@@ -107,9 +106,26 @@ def ratio(now: float, then: float) -> str:
     return f"{now / then:.2f}x" if then else "-"
 
 
+def summary(ref: str, then: Figures, now: Figures, mine: Figures) -> list[Row]:
+    """The summary table's rows: the reference's ceiling through the emulator now against then (this machine's
+    speed), and this checkout's against the reference's now (the code)."""
+    key = ("max", COLUMNS[2])
+    if not (key in then.cells and key in now.cells and key in mine.cells):
+        return []
+    (a_then, _), (a_now, _), (a_mine, _) = then.cells[key], now.cells[key], mine.cells[key]
+    command = "`make bench-producer-reference`"
+    return [
+        Row(f"`{ref}` now, most readings/s via the emulator: {a_now:,}/s",
+            f"`{ref}` as it recorded them: {a_then:,}/s", ratio(a_now, a_then), command),
+        Row(f"this checkout, most readings/s via the emulator: {a_mine:,}/s",
+            f"`{ref}` now: {a_now:,}/s", ratio(a_mine, a_now), command),
+    ]  # fmt: skip
+
+
 def render(ref: str, then: Figures, now: Figures, mine: Figures, locks: list[str]) -> str:
+    then_head = f"`{ref}` then ({then.when})" if then.when else f"`{ref}` then"
     rows = [
-        f"| rate | column | `{ref}` then | `{ref}` now | now / then | this checkout now | this checkout / `{ref}` now |",
+        f"| rate | column | {then_head} | `{ref}` now | now / then | this checkout now | this checkout / `{ref}` now |",
         "|---|---|---|---|---|---|---|",
     ]
     for key, (acked, p99) in then.cells.items():
@@ -120,7 +136,7 @@ def render(ref: str, then: Figures, now: Figures, mine: Figures, locks: list[str
                 f"{ratio(a_now, acked)} | {a_mine:,} / {p_mine:g} ms | {ratio(a_mine, a_now)} |"
             )
     cpu = [
-        f"| rate | process | `{ref}` then | `{ref}` now | now / then | this checkout now | this checkout / `{ref}` now |",
+        f"| rate | process | {then_head} | `{ref}` now | now / then | this checkout now | this checkout / `{ref}` now |",
         "|---|---|---|---|---|---|---|",
     ]
     for key, value in then.cpu.items():
@@ -132,13 +148,12 @@ def render(ref: str, then: Figures, now: Figures, mine: Figures, locks: list[str
             )
     lock_line = ", ".join(locks) if locks else "none"
     return (
-        f"{HEAD}\n\n`make bench-producer-reference` (`bench/producer_reference.py`): commit `{ref}`'s own "
+        "`make bench-producer-reference` (`bench/producer_reference.py`): commit `{ref}`'s own "
         "`make bench-producer` (one repetition: its simulator, emulator and producer) re-run from a temporary "
         "worktree with this checkout's virtualenv, against the figures that commit recorded, then this "
         "checkout's `make bench-producer` (one repetition) right after it. The reference code is the same then "
         'and now, so "now / then" is this machine\'s change of speed; "this checkout / now" compares the code, '
-        f"in the same run. Locked runtime versions that differ between the two: {lock_line}.\n\n"
-        f"Then: run {then.when}. Now: runs {now.when} (`{ref}`) and {mine.when} (this checkout). Cells: "
+        f"in the same run. Locked runtime versions that differ between the two: {lock_line}. Cells: "
         "acknowledged readings/s / p99; ratios of acknowledged readings/s.\n\n"
         + "\n".join(rows)
         + "\n\nCPU per 1,000 acknowledged readings through the emulator (ms; ratios of these):\n\n"
@@ -167,7 +182,7 @@ def main() -> None:
     print(section)
     print(f"({(datetime.now(UTC) - started).total_seconds():.0f} s)")
     if args.write:
-        replace_section(args.write, HEAD, section)
+        write_section(args.write, HEAD, section, summary(ref, then, now, mine))
 
 
 if __name__ == "__main__":

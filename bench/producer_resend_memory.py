@@ -9,7 +9,8 @@ reading (process time), and its ratio to the memory off; and the pause of a full
 memory as it is at the end (full, for the default), which the event loop would wait for (objects that existed
 before the run are frozen, as the producer freezes its start-up objects).
 
-``python bench/producer_resend_memory.py [--requests 3000] [--repeat 3]`` (``make bench-producer-resend-memory``).
+``python bench/producer_resend_memory.py [--requests 3000] [--repeat 3] [--write docs/benchmarks.md]``
+(``make bench-producer-resend-memory``).
 """
 
 from __future__ import annotations
@@ -19,21 +20,18 @@ import asyncio
 import gc
 import random
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
-
-from homesec_domain.validation import AcceptedReading  # noqa: E402
-from homesec_producer.buffer import PartitionedBuffer, Slot  # noqa: E402
-from homesec_producer.idempotency import AckTable  # noqa: E402
-from homesec_producer.metrics import ProducerMetrics  # noqa: E402
-from homesec_producer.retry import RetryPolicy  # noqa: E402
-from prometheus_client import CollectorRegistry  # noqa: E402
+from docsection import Row, write_section
+from homesec_domain.validation import AcceptedReading
+from homesec_producer.buffer import PartitionedBuffer, Slot
+from homesec_producer.idempotency import AckTable
+from homesec_producer.metrics import ProducerMetrics
+from homesec_producer.retry import RetryPolicy
+from prometheus_client import CollectorRegistry
 
 PARTITIONS = [str(i) for i in range(16)]
 CONFIGS = {"off": 0, "on (200,000)": 200_000, "on (never full)": 10_000_000}
@@ -89,28 +87,49 @@ async def measure(max_entries: int, reqs: list[list[AcceptedReading]]) -> tuple[
     return per_reading, pause
 
 
+HEAD = "## Producer: resend memory"
+
+
+def table(results: dict[str, list[tuple[float, float]]]) -> str:
+    off = statistics.median(cpu for cpu, _ in results["off"])
+    lines = [
+        "| resend memory | CPU µs per reading: median (all) | vs off | full GC pause after, ms: median (all) |",
+        "|---|---|---|---|",
+    ]
+    for name, values in results.items():
+        cpu, pause = [v[0] for v in values], [v[1] for v in values]
+        lines.append(
+            f"| {name} | {statistics.median(cpu):.2f} ({', '.join(f'{v:.2f}' for v in cpu)}) | "
+            f"{statistics.median(cpu) / off:.2f}x | {statistics.median(pause):.1f} "
+            f"({', '.join(f'{v:.1f}' for v in pause)}) |"
+        )
+    return "\n".join(lines)
+
+
+def summary(results: dict[str, list[tuple[float, float]]]) -> list[Row]:
+    """The summary table's row: the default memory (200,000 entries) against the memory off."""
+    on = statistics.median(cpu for cpu, _ in results["on (200,000)"])
+    off = statistics.median(cpu for cpu, _ in results["off"])
+    return [Row(f"producer resend memory (default size), CPU per reading: {on:.2f} µs",
+                f"memory off: {off:.2f} µs", f"{on / off:.2f}x", "`make bench-producer-resend-memory`")]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--write", type=Path, default=None, help=f"update this file's '{HEAD}' section")
     args = parser.parse_args()
     gc.set_threshold(10_000, 10, 10)  # the producer's GC_GEN0_THRESHOLD
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in CONFIGS}
     for _ in range(args.repeat):
         for name, entries in CONFIGS.items():
             results[name].append(asyncio.run(measure(entries, requests(args.requests))))
-    off = statistics.median(cpu for cpu, _ in results["off"])
-    print(
-        "| resend memory | CPU µs per reading: median (all) | vs off | full GC pause after, ms: median (all) |"
-    )
-    print("|---|---|---|---|")
-    for name, values in results.items():
-        cpu, pause = [v[0] for v in values], [v[1] for v in values]
-        print(
-            f"| {name} | {statistics.median(cpu):.2f} ({', '.join(f'{v:.2f}' for v in cpu)}) | "
-            f"{statistics.median(cpu) / off:.2f}x | {statistics.median(pause):.1f} "
-            f"({', '.join(f'{v:.1f}' for v in pause)}) |"
-        )
+    print(table(results))
+    if args.write:
+        preamble = (__doc__ or "").split("\n\n")[1].replace("\n", " ").replace("``", "`")
+        body = f"`make bench-producer-resend-memory` (`bench/producer_resend_memory.py`). {preamble}"
+        write_section(args.write, HEAD, f"{body}\n\n{table(results)}", summary(results))
 
 
 if __name__ == "__main__":

@@ -22,12 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from docsection import Row, write_section
+from homesec_devstack.emulator_process import EmulatorProcess
+from homesec_devstack.procs import ManagedProcess, free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
 
-from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
-from homesec_devstack.procs import ManagedProcess, free_port  # noqa: E402
-
+HEAD = "## Producer"
 PREAMBLE = (
     "`make bench-producer` (`bench/producer_throughput.py`): acknowledged readings/s end to end, one "
     "producer process (one uvicorn worker) through the Event Hubs emulator; load from the simulator in its "
@@ -202,18 +203,26 @@ def p99_table(runs: list[dict[str, list[dict[str, Any]]]]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace (or append) the generated part of the ``## Producer`` section of ``path``: up to its first
-    ``###`` subsection (hand-written history, kept) or the next section."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find("\n## Producer\n")
-    section = f"\n## Producer\n\n{body.strip()}\n"
-    if start < 0:
-        text = text.rstrip("\n") + "\n" + section
-    else:
-        ends = [i for i in (text.find("\n## ", start + 1), text.find("\n### ", start + 1)) if i >= 0]
-        text = text[:start] + section + (text[min(ends) :] if ends else "")
-    path.write_text(text)
+def summary(results: dict[str, list[dict[str, Any]]]) -> list[Row]:
+    """The summary table's rows: the ceiling through the emulator, and p99 at the middle target rate."""
+    by_rate = {r["target_rate"]: r for r in results["baseline"]}
+    command = "`make bench-producer`"
+    rows = []
+    for prod in results["producer"]:
+        base = by_rate[prod["target_rate"]]
+        if prod["target_rate"] == MAX_RATE:
+            ratio = prod["acked_per_s"] / base["acked_per_s"] if base["acked_per_s"] else float("nan")
+            rows.append(Row(f"producer via the emulator, most readings/s: {prod['acked_per_s']:,.0f}/s",
+                            f"parse-only app: {base['acked_per_s']:,.0f}/s", f"{ratio:.2f}x", command))  # fmt: skip
+    rates = sorted(r for r in by_rate if r != MAX_RATE)
+    if rates:
+        middle = rates[len(rates) // 2]
+        prod = next(r for r in results["producer"] if r["target_rate"] == middle)
+        base = by_rate[middle]
+        ratio = prod["p99_ms"] / base["p99_ms"] if base["p99_ms"] else float("nan")
+        rows.append(Row(f"producer via the emulator, p99 at {middle:,.0f} readings/s: {prod['p99_ms']:g} ms",
+                        f"parse-only app: {base['p99_ms']:g} ms", f"{ratio:.0f}x", command))  # fmt: skip
+    return rows
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -233,7 +242,7 @@ def main() -> None:
     rates = [float(r) for r in args.rates.split(",")]
     runs = [run(rates, args.duration, args.concurrency) for _ in range(args.repeat)]
     conditions = (
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores, "
+        f"On {os.cpu_count()} cores, "
         f"{args.duration:.0f} s per rate, {args.repeat} repetition(s), 1-minute load average {load_before:.1f} "
         f"before and {os.getloadavg()[0]:.1f} after (other work on the machine competes for the cores)."
     )
@@ -243,7 +252,7 @@ def main() -> None:
     print(json.dumps(runs, indent=1))
     print(body)
     if args.write:
-        write_section(args.write, f"{PREAMBLE}\n\n{body}")
+        write_section(args.write, HEAD, f"{PREAMBLE}\n\n{body}", summary(runs[0]))
 
 
 if __name__ == "__main__":

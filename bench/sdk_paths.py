@@ -27,10 +27,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools")]
-
-from homesec_devstack.emulator_process import EmulatorProcess, stack_hubs  # noqa: E402
+from docsection import Row, write_section
+from homesec_devstack.emulator_process import EmulatorProcess, stack_hubs
 
 TRANSPORTS = ("amqp", "amqp_websockets")
 MODES = ("off", "auto")
@@ -174,15 +172,15 @@ def table(results: dict[str, dict[tuple[str, str], list[dict[str, float]]]]) -> 
     return "\n".join(lines)
 
 
-def write_section(path: Path, content: str) -> None:
-    text = path.read_text()
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{content}\n"
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + f"{SECTION}\n\n{content}\n" + (text[end:] if end >= 0 else "")
-    path.write_text(text)
+def summary(results: dict[str, dict[tuple[str, str], list[dict[str, float]]]]) -> list[Row]:
+    """The summary table's rows: accelerators on against off over AMQP, per side (events/s, medians)."""
+    rows = []
+    for side, combos in results.items():
+        on, off = (statistics.median(r["per_s"] for r in combos[("amqp", m)]) for m in ("auto", "off"))
+        rows.append(Row(f"{side}, SDK path with the accelerators: {on:,.0f} events/s",
+                        f"accelerators off: {off:,.0f} events/s", f"{on / off:.2f}x" if off else "-",
+                        "`make bench-sdk`"))  # fmt: skip
+    return rows
 
 
 def main() -> None:
@@ -198,7 +196,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     results = run(args.events, args.repeat)
     conditions = (
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores, {args.events:,} "
+        f"On {os.cpu_count()} cores, {args.events:,} "
         f"events per measurement, median of {args.repeat}, 1-minute load average {load_before:.1f} before and "
         f"{os.getloadavg()[0]:.1f} after (other work on the machine competes for the cores)."
     )
@@ -206,7 +204,8 @@ def main() -> None:
     print(table(results))
     if args.write:
         preamble = __doc__.split("\n\n", 1)[1].strip().replace("\n", " ").replace("``", "`")
-        write_section(args.write, f"{preamble}\n\n{conditions}\n\n{table(results)}\n\n{NOTES}")
+        body = f"{preamble}\n\n{conditions}\n\n{table(results)}\n\n{NOTES}"
+        write_section(args.write, SECTION, body, summary(results))
 
 
 if __name__ == "__main__":

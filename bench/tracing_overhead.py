@@ -18,21 +18,17 @@ import json
 import os
 import signal
 import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "services"), str(ROOT / "devtools"), str(ROOT / "bench")]
-
-import consumer_throughput as ct  # noqa: E402
-import producer_throughput as pt  # noqa: E402
-from homesec_devstack.azurite import AzuriteProcess  # noqa: E402
-from homesec_devstack.emulator_process import EmulatorProcess  # noqa: E402
-from homesec_devstack.otlp_receiver import OtlpReceiver  # noqa: E402
-from homesec_devstack.procs import ManagedProcess, free_port  # noqa: E402
+import consumer_throughput as ct
+import producer_throughput as pt
+from docsection import Row, write_section
+from homesec_devstack.azurite import AzuriteProcess
+from homesec_devstack.emulator_process import EmulatorProcess
+from homesec_devstack.otlp_receiver import OtlpReceiver
+from homesec_devstack.procs import ManagedProcess, free_port
 
 FIXED_RATE = 8350.0
 READING = (
@@ -150,17 +146,26 @@ def table(producer: list[dict[str, Any]], consumer: list[dict[str, Any]]) -> str
     return "\n".join(lines)
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace (or append) the ``## Tracing`` section of ``path``."""
-    text = path.read_text()
-    start = text.find("\n## Tracing")
-    section = f"\n## Tracing\n\n{body.strip()}\n"
-    if start < 0:
-        text = text.rstrip("\n") + "\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end:] if end >= 0 else "")
-    path.write_text(text)
+def summary(producer: list[dict[str, Any]], consumer: list[dict[str, Any]]) -> list[Row]:
+    """The summary table's rows: the chart's sampling (1%) against tracing off, producer at the fixed rate
+    and consumer, medians of the per-repetition ratios."""
+    sampled = list(variants(""))[1]
+    key = str(FIXED_RATE)
+    prod = statistics.median(r[sampled][key]["acked_per_s"] for r in producer)
+    off = statistics.median(r["off"][key]["acked_per_s"] for r in producer)
+    prod_ratio = statistics.median(
+        r[sampled][key]["acked_per_s"] / r["off"][key]["acked_per_s"] for r in producer
+    )
+    cons = statistics.median(r[sampled]["events_per_s"] for r in consumer)
+    cons_off = statistics.median(r["off"]["events_per_s"] for r in consumer)
+    cons_ratio = statistics.median(r[sampled]["events_per_s"] / r["off"]["events_per_s"] for r in consumer)
+    command = "`make bench-tracing`"
+    return [
+        Row(f"producer with tracing on, 1% sampled, at {FIXED_RATE:,.0f} offered: {prod:,.0f} readings/s",
+            f"tracing off: {off:,.0f} readings/s", f"{prod_ratio:.2f}x", command),
+        Row(f"consumer with tracing on, 1% sampled: {cons:,.0f} events/s", f"tracing off: {cons_off:,.0f} events/s",
+            f"{cons_ratio:.2f}x", command),
+    ]  # fmt: skip
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -185,7 +190,7 @@ def main() -> None:
     body = (
         "`make bench-tracing` (`bench/tracing_overhead.py`): "
         + (__doc__ or "").split("\n\n", 1)[1].split("\n\n", 1)[0].replace("\n", " ")
-        + f"\n\nRun {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores, "
+        + f"\n\nOn {os.cpu_count()} cores, "
         f"--repeat {a.repeat}, {a.duration:.0f} s per producer rate, consumer backlog {a.homes} homes x "
         f"{a.minutes} minutes x 5 sensors; 1-minute load average {load_before:.1f} before and "
         f"{os.getloadavg()[0]:.1f} after. The receiver took {exported[0]:,} OTLP requests "
@@ -197,7 +202,7 @@ def main() -> None:
     )
     print(body)
     if a.write is not None:
-        write_section(a.write, body)
+        write_section(a.write, "## Tracing", body, summary(producer, consumer))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ bench-producer-duplicates: setup ## duplicates in the hub under the throttled 1 
 	$(PY) bench/producer_duplicates.py --write docs/benchmarks.md $(BENCH_PRODUCER_DUPLICATES_ARGS)
 
 bench-producer-resend-memory: setup ## CPU per reading of the producer's resend memory on the buffer path (off vs on)
-	$(PY) bench/producer_resend_memory.py $(BENCH_PRODUCER_RESEND_MEMORY_ARGS)
+	$(PY) bench/producer_resend_memory.py --write docs/benchmarks.md $(BENCH_PRODUCER_RESEND_MEMORY_ARGS)
 
 producer-token: setup-python ## issue a bearer token: make producer-token HOMES="home-1 home-2" [AUDIENCE=read] [ROLE=operator] (keys from env)
 	$(PY) -m homesec_producer.cli $(foreach h,$(HOMES),--home $(h)) $(if $(AUDIENCE),--audience $(AUDIENCE)) $(if $(ROLE),--role $(ROLE))

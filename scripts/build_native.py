@@ -22,10 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "services"))
+from homesec_runtime import native
 
-from homesec_runtime import native  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SETUP = """
 from setuptools import setup

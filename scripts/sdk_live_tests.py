@@ -32,11 +32,10 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "devtools"))
+from homesec_devstack.emulator_process import DEV_KEY, DEV_KEY_NAME, EmulatorProcess
+from homesec_devstack.procs import port_is_free
 
-from homesec_devstack.emulator_process import DEV_KEY, DEV_KEY_NAME, EmulatorProcess  # noqa: E402
-from homesec_devstack.procs import port_is_free  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SDK_VERSION = "5.15.1"
 SDIST = f"azure_eventhub-{SDK_VERSION}.tar.gz"

@@ -348,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--retries", type=int, default=3)
     parser.add_argument(
         "--resend", choices=("unacknowledged", "batch"), default="unacknowledged",
-        help="on 429/503 resend what was not acknowledged, or the whole batch (clients before issue 14)",
+        help="on 429/503 resend what was not acknowledged, or the whole batch (older clients)",
     )  # fmt: skip
     parser.add_argument("--honour-retry-after", action="store_true", help="wait Retry-After before a retry")
     parser.add_argument("--auth-key", action="append", default=[], help="kid=secret (default: from the env)")

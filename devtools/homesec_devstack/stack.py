@@ -1,32 +1,32 @@
 """``make run``: the whole pipeline on this machine, with live progress.
 
 Starts the Event Hubs emulator, Azurite, the producer, the consumer and a sensor simulator for ``--homes``
-homes, then prints one progress line every ``--interval`` seconds: readings sent by the simulator (as
-counted by the producer), acknowledged by Event Hubs, consumed, rolled up into Blob, and the consumer's lag.
-Ctrl-C, SIGTERM or SIGHUP (the terminal closed), or ``--duration``, stops everything, newest first; during
-start-up too, within about a second. A port already taken fails at once, naming the port. Each run starts
-from fresh data in ``--data-dir`` unless ``--keep-data``.
+homes, then prints one progress line (at most 100 columns, ``homesec_devstack.progress``) every
+``--interval`` seconds: readings sent by the simulator (as counted by the producer), acknowledged by Event
+Hubs, consumed, rolled up into Blob, the consumer's lag, and the requests answered 429 and 503.
+Ctrl-C, SIGTERM or SIGHUP (the terminal closed), or ``--duration``, ends the run: the simulator stops, the
+``final`` line comes once the consumer has rolled up every acknowledged reading (or after
+``--drain-timeout``, which it reports; a second signal skips the wait), then everything stops, newest first.
+During start-up a signal stops everything within about a second. A port already taken fails at once, naming
+the port. Each run starts from fresh data in ``--data-dir`` unless ``--keep-data``. The run's token-signing
+key is kept in ``--data-dir``: ``make token HOME=home-000123 [AUDIENCE=read]`` mints a token with it
+(``homesec_devstack.devtoken``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import secrets
-import shlex
 import shutil
 import signal
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
-from homesec_producer.auth import READ_AUDIENCE, TokenAuthority
-from prometheus_client.parser import text_string_to_metric_families
-
+from homesec_devstack import devtoken, progress
 from homesec_devstack.azurite import AzuriteProcess
 from homesec_devstack.emulator_process import EmulatorProcess, stack_hubs
 from homesec_devstack.procs import (
@@ -42,6 +42,7 @@ PORTS = {"amqp_port": "Event Hubs emulator AMQP", "admin_port": "Event Hubs emul
          "blob_port": "Azurite blob", "producer_port": "producer", "consumer_port": "consumer",
          "producer_admin_port": "producer admin", "consumer_admin_port": "consumer admin"}  # fmt: skip
 DATA_SUBDIRS = ("eventhubs", "azurite", "logs")  # all a run writes in --data-dir; nothing else is removed
+DEFAULT_DATA_DIR = Path(".cache/stack")
 
 
 def check_ports(args: argparse.Namespace) -> None:
@@ -69,37 +70,10 @@ def prepare_data_dir(data_dir: Path, keep: bool) -> None:
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
 
 
-def curl_example(producer_url: str, auth_key: str, home: str = "home-000001") -> str:
-    """A ready-to-paste ``curl`` that POSTs one reading for ``home`` with a token valid for 7 days
-    (signed with this run's key); the reading's timestamp is taken by the shell when it runs."""
-    expires = datetime.now(UTC) + timedelta(days=7)
-    token = TokenAuthority({"dev": auth_key.encode()}).issue("make-run", [home], expires)
-    body_head = (
-        f'{{"readings":[{{"home_id":"{home}","sensor_id":"door-1","sensor_type":"door","state":"open","ts":"'
-    )
-    body_tail = '"}]}'
-    return (
-        f"curl -sS -X POST {producer_url}/v1/readings -H 'content-type: application/json'"
-        f" -H {shlex.quote('authorization: Bearer ' + token)}"
-        f" -d '{body_head}'\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"'{body_tail}'"
-    )
-
-
-def read_token(auth_key: str, home: str = "home-000001") -> str:
-    """A read token for ``home`` (the consumer's status API), valid 7 days, signed with this run's key."""
-    expires = datetime.now(UTC) + timedelta(days=7)
-    return TokenAuthority({"dev": auth_key.encode()}).issue(
-        "make-run-reader", [home], expires, audience=READ_AUDIENCE
-    )
-
-
-def status_curls(consumer_url: str, auth_key: str, home: str = "home-000001") -> list[str]:
-    """Ready-to-paste ``curl`` commands reading ``home``'s status and history with a read token."""
-    header = shlex.quote(f"authorization: Bearer {read_token(auth_key, home)}")
-    return [
-        f"curl -sS -H {header} {consumer_url}/v1/homes/{home}/status",
-        f"curl -sS -H {header} '{consumer_url}/v1/homes/{home}/history?hours=24'",
-    ]
+def token_command(data_dir: Path) -> str:
+    """The ``make token`` command for this run's key (``STACK_DATA_DIR`` when not the default)."""
+    default = data_dir == DEFAULT_DATA_DIR.resolve()
+    return "make token HOME=home-000123 [AUDIENCE=read]" + ("" if default else f" STACK_DATA_DIR={data_dir}")
 
 
 @dataclass
@@ -133,7 +107,9 @@ class Stack:
         was started is stopped by ``stop()``."""
         a, data, logs = self.args, self.args.data_dir, self.args.data_dir / "logs"
         check_ports(a)
+        a.auth_key = a.auth_key or devtoken.signing_key(data, keep=a.keep_data)
         prepare_data_dir(data, keep=a.keep_data)
+        devtoken.save_key(data, a.auth_key)  # for make token while the stack runs
         self.emulator = EmulatorProcess(data / "eventhubs", port=a.amqp_port, admin_port=a.admin_port,
                                         ws_port=a.ws_port, hubs=stack_hubs(),
                                         consumer_groups="$Default,rollups", log_dir=logs)  # fmt: skip
@@ -173,6 +149,14 @@ class Stack:
         sim = ManagedProcess.python_module("simulator", "homesec_devstack.simulator", sim_args, log_dir=logs)
         self.procs.append(sim.start())
 
+    def counts(self) -> progress.Counts:
+        return progress.Counts.scrape(self.producer_admin_url, self.consumer_admin_url)
+
+    def stop_simulator(self) -> None:
+        """SIGTERM to the simulator (started last): it finishes its requests in flight."""
+        if self.procs and self.procs[-1].name == "simulator":
+            self.procs.pop().stop(grace=20)
+
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.stop(grace=30)
@@ -183,39 +167,11 @@ class Stack:
             self.emulator.stop()
 
 
-def scrape(url: str) -> dict[str, float]:
-    """Sum every sample of each metric family (labels folded) from a /metrics endpoint."""
-    try:
-        with urllib.request.urlopen(f"{url}/metrics", timeout=3) as resp:  # noqa: S310 - loopback
-            text = resp.read().decode()
-    except OSError:
-        return {}
-    totals: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
-    return totals
-
-
-def progress_line(stack: Stack, started: float) -> str:
-    p, c = scrape(stack.producer_admin_url), scrape(stack.consumer_admin_url)
-    elapsed = time.monotonic() - started
-    return (
-        f"[{elapsed:6.0f}s] received {p.get('homesec_producer_readings_received_total', 0):>9,.0f}"
-        f"  acknowledged {p.get('homesec_producer_readings_acknowledged_total', 0):>9,.0f}"
-        f"  consumed {c.get('homesec_consumer_events_processed_total', 0):>9,.0f}"
-        f"  rolled up {c.get('homesec_consumer_readings_rolled_up_total', 0):>9,.0f}"
-        f"  lag {c.get('homesec_consumer_partition_lag_events', 0):>6,.0f}"
-        f"  partitions owned {c.get('homesec_consumer_partitions_owned', 0):.0f}"
-        f"  503s {p.get('homesec_producer_shed_total', 0):,.0f}"
-    )
-
-
 def home_status(stack: Stack, home: str = "home-000001") -> str:
     """What the resident website would show for one home (one blob read behind the consumer's API)."""
     request = urllib.request.Request(  # noqa: S310 - loopback
         f"{stack.consumer_url}/v1/homes/{home}/status",
-        headers={"Authorization": f"Bearer {read_token(stack.args.auth_key, home)}"},
+        headers={"Authorization": f"Bearer {devtoken.read_token(stack.args.auth_key, home)}"},
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310
@@ -233,9 +189,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--interval", type=float, default=2.0, help="seconds between progress lines")
     p.add_argument("--flush-interval", type=float, default=5.0, help="consumer rollup flush interval (s)")
     p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=60.0,
+        help="at the end, wait up to N s for the consumer to roll up every acknowledged reading",
+    )
+    p.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(".cache/stack"),
+        default=DEFAULT_DATA_DIR,
         help="state and logs of this run (default .cache/stack), emptied at start unless --keep-data",
     )
     p.add_argument(
@@ -254,12 +216,62 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--producer-admin-port", type=int, default=9090, help="probes, metrics, docs")
     p.add_argument("--consumer-admin-port", type=int, default=9091, help="probes, metrics")
     p.add_argument("--free-ports", action="store_true", help="pick free ports instead of the defaults")
-    p.add_argument("--auth-key", default=secrets.token_urlsafe(24), help="dev token-signing key")
+    p.add_argument(
+        "--auth-key",
+        default=None,
+        help="dev token-signing key (default: new each run; with --keep-data, the previous run's)",
+    )
     args = p.parse_args(argv)
     if args.free_ports:
         for name in PORTS:
             setattr(args, name, free_port())
     return args
+
+
+def banner(stack: Stack) -> str:
+    """What is up and how to use it, printed once the stack is ready."""
+    a = stack.args
+    ws = f"            ws://127.0.0.1:{a.ws_port}/$servicebus/websocket\n" if a.ws_port else ""
+    return (
+        f"homesec-telemetry local stack is up ({a.homes} homes, {a.rate:g} readings/s). Ctrl-C stops it.\n"
+        f"  producer  {stack.producer_url}/v1/readings   docs {stack.producer_admin_url}/docs\n"
+        f"  consumer  {stack.consumer_url}/v1/homes/...   metrics {stack.consumer_admin_url}/metrics\n"
+        f"  emulator  amqp://127.0.0.1:{a.amqp_port}  stats http://127.0.0.1:{a.admin_port}/stats\n{ws}"
+        "  a home (read token for home-000001, valid 7 days):\n"
+        + "".join(f"    {line}\n" for line in devtoken.status_curls(stack.consumer_url, a.auth_key))
+        + "  post one reading (token for home-000001, valid 7 days):\n"
+        f"    {devtoken.curl_example(stack.producer_url, a.auth_key)}\n"
+        "  a token for any home while the stack runs (signed with this run's key):\n"
+        f"    {token_command(a.data_dir)}\n"
+        f"  logs      {a.data_dir / 'logs'}"
+    )
+
+
+def watch(stack: Stack, received: list[int]) -> None:
+    """A progress line every ``--interval`` s until a signal or ``--duration``."""
+    a = stack.args
+    print(progress.LEGEND, flush=True)
+    started, shown = time.monotonic(), 0
+    while not received and (a.duration <= 0 or time.monotonic() - started < a.duration):
+        CANCEL_WAITS.wait(a.interval)
+        if not received:
+            header = progress.header() + "\n" if shown % progress.HEADER_EVERY == 0 else ""
+            when = f"{time.monotonic() - started:.0f}s"
+            print(header + progress.line(stack.counts(), when), flush=True)
+            shown += 1
+
+
+def finish(stack: Stack, received: list[int]) -> None:
+    """Stop the simulator, wait for the consumer to roll up what was acknowledged, print the final line."""
+    stack.stop_simulator()
+    timeout = stack.args.drain_timeout
+    print(f"simulator stopped; rolling up what was acknowledged (up to {timeout:g}s; Ctrl-C again skips)"
+          " ...", flush=True)  # fmt: skip
+    already = len(received)
+    counts, waited = progress.drain(stack.counts, timeout, give_up=lambda: len(received) > already)
+    print(progress.header() + "\n" + progress.line(counts, "final"), flush=True)
+    print(progress.drain_report(counts, waited, timeout), flush=True)
+    print(f"home-000001 status: {home_status(stack)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,24 +293,9 @@ def main(argv: list[str] | None = None) -> int:
           f"logs      {data / 'logs'} (one file per process)", flush=True)  # fmt: skip
     try:
         stack.start()
-        print(f"homesec-telemetry local stack is up ({args.homes} homes, {args.rate:g} readings/s). "
-              "Ctrl-C stops it.\n"
-              f"  producer  {stack.producer_url}/v1/readings   docs {stack.producer_admin_url}/docs\n"
-              f"  consumer  {stack.consumer_url}/v1/homes/...   metrics {stack.consumer_admin_url}/metrics\n"
-              f"  emulator  amqp://127.0.0.1:{args.amqp_port}  stats http://127.0.0.1:{args.admin_port}/stats\n"
-              + (f"            ws://127.0.0.1:{args.ws_port}/$servicebus/websocket\n" if args.ws_port else "")
-              + "  a home (read token for home-000001, valid 7 days):\n"
-              + "".join(f"    {line}\n" for line in status_curls(stack.consumer_url, args.auth_key))
-              + f"  post one reading (token for home-000001, valid 7 days):\n"
-              f"    {curl_example(stack.producer_url, args.auth_key)}\n"
-              f"  logs      {data / 'logs'}", flush=True)  # fmt: skip
-        started = time.monotonic()
-        while not received and (args.duration <= 0 or time.monotonic() - started < args.duration):
-            CANCEL_WAITS.wait(args.interval)
-            if not received:
-                print(progress_line(stack, started), flush=True)
-        print("final: " + progress_line(stack, started), flush=True)
-        print(f"home-000001 status: {home_status(stack)}", flush=True)
+        print(banner(stack), flush=True)
+        watch(stack, received)
+        finish(stack, received)
         print("stopping ...", flush=True)
     except PortInUseError as exc:
         print(f"make run: {exc}", file=sys.stderr, flush=True)

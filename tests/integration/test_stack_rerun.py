@@ -1,16 +1,16 @@
-"""``make run`` twice on the same data (issue 11): the second run's readings are rolled up.
+"""``make run`` twice on the same data: the second run's readings are rolled up.
 
 ``make run`` keeps its state in ``--data-dir`` (``.cache/stack``): the emulator's partition logs and Azurite's
-blobs (checkpoints, rollups). Each run starts from fresh data unless ``--keep-data`` (issue 12), which the
-second run here passes. A second run starts the simulator again, whose sensors number their readings
-from 1 again, with newer timestamps. Before 8ad7748 the consumer dropped nearly all of them (sequence numbers
-already seen or settled), so the second run's "rolled up" stayed near 0 while the producer acknowledged
-thousands: this test then fails on ``rolled up == acknowledged`` and on the Blob totals.
+blobs (checkpoints, rollups). Each run starts from fresh data unless ``--keep-data``, which the second run
+here passes. A second run starts the simulator again, whose sensors number their readings from 1 again, with
+newer timestamps: the consumer must count them as a sensor restart, not drop them as sequence numbers already
+seen or settled (then the second run's "rolled up" stays near 0 while the producer acknowledges thousands,
+and this test fails on ``rolled up == acknowledged`` and on the Blob totals).
 
 The test drives ``homesec_devstack.stack.Stack`` (what ``make run`` runs) twice over one data directory and
 the same ports: the checkpoint store names the namespace by the emulator's host:port, as a user's two
 ``make run`` on the default ports would. Between start and stop it stops the simulator, waits for the consumer
-to roll up everything the producer acknowledged, and sums the rollups in Blob.
+to roll up everything the producer acknowledged (``make run``'s own drain), and sums the rollups in Blob.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ import orjson
 import pytest
 from azure.storage.blob.aio import ContainerClient
 from homesec_consumer import snapshot
+from homesec_devstack import progress
 from homesec_devstack.procs import free_port
-from homesec_devstack.stack import Stack, parse_args, scrape
+from homesec_devstack.stack import Stack, parse_args
 from homesec_domain.rollup import amendment_doc, day_of, hh_of, merge_day, unpack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ACKED = "homesec_producer_readings_acknowledged_total"
-ROLLED_UP = "homesec_consumer_readings_rolled_up_total"
+ROLLED_UP = progress.ROLLED_UP
 
 
 @dataclass
@@ -76,18 +76,13 @@ def run_stack(argv: list[str], seconds: float, catch_up: float = 45.0) -> Run:
     try:
         stack.start()
         time.sleep(seconds)
-        stack.procs[-1].stop(grace=20)  # the simulator: SIGTERM, it finishes its requests in flight
-        acknowledged = int(scrape(stack.producer_admin_url)[ACKED])
-        deadline = time.monotonic() + catch_up
-        while scrape(stack.consumer_admin_url).get(ROLLED_UP, 0) < acknowledged:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+        stack.stop_simulator()  # SIGTERM: it finishes its requests in flight
+        counts, _ = progress.drain(stack.counts, catch_up)
         time.sleep(1.0)  # nothing more may come (a double count would show here)
-        consumer = scrape(stack.consumer_admin_url)
+        consumer = progress.scrape(stack.consumer_admin_url)
         assert stack.azurite is not None
         total, homes = asyncio.run(blob_totals(stack.azurite.connection_string))
-        return Run(acknowledged, consumer, total, homes)
+        return Run(counts.acknowledged, consumer, total, homes)
     finally:
         stack.stop()
 

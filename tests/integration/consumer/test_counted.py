@@ -1,4 +1,4 @@
-"""A 202 means counted (issue 11), with real processes: Event Hubs emulator, Azurite, consumer processes.
+"""A 202 means counted, with real processes: Event Hubs emulator, Azurite, consumer processes.
 
 Each test builds a home's readings around an hour boundary two hours ago (well inside the acceptance horizon,
 24 h before the enqueued time), publishes them in the order a real fleet would, and compares the rollups in

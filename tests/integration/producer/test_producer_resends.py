@@ -1,4 +1,4 @@
-"""Issue 14: a resend of a partly acknowledged batch publishes nothing twice (real producer, real emulator).
+"""A resend of a partly acknowledged batch publishes nothing twice (real producer, real emulator).
 
 One partition of the emulator is paused (it holds its acknowledgements), so a batch spanning several homes
 is partly acknowledged when the request's deadline passes: 503 + Retry-After listing ``acknowledged`` and

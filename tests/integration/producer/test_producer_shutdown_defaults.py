@@ -1,4 +1,4 @@
-"""Issue 11: the throttled 1 -> 2 scale-out with SIGTERM of the first producer, with the DEFAULT settings
+"""The throttled 1 -> 2 scale-out with SIGTERM of the first producer, with the DEFAULT settings
 (30 s request deadline, 25 s shutdown grace, 1-30 s backoff), and clients that retry only 429/503 after
 Retry-After (``strict_client``). Before the fix, requests still waiting for Event Hubs when uvicorn's
 graceful timeout (23 s) expired got 500 without Retry-After, and their readings were lost: this test run
@@ -37,7 +37,7 @@ async def test_sigterm_under_throttling_with_defaults_answers_no_5xx_and_loses_n
         urls=[], auth_keys=AUTH_KEYS, homes=2000, rate=4000, duration=24, readings_per_request=50,
         homes_per_request=10, resend="batch",
     )  # fmt: skip
-    # Clients that resend whole batches (written before per-reading answers, issue 14): they still work, and
+    # Clients that resend whole batches (clients unaware of the per-reading answers): they still work, and
     # their extra load keeps the hub saturated long enough for the first producer's flush to run out.
     clients = StrictFleet(config, endpoints=[first.url], workers=256)  # up to 256 batches in flight
     load = asyncio.create_task(clients.run())

@@ -1,5 +1,5 @@
-"""``make run``'s checks that need no stack (issue 12): a taken port fails at once, readiness refuses an
-answer from a process the stack did not start, each run starts from fresh data, and the printed ``curl``."""
+"""``make run``'s checks that need no stack: a taken port fails at once, readiness refuses an answer from a
+process the stack did not start, each run starts from fresh data, and the printed ``curl``."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from homesec_devstack.devtoken import curl_example, status_curls
 from homesec_devstack.procs import ManagedProcess, PortInUseError, free_port
-from homesec_devstack.stack import check_ports, curl_example, parse_args, prepare_data_dir, status_curls
+from homesec_devstack.stack import check_ports, parse_args, prepare_data_dir
 from homesec_producer.auth import READ_AUDIENCE, TokenAuthority
 
 

@@ -1,5 +1,5 @@
-"""Whatever the bearer token's bytes, the API answers 4xx, never 5xx (issue 12: a ``kid`` that is a list
-or an object used to give 500 and a traceback)."""
+"""Whatever the bearer token's bytes, the API answers 4xx, never 5xx (a ``kid`` that is a list
+or an object must give 401, not 500 and a traceback)."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ async def test_no_token_gets_a_5xx(api: Api, token: bytes, scheme: bytes) -> Non
 
 
 def test_a_list_or_object_kid_is_401_not_500_regression() -> None:
-    """The two shapes named in issue 12, outside Hypothesis (the API test above covers them too)."""
+    """A list and an object as ``kid``, outside Hypothesis (the API test above covers them too)."""
     from datetime import UTC, datetime
 
     from homesec_producer.auth import TokenAuthority
