@@ -10,6 +10,6 @@ k8s-check: setup-python ## fail if k8s/ or deploy/ drifted from the chart
 chart-test: setup-python ## chart lint/render/validation and drift tests
 	$(PY) -m pytest -q tests/chart $(PYTEST_ARGS)
 
-rules-test: setup-python ## promtool check/test of the alert rules
+rules-test: setup-python setup-system-prometheus ## promtool check/test of the alert rules
 	promtool check rules deploy/prometheus/rules.yaml
 	promtool test rules deploy/prometheus/tests/*.yaml
