@@ -8,15 +8,28 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := .cache/stamps
 
-.PHONY: help setup setup-system setup-python setup-node native lint fmt test test-unit test-integration test-accelerators-off test-sdk-oldest run bench bench-emulator bench-emulator-stamp bench-sdk bench-tracing lock clean
+.PHONY: help setup setup-run setup-system setup-system-build setup-system-prometheus setup-system-images setup-python setup-node native lint fmt test test-unit test-integration test-accelerators-off test-sdk-oldest run bench bench-emulator bench-emulator-stamp bench-sdk bench-tracing lock clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 setup: setup-system setup-python setup-node native ## install everything the project needs (idempotent)
 
-setup-system: ## Debian packages (prometheus, promtool, buildah, debootstrap, gcc for the compiled fold)
-	@bash scripts/setup-system.sh
+setup-run: setup-python setup-node native ## only what `make run` needs (no Prometheus, buildah, debootstrap)
+
+# Debian packages, by group (scripts/setup-system.sh): installed without starting any service they ship,
+# and no service or process already there is ever stopped.
+setup-system: ## all the Debian packages below
+	@bash scripts/setup-system.sh build prometheus images
+
+setup-system-build: ## Debian packages: gcc, libc6-dev, python3.11-dev (the compiled fold)
+	@bash scripts/setup-system.sh build
+
+setup-system-prometheus: ## Debian packages: prometheus, promtool (the tests run their own server)
+	@bash scripts/setup-system.sh prometheus
+
+setup-system-images: ## Debian packages: buildah, debootstrap (make images)
+	@bash scripts/setup-system.sh images
 
 $(STAMP)/python: requirements/runtime.txt requirements/dev.txt pyproject.toml
 	@mkdir -p $(STAMP)
@@ -36,7 +49,7 @@ services/homesec_domain/_compiled/manifest.json: $(NATIVE_SOURCES) $(STAMP)/pyth
 	$(PY) scripts/build_native.py --if-stale
 	@touch $@
 
-native: setup-system services/homesec_domain/_compiled/manifest.json ## compile the fold (mypyc; needs gcc)
+native: setup-system-build services/homesec_domain/_compiled/manifest.json ## compile the fold (mypyc; needs gcc)
 
 $(STAMP)/node: package.json package-lock.json
 	@mkdir -p $(STAMP)
@@ -95,7 +108,7 @@ test-unit: setup-python ## fast unit tests only
 test-integration: setup ## integration tests only
 	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
 
-run: setup ## start the whole local pipeline and its sensor simulator (Ctrl-C stops it)
+run: setup-run ## start the whole local pipeline and its sensor simulator (Ctrl-C stops it)
 	$(PY) -m homesec_devstack.stack $(RUN_ARGS)
 
 BENCH_TARGETS ?= bench-emulator bench-emulator-stamp bench-producer bench-producer-payload bench-producer-ab bench-producer-duplicates bench-consumer bench-alarms bench-sdk bench-tracing bench-producer-reference bench-producer-resend-memory

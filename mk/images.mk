@@ -2,7 +2,7 @@
 # debootstrap base. See docs/images.md.
 .PHONY: images base-image images-test images-clean
 
-base-image: setup-system ## local Debian bookworm + python3 base images via debootstrap (cached in buildah storage and .cache/images)
+base-image: setup-system-images ## local Debian bookworm + python3 base images via debootstrap (cached in buildah storage and .cache/images)
 	@bash scripts/images/build-base.sh
 
 images: base-image ## build localhost/homesec-producer and localhost/homesec-consumer with buildah (layer-cached)

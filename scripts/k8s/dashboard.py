@@ -243,9 +243,30 @@ def _alarms() -> Row:
     ])  # fmt: skip
 
 
+def _of(service: str, expr: str) -> str:
+    """``expr`` per pod, kept to the scrape targets of ``service`` (the process metrics carry no service)."""
+    return f"sum by (pod, instance) ({expr} and on (job, instance) {sel(f'homesec_{service}_ready')})"
+
+
+def _resources(service: str) -> list[Panel]:
+    cpu = _of(service, f"rate({sel('process_cpu_seconds_total')}[{RI}])")
+    memory = _of(service, sel("process_resident_memory_bytes"))
+    name = service.capitalize()
+    return [
+        Panel(f"{name} CPU per pod (cores)", [(cpu, "{{pod}} {{instance}}")], width=6,
+              description=f"CPU seconds per second of each {service} process (process_cpu_seconds_total); "
+              "compare with the pod's CPU request, which the HPA's utilisation target refers to."),
+        Panel(f"{name} memory per pod (resident)", [(memory, "{{pod}} {{instance}}")], unit="bytes",
+              width=6, description=f"Resident memory of each {service} process "
+              "(process_resident_memory_bytes); compare with the pod's memory limit."),
+    ]  # fmt: skip
+
+
 def _pods() -> Row:
     hpa = 'horizontalpodautoscaler=~".*(producer|consumer)"'
     return Row("Pods and autoscaling", [
+        *_resources("producer"),
+        *_resources("consumer"),
         Panel("Ready pods (reported by the services)", [
             (agg("sum", "homesec_producer_ready"), "producer"),
             (agg("sum", "homesec_consumer_ready"), "consumer"),

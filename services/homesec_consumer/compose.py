@@ -19,6 +19,7 @@ from azure.storage.blob.aio import BlobServiceClient
 from fastapi import FastAPI
 from homesec_domain.fold import FoldConfig
 from homesec_runtime import native
+from homesec_runtime.process_metrics import register_process_metrics
 from homesec_runtime.tracing import Tracing
 from prometheus_client import CollectorRegistry
 
@@ -118,6 +119,7 @@ class ConsumerService:
             self.spans = consumer_tracing.install(tracing)
         self.registry = registry
         self.metrics = ConsumerMetrics.create(registry)
+        register_process_metrics(registry)
         self.clock = clock
         self.started = False
         self.health = StorageHealth(self._storage_changed)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from homesec_auth.tokens import TokenAuthority
+from homesec_runtime.process_metrics import register_process_metrics
 from homesec_runtime.tracing import Tracing
 from prometheus_client import CollectorRegistry
 
@@ -164,6 +165,7 @@ def build_app(
     off."""
     registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
     metrics = ProducerMetrics.create(registry)
+    register_process_metrics(registry)
     admission = Admission(settings.max_concurrent_requests, metrics, settings.retry_after_seconds)
     runtime = Runtime(metrics, settings.shutdown_plan(), admission)
     service = IngestService(

@@ -38,7 +38,8 @@ class Metric:
 def contract_metrics() -> dict[str, Metric]:
     """Exported series names (histograms expanded) -> the contract row, parsed from docs/contracts.md."""
     metrics: dict[str, Metric] = {}
-    row = re.compile(r"^\|\s*`(homesec_[a-z0-9_]+)`\s*\|\s*(counter|gauge|histogram)\s*\|(.*)\|\s*$")
+    name = r"(?:homesec|process|python)_[a-z0-9_]+"  # the services' own, and the process/interpreter ones
+    row = re.compile(rf"^\|\s*`({name})`\s*\|\s*(counter|gauge|histogram)\s*\|(.*)\|\s*$")
     for line in CONTRACTS.read_text().splitlines():
         match = row.match(line)
         if not match:

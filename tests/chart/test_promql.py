@@ -14,6 +14,7 @@ import pytest
 import yaml
 from homesec_consumer.metrics import ConsumerMetrics
 from homesec_producer.metrics import ProducerMetrics
+from homesec_runtime.process_metrics import register_process_metrics
 from prometheus_client import CollectorRegistry, generate_latest
 
 from scripts.k8s import dashboard
@@ -53,6 +54,7 @@ def test_contract_parsing_found_every_table() -> None:
     # The contract's tables name exactly the metrics the services register.
     assert {n for n in names if n.startswith("homesec_producer_")} == _exposed(ProducerMetrics.create)
     assert {n for n in names if n.startswith("homesec_consumer_")} == _exposed(ConsumerMetrics.create)
+    assert {n for n in names if not n.startswith("homesec_")} == _exposed(register_process_metrics)
     assert metrics["homesec_producer_readings_rejected_total"].labels == {"reason"}
     assert metrics["homesec_producer_http_requests_total"].labels == {"route", "method", "status"}
     assert "homesec_producer_publish_duration_seconds_bucket" in metrics
@@ -219,6 +221,21 @@ def test_dashboard_covers_every_topic_of_the_issue() -> None:
         "kube_horizontalpodautoscaler_status_current_replicas",
     ):  # fmt: skip
         assert metric in exprs, metric
+
+
+def test_pods_row_shows_cpu_and_memory_of_each_service() -> None:
+    """One CPU and one memory panel per service, each keeping only that service's scrape targets."""
+    pods = _row_panels("Pods and autoscaling")
+    for service in ("producer", "consumer"):
+        for metric in ("process_cpu_seconds_total", "process_resident_memory_bytes"):
+            exprs = [
+                t["expr"]
+                for p in pods
+                for t in p["targets"]
+                if metric in metric_names(t["expr"]) and f"homesec_{service}_ready" in metric_names(t["expr"])
+            ]
+            assert len(exprs) == 1, (service, metric, exprs)
+            assert "on (job, instance)" in exprs[0] and "pod" in label_names(exprs[0]), exprs[0]
 
 
 def test_dashboard_layout_is_valid() -> None:

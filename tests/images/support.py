@@ -19,7 +19,9 @@ MARKS = [
     pytest.mark.images,
     pytest.mark.slow,
     pytest.mark.timeout(1800),
-    pytest.mark.skipif(shutil.which("buildah") is None, reason="buildah is not installed: make setup-system"),
+    pytest.mark.skipif(
+        shutil.which("buildah") is None, reason="buildah is not installed: make setup-system-images"
+    ),
     pytest.mark.skipif(os.geteuid() != 0, reason="buildah (chroot isolation, mount) needs root here"),
 ]
 

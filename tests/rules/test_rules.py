@@ -8,10 +8,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import helm_python
 import pytest
 import yaml
 
-from tests.chart.support import ROOT, one, render
+from tests.chart.support import CHART, ROOT, one, render
 
 RULES = ROOT / "deploy" / "prometheus" / "rules.yaml"
 UNIT_TESTS = ROOT / "deploy" / "prometheus" / "tests" / "alerts_test.yaml"
@@ -100,3 +101,35 @@ def test_chart_prometheusrule_carries_the_same_rules() -> None:
         assert r["expr"] == source[name]["expr"]
         assert r["annotations"] == source[name]["annotations"]
         assert r["labels"] == {**source[name]["labels"], "team": "platform"}
+
+
+def _default_runbook_base() -> str:
+    base: str = yaml.safe_load((CHART / "values.yaml").read_text())["prometheusRule"]["runbookBaseUrl"]
+    return base
+
+
+def test_rule_files_link_the_charts_default_runbook() -> None:
+    """deploy/prometheus/rules.yaml (and its source) link the chart's default runbook page: this
+    repository's docs/operations.md, as Chart.yaml's ``home`` names it."""
+    base = _default_runbook_base()
+    home = yaml.safe_load((CHART / "Chart.yaml").read_text())["home"]
+    assert base == f"{home}/blob/main/docs/operations.md"
+    for path in (RULES, CHART / "files" / "prometheus-rules.yaml"):
+        for alert in _alerts(path):
+            assert alert["annotations"]["runbook_url"] == f"{base}#{alert['alert'].lower()}", path
+
+
+def test_chart_links_the_runbook_page_it_is_given() -> None:
+    base = "https://wiki.example.com/ops/homesec-runbook"
+    rule = one(render({"prometheusRule": {"enabled": True, "runbookBaseUrl": base}}), "PrometheusRule")
+    rendered = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    source = {a["alert"]: a for a in _alerts()}
+    assert set(rendered) == set(source)
+    for name, r in rendered.items():
+        assert r["annotations"] == {**source[name]["annotations"], "runbook_url": f"{base}#{name.lower()}"}
+
+
+@pytest.mark.parametrize("base", ["", "wiki/runbook", "https://wiki.example.com/runbook#alerts"])
+def test_chart_refuses_a_runbook_base_that_is_not_a_page_url(base: str) -> None:
+    with pytest.raises(helm_python.HelmValuesError, match="runbookBaseUrl"):
+        render({"prometheusRule": {"enabled": True, "runbookBaseUrl": base}})

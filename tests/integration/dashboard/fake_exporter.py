@@ -1,5 +1,7 @@
 """A tiny exporter of every metric in docs/contracts.md, with moving values (tests the Prometheus harness).
 
+The ``homesec_*`` ones are fakes; ``process_*`` and ``python_*`` are this process's real ones.
+
     python -m tests.integration.dashboard.fake_exporter --port 9999 --prefix homesec_producer_
 
 Label values are the contract's enumerations where it names them, otherwise a few plausible ones.
@@ -17,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 
+from homesec_runtime.process_metrics import register_process_metrics
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from tests.chart.promql import Metric, contract_metrics
@@ -79,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     registry = CollectorRegistry()
     updaters = [_updater(m, registry) for m in _unique(args.prefix)]
+    register_process_metrics(registry)  # process_* and python_*: real values of this process, as a service
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

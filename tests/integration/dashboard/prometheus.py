@@ -1,4 +1,8 @@
-"""Debian's Prometheus server as a real process: scrapes given loopback targets, answers PromQL queries."""
+"""Debian's Prometheus server as a real process: scrapes given loopback targets, answers PromQL queries.
+
+Always a process of the test's own, on a free port with its data in the test's directory: never the
+system's ``prometheus`` service (which the Debian package may run on 9090), whatever answers elsewhere.
+"""
 
 from __future__ import annotations
 
@@ -57,7 +61,7 @@ class PrometheusServer:
         self._proc = ManagedProcess(
             "prometheus",
             [
-                PROMETHEUS, f"--config.file={self.config_path}", f"--storage.tsdb.path={workdir / 'data'}",
+                PROMETHEUS, f"--config.file={self.config_path}", f"--storage.tsdb.path={self.data_dir}",
                 f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h",
                 "--log.level=warn", *extra_args,
             ],
@@ -70,8 +74,13 @@ class PrometheusServer:
 
     def start(self, timeout: float = 30.0) -> PrometheusServer:
         self._proc.start()
-        self._proc.wait_http(f"{self.url}/-/ready", timeout=timeout)
+        # owned: an answer on the port from any other process (a system Prometheus) is refused.
+        self._proc.wait_http(f"{self.url}/-/ready", timeout=timeout, owned=True)
         return self
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / "data"
 
     def stop(self) -> None:
         self._proc.stop(grace=10)

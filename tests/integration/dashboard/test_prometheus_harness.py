@@ -70,3 +70,12 @@ def test_every_dashboard_query_returns_data(exporters: dict[str, int], tmp_path:
         health = prom.rule_health()
         assert len(health) >= 10
         assert set(health.values()) <= {"ok", "unknown"}, health
+
+
+def test_prometheus_is_a_process_of_the_tests_own(tmp_path: Path) -> None:
+    """Its own port and data directory, answered by the child the harness started (not a system unit)."""
+    with PrometheusServer(tmp_path / "prometheus", []) as prom:
+        flags = prom.api("status/flags")
+        assert flags["storage.tsdb.path"] == str(tmp_path / "prometheus" / "data")
+        assert flags["web.listen-address"] == f"127.0.0.1:{prom.port}"
+        assert (tmp_path / "prometheus" / "data").is_dir()
