@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextvars
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import Histogram
 
 from homesec_runtime import logs
-from homesec_runtime.config_errors import EX_CONFIG, LINE_PREFIX
+from homesec_runtime.config_errors import exit_with
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -120,9 +119,8 @@ def start_or_exit(service_name: str, env: Mapping[str, str] = os.environ) -> Tra
     try:
         return start_tracing(service_name, env)
     except TracingConfigError as exc:
-        sys.stderr.write(f"{LINE_PREFIX}{exc}\n")
-        sys.stderr.flush()
-        raise SystemExit(EX_CONFIG) from None
+        problem = str(exc)
+    exit_with([problem])
 
 
 def current_ids() -> tuple[str, str] | None:
