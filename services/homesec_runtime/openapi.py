@@ -1,9 +1,9 @@
 """OpenAPI documents for people: descriptions in plain Markdown.
 
 FastAPI takes a route's or a model's docstring as its description, and the services' docstrings are
-written in reStructuredText (````name````, ``:class:`Name```). ``markdown_descriptions`` rewrites every
-``description`` of a generated document in place: double backticks become single ones, a role such as
-``:class:`Name``` becomes ``Name`` in backticks. Standard library only.
+written in reStructuredText: literals between double backticks, roles such as ``:class:`Name```.
+``markdown_descriptions`` rewrites every ``description`` of a generated document in place: a literal or a
+role becomes a Markdown code span (single backticks). Standard library only.
 """
 
 from __future__ import annotations
