@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     settings = ProducerSettings(
-        host="127.0.0.1", port=args.port, admin_host="127.0.0.1", eventhub_connection_string=SecretStr("Endpoint=sb://offline/;EntityPath=none"),
+        host="127.0.0.1", port=args.port, admin_host="127.0.0.1", eventhub_connection_string=SecretStr("Endpoint=sb://offline/;SharedAccessKeyName=a;SharedAccessKey=b;EntityPath=none"),
         buffer_capacity_readings=200_000, log_level="warning",
     )  # fmt: skip
     apps = build_app(settings, publisher=EncodeOnlyPublisher(settings))

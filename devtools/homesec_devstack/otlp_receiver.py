@@ -1,5 +1,6 @@
-"""A small OTLP/HTTP trace receiver (``POST /v1/traces``, protobuf) in a thread: the tracing tests and
-``bench/tracing_overhead.py`` export to it (dev/test only; production exports to a collector).
+"""Small OTLP trace receivers in a thread: ``OtlpReceiver`` (HTTP, ``POST /v1/traces``, protobuf) and
+``OtlpGrpcReceiver`` (gRPC, ``TraceService/Export``). The tracing tests and ``bench/tracing_overhead.py``
+export to them (dev/test only; production exports to a collector).
 
 Decodes each ``ExportTraceServiceRequest`` with ``opentelemetry-proto`` and keeps the spans as ``Span``s.
 """
@@ -7,6 +8,7 @@ Decodes each ``ExportTraceServiceRequest`` with ``opentelemetry-proto`` and keep
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -109,3 +111,51 @@ class OtlpReceiver:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class OtlpGrpcReceiver:
+    """``with OtlpGrpcReceiver() as rx:`` serves OTLP/gRPC on 127.0.0.1:``rx.port`` (plaintext);
+    ``rx.spans()`` is what arrived."""
+
+    SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+    def __init__(self) -> None:
+        import grpc
+
+        self._spans: list[Span] = []
+        self._lock = threading.Lock()
+        self.requests = 0
+
+        def export(request: ExportTraceServiceRequest, context: Any) -> ExportTraceServiceResponse:
+            with self._lock:
+                self._spans.extend(decode(request.SerializeToString()))
+                self.requests += 1
+            return ExportTraceServiceResponse()
+
+        handler = grpc.unary_unary_rpc_method_handler(
+            export,
+            request_deserializer=ExportTraceServiceRequest.FromString,
+            response_serializer=ExportTraceServiceResponse.SerializeToString,
+        )
+        self._server = grpc.server(ThreadPoolExecutor(max_workers=2))
+        self._server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(self.SERVICE, {"Export": handler}),)
+        )
+        self.port = int(self._server.add_insecure_port("127.0.0.1:0"))
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def spans(self) -> list[Span]:
+        with self._lock:
+            return list(self._spans)
+
+    def __enter__(self) -> OtlpGrpcReceiver:
+        self._server.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.stop(grace=None).wait(timeout=5)

@@ -12,8 +12,10 @@ from fastapi.responses import JSONResponse
 from homesec_auth.tokens import TokenAuthority
 from homesec_domain.models import is_home_id
 from homesec_domain.rollup import iso_ms
+from homesec_runtime.openapi import markdown_descriptions
 from prometheus_client import Counter
 
+from homesec_consumer import api_docs
 from homesec_consumer.admin import NO_TELEMETRY
 from homesec_consumer.errors import StoreUnavailableError
 from homesec_consumer.ports import RollupStore
@@ -91,13 +93,37 @@ def create_http_app(
         redoc_url=None, openapi_url=None, telemetry=NO_TELEMETRY, servers=api_servers(port),
     )  # fmt: skip
 
-    @app.get("/v1/homes/{home_id}/status", dependencies=can_read)
+    @app.get(
+        "/v1/homes/{home_id}/status", dependencies=can_read, response_model=None,
+        responses=api_docs.STATUS_RESPONSES, summary="A home's status",
+        description=api_docs.STATUS_DESCRIPTION,
+    )  # fmt: skip
     async def status(home_id: str, request: Request) -> JSONResponse:
         answer = await home_status(reads, home_id, request)
         return JSONResponse(answer.body, status_code=answer.status)
 
-    @app.get("/v1/homes/{home_id}/history", dependencies=can_read)
-    async def history(home_id: str, request: Request, hours: int = Query(24, ge=1, le=168)) -> dict[str, Any]:
+    @app.get(
+        "/v1/homes/{home_id}/history", dependencies=can_read, response_model=None,
+        responses=api_docs.HISTORY_RESPONSES, summary="A home's hourly rollups",
+        description=api_docs.HISTORY_DESCRIPTION,
+    )  # fmt: skip
+    async def history(
+        home_id: str, request: Request,
+        hours: int = Query(24, ge=1, le=168, description="How many hours back from the newest reading."),
+    ) -> dict[str, Any]:  # fmt: skip
         return await home_history(reads, store, home_id, hours, request)
 
+    install_markdown(app)
     return app
+
+
+def install_markdown(app: FastAPI) -> None:
+    """The app's OpenAPI document with every description in plain Markdown (``homesec_runtime.openapi``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = markdown_descriptions(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

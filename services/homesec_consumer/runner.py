@@ -1,7 +1,8 @@
 """Run the consumer: ``python -m homesec_consumer`` until SIGTERM/SIGINT, then shut down in order.
 
-``main``: the settings (bad ones: one line each on stderr, exit 78), logging, tracing (off unless ``OTEL_*``
-turns it on), the compiled fold's check (before anything imports the fold), then the event loop (uvloop).
+``main``: the settings (bad ones, or no read-token key, Event Hubs or Blob endpoint: one line each on
+stderr, exit 78), logging, tracing (off unless ``OTEL_*`` turns it on), the compiled fold's check (before
+anything imports the fold), then the event loop (uvloop).
 ``ConsumerRunner`` serves both ports at once (``/healthz`` answers from the start), starts when Blob and
 Event Hubs answer (retrying with backoff), runs the loops ``compose.ConsumerService`` builds, and on the
 signal shuts down within ``SHUTDOWN_GRACE_SECONDS``: stop intake, flush, checkpoint, close the client
@@ -14,17 +15,17 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from azure.core.exceptions import HttpResponseError
 from homesec_runtime import logs, native
-from homesec_runtime.config_errors import EX_CONFIG, LINE_PREFIX, load_settings
+from homesec_runtime.config_errors import check_or_exit, exit_with, load_settings
 from homesec_runtime.gc_tuning import tune_gc
 from homesec_runtime.tracing import Tracing, start_or_exit
 from prometheus_client import CollectorRegistry
 
+from homesec_consumer.errors import ConfigurationError
 from homesec_consumer.lifecycle import Server, StoppedError, bounded_close, brief, until_stopped
 from homesec_consumer.settings import ConsumerSettings
 
@@ -173,20 +174,25 @@ async def _main(settings: ConsumerSettings, tracing: Tracing | None) -> None:
 
 def main() -> None:
     settings = load_settings(ConsumerSettings, "HOMESEC_CONSUMER_")  # bad settings: one line each, exit 78
-    problem = settings.token_key_problem()
-    if problem:  # no key to verify read tokens with: the status API would be open or useless
-        sys.stderr.write(f"{LINE_PREFIX}{problem}\n")
-        raise SystemExit(EX_CONFIG)
+    # no read-token key (the status API would be open or useless), no Event Hubs or Blob endpoint
+    check_or_exit(settings.startup_problems())
     logs.configure(settings.log_level, settings.log_format)
     tracing = start_or_exit("homesec-consumer")  # None unless OTEL_* turns it on (docs/operations.md)
     # before anything imports the fold
     native.enable(settings.accelerators, logging.getLogger("homesec_consumer"))
+    try:
+        _run(settings, tracing)
+    except ConfigurationError as exc:  # a client the settings cannot build: one line, exit 78
+        exit_with([str(exc)])
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # export the last spans
+
+
+def _run(settings: ConsumerSettings, tracing: Tracing | None) -> None:
     try:
         import uvloop
 
         uvloop.run(_main(settings, tracing))
     except ImportError:  # pragma: no cover - uvloop is a runtime dependency
         asyncio.run(_main(settings, tracing))
-    finally:
-        if tracing is not None:
-            tracing.shutdown()  # export the last spans

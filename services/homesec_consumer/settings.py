@@ -11,6 +11,8 @@ from homesec_auth.tokens import (
     DEFAULT_VERIFIED_CACHE_BYTES,
     TokenAuthority,
 )
+from homesec_runtime.endpoints import check_account_url, check_blob_connection_string, eventhub_entity
+from homesec_runtime.logs import check_level
 from homesec_runtime.transport import Transport, check_transport
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -127,6 +129,32 @@ class ConsumerSettings(BaseSettings):
     # path; "off": the public paths, no check.
     accelerators: Literal["auto", "off"] = "auto"
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        return check_level(level)
+
+    @field_validator("eventhub_connection_string", "alarms_eventhub_connection_string")
+    @classmethod
+    def _usable_eventhub_connection_string(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            eventhub_entity(value.get_secret_value())
+        return value
+
+    @field_validator("blob_connection_string")
+    @classmethod
+    def _usable_blob_connection_string(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_blob_connection_string(value.get_secret_value())
+        return value
+
+    @field_validator("blob_account_url")
+    @classmethod
+    def _usable_account_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_account_url(value)
+        return value
+
     @field_validator("auth_keys")
     @classmethod
     def _secrets_long_enough(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
@@ -153,6 +181,21 @@ class ConsumerSettings(BaseSettings):
                 "HOMESEC_CONSUMER_AUTH_PUBLIC_KEYS"
             )
         return None
+
+    def startup_problems(self) -> list[str]:
+        """What keeps the process from starting, one line each (``runner.main`` prints them and exits 78;
+        settings built in code, e.g. by tests, may leave the endpoints out)."""
+        problems = [self.token_key_problem()]
+        if self.eventhub_connection_string is None and not self.eventhub_fully_qualified_namespace:
+            problems.append(
+                "set HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING or "
+                "HOMESEC_CONSUMER_EVENTHUB_FULLY_QUALIFIED_NAMESPACE"
+            )
+        if self.blob_connection_string is None and not self.blob_account_url:
+            problems.append(
+                "set HOMESEC_CONSUMER_BLOB_CONNECTION_STRING or HOMESEC_CONSUMER_BLOB_ACCOUNT_URL"
+            )
+        return [problem for problem in problems if problem]
 
     def token_authority(self) -> TokenAuthority:
         """The verifier of read tokens (``ValueError`` when ``token_key_problem`` says why not)."""

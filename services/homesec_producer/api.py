@@ -25,7 +25,9 @@ from homesec_domain.validation import (
     MalformedBodyError,
     ReadingsRejectedError,
 )
+from homesec_runtime.openapi import markdown_descriptions
 
+from homesec_producer import api_docs
 from homesec_producer.errors import (
     BufferFullError,
     DeadlineExceededError,
@@ -37,7 +39,7 @@ from homesec_producer.errors import (
 from homesec_producer.ingest import IngestService, NotReadyError
 from homesec_producer.observability import NO_TRACES, ReadingTraces, debug_accepted
 
-JSON = "application/json"
+JSON = api_docs.JSON
 # The one answer to every token that fails verification (missing, too large, malformed, unknown key, bad
 # signature, wrong audience, expired...): the reason goes to the log and to auth_failures_total{reason}.
 UNAUTHORIZED_DETAIL = "invalid or missing token"
@@ -182,53 +184,13 @@ class ReadingsEndpoint:
         return _problem(status, reason, str(exc), extra, headers={"Retry-After": after})
 
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {"description": "Every reading acknowledged by Event Hubs: `{accepted, reading_ids}`"},
-    400: {"description": "Body is not JSON"},
-    401: {"description": "No or invalid bearer token"},
-    403: {"description": "Token not valid for a home of the batch"},
-    408: {"description": "The body did not arrive within BODY_READ_TIMEOUT_SECONDS (connection closed)"},
-    413: {"description": "Body too large"},
-    415: {"description": "Content-Type is not application/json, or names a charset other than UTF-8"},
-    422: {"description": "Schema or rule violations, per item (`items[].index/field/error/message`)"},
-    429: {
-        "description": "Buffer full. After Retry-After resend the readings listed in `unacknowledged` (or "
-        "the whole batch: those acknowledged are not published again)",
-        "content": {JSON: {"schema": {"$ref": "#/components/schemas/NotAcknowledged"}}},
-    },
-    503: {
-        "description": "Event Hubs unavailable past the deadline, publish failed, too many requests at once, "
-        "starting or shutting down. After Retry-After resend the readings in `unacknowledged`; an answer "
-        "without the lists (refused before the body was read) acknowledged nothing",
-        "content": {JSON: {"schema": {"$ref": "#/components/schemas/NotAcknowledged"}}},
-    },
-}
-
-NOT_ACKNOWLEDGED_SCHEMA: dict[str, Any] = {
-    "title": "NotAcknowledged",
-    "type": "object",
-    "required": ["error", "detail"],
-    "properties": {
-        "error": {"type": "string", "description": "`shed`, `deadline`, `publish_failed`, `shutting_down`"},
-        "detail": {"type": "string"},
-        "acknowledged": {
-            "type": "array", "items": {"type": "string", "format": "uuid"},
-            "description": "Reading IDs (request order) in Event Hubs: do not resend them",
-        },
-        "unacknowledged": {
-            "type": "array", "items": {"type": "string", "format": "uuid"},
-            "description": "Reading IDs (request order) not acknowledged yet: resend them, same IDs",
-        },
-    },
-}  # fmt: skip
-
-
 def build_router(endpoint: ReadingsEndpoint) -> APIRouter:
     """The API port's one route: ``POST /v1/readings`` (probes, metrics and docs: ``admin.py``)."""
     router = APIRouter()
     router.add_api_route(
-        "/v1/readings", endpoint, methods=["POST"], status_code=202, responses=_RESPONSES,
-        summary="Post a batch of sensor readings", operation_id="post_readings",
+        "/v1/readings", endpoint, methods=["POST"], status_code=202, responses=api_docs.RESPONSES,
+        summary="Post a batch of sensor readings", description=api_docs.DESCRIPTION,
+        operation_id="post_readings",
         openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": {
             "$ref": "#/components/schemas/ReadingBatchIn"}}}}},
     )  # fmt: skip
@@ -236,7 +198,8 @@ def build_router(endpoint: ReadingsEndpoint) -> APIRouter:
 
 
 def install_openapi_schemas(app: FastAPI) -> None:
-    """Add the request body's JSON schema (from the validating TypeAdapter) to the OpenAPI components."""
+    """Add the request body's JSON schema (from the validating TypeAdapter) to the OpenAPI components;
+    every description in plain Markdown (``homesec_runtime.openapi``)."""
     from fastapi.openapi.utils import get_openapi
     from homesec_domain.validation import BATCH_ADAPTER
 
@@ -249,8 +212,7 @@ def install_openapi_schemas(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(body.pop("$defs", {}))
             components["ReadingBatchIn"] = body
-            components["NotAcknowledged"] = NOT_ACKNOWLEDGED_SCHEMA
-            app.openapi_schema = schema
+            app.openapi_schema = markdown_descriptions(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

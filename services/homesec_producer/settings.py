@@ -16,6 +16,8 @@ from homesec_auth.tokens import (
     DEFAULT_VERIFIED_CACHE_BYTES,
 )
 from homesec_domain.validation import MAX_READINGS_PER_REQUEST
+from homesec_runtime.endpoints import eventhub_entity
+from homesec_runtime.logs import check_level
 from homesec_runtime.transport import Transport, check_transport
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -131,6 +133,18 @@ class ProducerSettings(BaseSettings):
     # (with publish_max_tries=1) so the loss-detecting tests can prove they fail. Never set in production.
     unsafe_ack_on_publish_failure: bool = False
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        return check_level(level)
+
+    @field_validator("eventhub_connection_string")
+    @classmethod
+    def _usable_connection_string(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            eventhub_entity(value.get_secret_value())
+        return value
+
     @field_validator("auth_keys")
     @classmethod
     def _secrets_long_enough(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
@@ -144,7 +158,8 @@ class ProducerSettings(BaseSettings):
         return keys
 
     @model_validator(mode="after")
-    def _check(self) -> Self:
+    def _check_eventhub(self) -> Self:
+        """Where to publish: a hub name, and a proxy only with the transport that can use it."""
         if self.eventhub_connection_string is None and not (
             self.eventhub_fully_qualified_namespace and self.eventhub_name
         ):
@@ -152,11 +167,21 @@ class ProducerSettings(BaseSettings):
                 "set HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING, or "
                 "HOMESEC_PRODUCER_EVENTHUB_FULLY_QUALIFIED_NAMESPACE and HOMESEC_PRODUCER_EVENTHUB_NAME"
             )
+        conn = self.eventhub_connection_string
+        if conn is not None and not self.eventhub_name and not eventhub_entity(conn.get_secret_value()):
+            raise ValueError(
+                "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING names no hub (no EntityPath): "
+                "set HOMESEC_PRODUCER_EVENTHUB_NAME"
+            )
         proxy = self.eventhub_http_proxy
         try:
             check_transport(self.transport, None if proxy is None else proxy.get_secret_value())
         except ValueError as exc:
             raise ValueError(f"HOMESEC_PRODUCER_EVENTHUB_HTTP_PROXY: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         if not self.auth_keys and not self.auth_public_keys:
             raise ValueError(
                 "set HOMESEC_PRODUCER_AUTH_PUBLIC_KEYS (JSON {key id: public key PEM}) or "

@@ -7,15 +7,17 @@ value then prints, on stderr, one line per problem instead of a pydantic traceba
 
 and the process exits with ``EX_CONFIG`` (78, from BSD's sysexits.h: "configuration error"), which a
 supervisor can tell apart from a crash (1) or the producer's shutdown watchdog (70). Values are never
-printed: some settings are secrets. Pure: pydantic only, no Azure, no web framework.
+printed: some settings are secrets. Problems found after parsing (a rule the services check before they
+start: ``check_or_exit``; an ``OTEL_*`` variable: ``homesec_runtime.tracing``) take the same way out
+(``exit_with``), before the process logs anything. Pure: pydantic only, no Azure, no web framework.
 """
 
 from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
-from typing import TextIO, TypeVar
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TextIO, TypeVar
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -63,13 +65,25 @@ def config_problems(exc: ValidationError | SettingsError, prefix: str) -> list[s
     return lines
 
 
+def exit_with(lines: Sequence[str], stream: TextIO | None = None) -> NoReturn:
+    """Print each line after ``configuration error: `` and exit with ``EX_CONFIG``."""
+    out = stream if stream is not None else sys.stderr
+    for line in lines:
+        out.write(f"{LINE_PREFIX}{line}\n")
+    out.flush()
+    raise SystemExit(EX_CONFIG)
+
+
+def check_or_exit(problems: Sequence[str], stream: TextIO | None = None) -> None:
+    """Nothing when ``problems`` is empty; else ``exit_with(problems)``."""
+    if problems:
+        exit_with(problems, stream)
+
+
 def load_settings(factory: Callable[[], T], prefix: str, stream: TextIO | None = None) -> T:
     """``factory()``; on invalid settings print one line per problem and exit with ``EX_CONFIG``."""
     try:
         return factory()
     except (ValidationError, SettingsError) as exc:
-        out = stream if stream is not None else sys.stderr
-        for line in config_problems(exc, prefix):
-            out.write(f"{LINE_PREFIX}{line}\n")
-        out.flush()
-        raise SystemExit(EX_CONFIG) from None
+        problems = config_problems(exc, prefix)
+    exit_with(problems, stream)

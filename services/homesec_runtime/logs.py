@@ -27,6 +27,7 @@ LogFormat = Literal["json", "console"]
 FIELDS = ("request_id", "partition", "reading_count", "home_id", "trace_id", "span_id")
 _CONTEXT_FIELDS = ("request_id", "partition", "reading_count", "home_id")
 NOISY_LOGGERS = ("azure", "uamqp")  # the SDKs: WARNING and above unless the level is DEBUG
+LEVELS = ("debug", "info", "warning", "error", "critical")  # the services' LOG_LEVEL, any case
 
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("homesec_log", default=None)
 TraceIds = Callable[[], tuple[str, str] | None]
@@ -103,6 +104,13 @@ class ConsoleFormatter(logging.Formatter):
         if record.exc_info:
             line += " " + self.formatException(record.exc_info)
         return line.replace("\r", "").replace("\n", "\\n")
+
+
+def check_level(level: str) -> str:
+    """``level`` when it is one of ``LEVELS`` (any case); else ``ValueError`` (a settings validator)."""
+    if level.lower() not in LEVELS:
+        raise ValueError(f"expected one of {', '.join(LEVELS)}")
+    return level
 
 
 def log_config(level: str, fmt: LogFormat = "json") -> dict[str, Any]:

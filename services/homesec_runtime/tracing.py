@@ -1,13 +1,19 @@
 """Optional OpenTelemetry tracing, off by default, configured by the SDK's own ``OTEL_*`` variables.
 
-Tracing is ON when ``OTEL_SDK_DISABLED`` is not ``true`` and either ``OTEL_TRACES_EXPORTER`` is ``otlp`` or
-``console``, or ``OTEL_TRACES_EXPORTER`` is unset and ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or
-``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set. Otherwise it is OFF: this module then imports nothing from
-OpenTelemetry and creates no exporter (the spec's default exporter is ``otlp``; ours is none, so that a pod
-without a collector sends nothing anywhere). ``otlp`` is OTLP over HTTP/protobuf
-(``opentelemetry-exporter-otlp-proto-http``), configured by ``OTEL_EXPORTER_OTLP_*``; the sampler by
-``OTEL_TRACES_SAMPLER``/``OTEL_TRACES_SAMPLER_ARG``, the service name and resource by ``OTEL_SERVICE_NAME``
-/``OTEL_RESOURCE_ATTRIBUTES``, batching by ``OTEL_BSP_*`` (the SDK reads them all).
+Exporters (``traces_exporters``): ``OTEL_TRACES_EXPORTER`` lists them, comma-separated, as the
+specification says: ``otlp``, ``console``, or both (``otlp,console``); ``none`` alone turns tracing off.
+Unset, the exporter is ``otlp`` when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set, else none: tracing is then OFF, this module imports nothing
+from OpenTelemetry and creates no exporter (the specification's default is ``otlp``; ours is none, so that
+a pod without a collector sends nothing anywhere). ``OTEL_SDK_DISABLED=true`` turns it off too.
+
+``otlp`` speaks the protocol of ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``, else ``OTEL_EXPORTER_OTLP_PROTOCOL``:
+``http/protobuf`` (the default, ``opentelemetry-exporter-otlp-proto-http``) or ``grpc``
+(``opentelemetry-exporter-otlp-proto-grpc``); ``http/json`` or anything else is a configuration error
+(``start_or_exit``: one line naming the variable, exit 78), as is an unknown exporter name. The exporters
+read ``OTEL_EXPORTER_OTLP_*`` (endpoint, headers, timeout, certificates); the sampler comes from
+``OTEL_TRACES_SAMPLER``/``OTEL_TRACES_SAMPLER_ARG``, the service name and resource from ``OTEL_SERVICE_NAME``
+/``OTEL_RESOURCE_ATTRIBUTES``, batching from ``OTEL_BSP_*`` (the SDK reads them all).
 
 When on, log records carry ``trace_id``/``span_id`` (``logs.set_trace_ids``) and the latency
 histograms built with ``ExemplarHistogram`` carry the trace ID as an OpenMetrics exemplar.
@@ -19,7 +25,6 @@ from __future__ import annotations
 
 import contextvars
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,13 +32,16 @@ from typing import TYPE_CHECKING
 from prometheus_client import Histogram
 
 from homesec_runtime import logs
-from homesec_runtime.config_errors import EX_CONFIG, LINE_PREFIX
+from homesec_runtime.config_errors import exit_with
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.trace import Span, Tracer
 
 EXPORTERS = ("otlp", "console", "none")
+PROTOCOLS = ("http/protobuf", "grpc")
+_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 _TRUE = ("true", "1", "yes")
 
 # The trace ID of the last span a task finished, for exemplars observed just after it (see ``remember``).
@@ -45,21 +53,41 @@ class TracingConfigError(ValueError):
     """An ``OTEL_*`` variable this module cannot honour."""
 
 
-def traces_exporter(env: Mapping[str, str] = os.environ) -> str:
-    """``otlp``, ``console`` or ``none`` (off); see the module docstring. Raises ``TracingConfigError``."""
+def traces_exporters(env: Mapping[str, str] = os.environ) -> tuple[str, ...]:
+    """The exporters to run, in order, without repeats (empty: tracing off); see the module docstring.
+    Raises ``TracingConfigError`` for a name or an OTLP protocol this module does not support."""
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
-        return "none"
-    named = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-    if named and named not in EXPORTERS:
-        raise TracingConfigError(f"OTEL_TRACES_EXPORTER: {named!r} is not one of {', '.join(EXPORTERS)}")
-    endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    exporter = named or ("otlp" if any(env.get(name, "").strip() for name in endpoints) else "none")
-    if exporter == "otlp":
-        for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
-            protocol = env.get(name, "").strip()
-            if protocol and protocol != "http/protobuf":
-                raise TracingConfigError(f"{name}: {protocol!r} is not supported; use http/protobuf")
-    return exporter
+        return ()
+    listed = env.get("OTEL_TRACES_EXPORTER", "")
+    names = list(dict.fromkeys(name.strip().lower() for name in listed.split(",") if name.strip()))
+    for name in names:
+        if name not in EXPORTERS:
+            raise TracingConfigError(f"OTEL_TRACES_EXPORTER: {name!r} is not one of {', '.join(EXPORTERS)}")
+    if "none" in names and len(names) > 1:
+        raise TracingConfigError("OTEL_TRACES_EXPORTER: 'none' cannot be listed with other exporters")
+    if not names:
+        names = ["otlp"] if any(env.get(name, "").strip() for name in _ENDPOINTS) else []
+    if "otlp" in names:
+        otlp_protocol(env)
+    return tuple(name for name in names if name != "none")
+
+
+def traces_exporter(env: Mapping[str, str] = os.environ) -> str:
+    """``traces_exporters`` as one string: ``otlp``, ``console``, ``otlp,console``..., or ``none`` (off)."""
+    return ",".join(traces_exporters(env)) or "none"
+
+
+def otlp_protocol(env: Mapping[str, str] = os.environ) -> str:
+    """``http/protobuf`` or ``grpc``: the traces-specific variable first, then the general one."""
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        protocol = env.get(name, "").strip()
+        if protocol:
+            if protocol not in PROTOCOLS:
+                raise TracingConfigError(
+                    f"{name}: {protocol!r} is not supported; use {' or '.join(PROTOCOLS)}"
+                )
+            return protocol
+    return "http/protobuf"
 
 
 @dataclass
@@ -84,26 +112,42 @@ class Tracing:
 
 def start_tracing(service_name: str, env: Mapping[str, str] = os.environ) -> Tracing | None:
     """Tracing on (a ``Tracing``, global provider set, exemplars and log fields on), or ``None``: off."""
-    exporter_name = traces_exporter(env)
-    if exporter_name == "none":
+    names = traces_exporters(env)
+    if not names:
         return None
     from opentelemetry import trace
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    exporters = [span_exporter(name, env) for name in names]  # all built before anything is switched on
     resource = Resource.create({SERVICE_NAME: env.get("OTEL_SERVICE_NAME") or service_name})
     provider = TracerProvider(resource=resource)  # sampler: OTEL_TRACES_SAMPLER(_ARG)
-    exporter: SpanExporter
-    if exporter_name == "otlp":
+    for exporter in exporters:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return activate(provider, service_name, ",".join(names))
+
+
+def span_exporter(name: str, env: Mapping[str, str] = os.environ) -> SpanExporter:
+    """The span exporter called ``name`` (``otlp`` over ``otlp_protocol``, or ``console``)."""
+    if name == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    if otlp_protocol(env) == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter()
-    else:
-        exporter = ConsoleSpanExporter()
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    return activate(provider, service_name, exporter_name)
+        return OTLPSpanExporter()
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+    except ImportError:
+        raise TracingConfigError(
+            "OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL: 'grpc' needs opentelemetry-exporter-otlp-proto-grpc, "
+            "which is not installed"
+        ) from None
+    exporter: SpanExporter = GrpcExporter()
+    return exporter
 
 
 def activate(provider: TracerProvider, service_name: str, exporter: str) -> Tracing:
@@ -120,9 +164,8 @@ def start_or_exit(service_name: str, env: Mapping[str, str] = os.environ) -> Tra
     try:
         return start_tracing(service_name, env)
     except TracingConfigError as exc:
-        sys.stderr.write(f"{LINE_PREFIX}{exc}\n")
-        sys.stderr.flush()
-        raise SystemExit(EX_CONFIG) from None
+        problem = str(exc)
+    exit_with([problem])
 
 
 def current_ids() -> tuple[str, str] | None:

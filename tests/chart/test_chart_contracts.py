@@ -24,7 +24,10 @@ def _producer_settings(config: dict[str, str], monkeypatch: pytest.MonkeyPatch) 
     """The producer's settings from the rendered ConfigMap (secrets stand in for the Secret's keys)."""
     for name, value in config.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING", "Endpoint=sb://x/;EntityPath=telemetry")
+    monkeypatch.setenv(
+        "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING",
+        "Endpoint=sb://x/;SharedAccessKeyName=a;SharedAccessKey=b;EntityPath=telemetry",
+    )
     monkeypatch.setenv("HOMESEC_PRODUCER_AUTH_KEYS", json.dumps({"k": "k" * 40}))
     return ProducerSettings()
 

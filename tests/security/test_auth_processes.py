@@ -79,7 +79,10 @@ def test_the_status_api_needs_a_read_token(consumer_url: str, tmp_path: Path) ->
 
 def test_the_consumer_refuses_to_start_without_a_key() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOMESEC_")}
-    env["HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING"] = "Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=a;"
+    env["HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING"] = (
+        "Endpoint=sb://127.0.0.1:1/;SharedAccessKeyName=a;SharedAccessKey=b"
+    )
+    env["HOMESEC_CONSUMER_BLOB_CONNECTION_STRING"] = "UseDevelopmentStorage=true"
     env["PYTHONPATH"] = os.pathsep.join(sys.path)
     done = subprocess.run(
         [sys.executable, "-m", "homesec_consumer"],

@@ -4,7 +4,9 @@ Why: the SDK spends ~45 us of pure Python per event (``EventData`` + ``EventData
 event twice through the generic encoder); ``EventEncoder`` encodes our one fixed shape in a few microseconds.
 The shape: message annotations ``{x-opt-partition-key: home_id}``, properties (message ID, content type),
 one data section (the body). ``append_encoded`` then does what ``EventDataBatch.add`` does after encoding,
-through the batch's private fields: the only place in the producer that touches SDK internals.
+through the batch's private fields: the only place in the producer that touches SDK internals. The SDK's
+private AMQP encoder (``azure.eventhub._pyamqp``) is imported by the self-check only: an SDK without it
+fails the check and the producer starts on the public path.
 
 ``load`` runs ``self_check`` at start-up: the same readings (short and long fields, every width the encoder
 chooses between) go into one batch through the public path (``batching.add_public``) and into another
@@ -26,7 +28,6 @@ from typing import Protocol
 
 from azure.core.settings import settings as azure_settings
 from azure.eventhub import EventDataBatch
-from azure.eventhub._pyamqp._encode import encode_payload
 from homesec_domain.events import CONTENT_TYPE
 from homesec_domain.validation import AcceptedReading
 from homesec_runtime.accelerators import Decision, Mode, decide
@@ -162,6 +163,10 @@ def _fill(add: AddToBatch, readings: list[AcceptedReading], max_size: int) -> Ev
 
 
 def _encoded(batch: EventDataBatch) -> tuple[list[bytes], bytes, int, int]:
+    """The batch as the SDK puts it on the wire: its private AMQP encoder, imported here only (an SDK
+    without it fails the self-check, never the import of this module)."""
+    from azure.eventhub._pyamqp._encode import encode_payload
+
     whole = bytearray()
     encode_payload(whole, batch._message)
     return [bytes(d) for d in batch._message.data], bytes(whole), batch.size_in_bytes, len(batch)

@@ -275,19 +275,6 @@ def test_tracing_off_imports_no_sdk_and_creates_no_exporter() -> None:
     assert json.loads(done.stdout.splitlines()[-1]) == {"on": False, "azure": False, "sdk": []}
 
 
-def test_only_otlp_over_http_protobuf() -> None:
-    from homesec_runtime.tracing import TracingConfigError
-
-    http = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
-    assert traces_exporter(http) == "otlp"
-    with pytest.raises(TracingConfigError, match="OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' is not supported"):
-        traces_exporter({**http, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
-    assert (
-        traces_exporter({"OTEL_TRACES_EXPORTER": "console", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
-        == "console"
-    )
-
-
 def test_a_bad_exporter_name_is_a_configuration_error() -> None:
     env = {**__import__("os").environ, "OTEL_TRACES_EXPORTER": "zipkin"}
     probe = "from homesec_runtime.tracing import start_or_exit; start_or_exit('probe')"

@@ -21,7 +21,10 @@ def test_backoff_is_exponential_jittered_and_capped() -> None:
 
 
 def test_defaults_follow_the_source_documents(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING", "Endpoint=sb://x/;EntityPath=telemetry")
+    monkeypatch.setenv(
+        "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING",
+        "Endpoint=sb://x/;SharedAccessKeyName=a;SharedAccessKey=b;EntityPath=telemetry",
+    )
     monkeypatch.setenv("HOMESEC_PRODUCER_AUTH_KEYS", f'{{"k1": "{KEY}"}}')
     s = ProducerSettings()
     assert 5 <= s.publish_max_tries <= 10
