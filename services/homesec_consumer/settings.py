@@ -30,6 +30,13 @@ class ConsumerSettings(BaseSettings):
     advertise_url: str | None = None
     # How often each pod lists the peer directory (adapters/peers.py) and renews its own entry.
     peer_refresh_interval_seconds: float = Field(default=5.0, gt=0)
+    # Slow clients on the API port (homesec_runtime.deadlines): a connection whose request line and headers
+    # take longer than HEADER_READ_TIMEOUT_SECONDS (from its opening, or from its first byte after an answer)
+    # is closed, with a 408 when part of a request came. The routes read no request body: the rest of a body
+    # sent with a read comes after the answer, so this deadline bounds it too. Idle keep-alive connections
+    # are closed after KEEP_ALIVE_TIMEOUT_SECONDS (longer than the peers' client keeps an idle one: 15 s).
+    header_read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    keep_alive_timeout_seconds: int = Field(default=30, ge=1, le=3600)
 
     # Read tokens for GET /v1/homes/{id}/status and /history (docs/consumer.md#read-tokens), the same keys
     # as the producer's: HS256 secrets {"key-id": "secret of >= 32 characters"} (development) and public

@@ -68,7 +68,7 @@ class ProducerSettings(BaseSettings):
     # Longest token lifetime accepted: ``exp - iat`` and ``exp - now`` above it are refused (401).
     auth_max_token_lifetime_seconds: float = Field(default=DEFAULT_MAX_LIFETIME_SECONDS, gt=0)
 
-    # Slow clients (deadlines.py): a connection whose request line and headers take longer than
+    # Slow clients (homesec_runtime.deadlines): a connection whose request line and headers take longer than
     # HEADER_READ_TIMEOUT_SECONDS (from its first byte, or from the connection's opening) is closed (408 when
     # some of the request came); a body not complete BODY_READ_TIMEOUT_SECONDS after its headers gets 408
     # and frees its slot. Idle keep-alive connections are closed after KEEP_ALIVE_TIMEOUT_SECONDS.
