@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
-from homesec_auth.keys import check_public_keys, check_secrets
-from homesec_auth.tokens import (
-    DEFAULT_MAX_LIFETIME_SECONDS,
-    DEFAULT_MAX_TOKEN_BYTES,
-    DEFAULT_VERIFIED_CACHE_BYTES,
-    TokenAuthority,
-)
+from homesec_auth.settings import TokenKeySettings
 from homesec_runtime.transport import Transport, check_transport
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
 
 
-class ConsumerSettings(BaseSettings):
+class ConsumerSettings(TokenKeySettings):
     model_config = SettingsConfigDict(env_prefix="HOMESEC_CONSUMER_", extra="ignore")
+    # Read tokens for GET /v1/homes/{id}/status and /history (docs/consumer.md#read-tokens), the same keys as
+    # the producer's (TokenKeySettings: AUTH_KEYS, AUTH_PUBLIC_KEYS, AUTH_MAX_*, AUTH_VERIFIED_CACHE_BYTES).
+    # Settings without a key are valid (tests build them), but the process refuses to start (runner.main).
+    keys_required: ClassVar[bool] = False
+    keys_verify: ClassVar[str] = "read token"
 
     # The API (GET /v1/homes/...): residents' status reads.
     host: str = "127.0.0.1"
@@ -37,18 +36,6 @@ class ConsumerSettings(BaseSettings):
     # are closed after KEEP_ALIVE_TIMEOUT_SECONDS (longer than the peers' client keeps an idle one: 15 s).
     header_read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     keep_alive_timeout_seconds: int = Field(default=30, ge=1, le=3600)
-
-    # Read tokens for GET /v1/homes/{id}/status and /history (docs/consumer.md#read-tokens), the same keys
-    # as the producer's: HS256 secrets {"key-id": "secret of >= 32 characters"} (development) and public
-    # keys {"key-id": "PEM"} (ES256/EdDSA, production). The consumer refuses to start without either.
-    auth_keys: dict[str, SecretStr] = Field(default_factory=dict)
-    auth_public_keys: dict[str, str] = Field(default_factory=dict)
-    # A longer Authorization header or token is refused (401) before any decoding.
-    auth_max_token_bytes: int = Field(default=DEFAULT_MAX_TOKEN_BYTES, ge=256, le=65_536)
-    # Longest token lifetime accepted: ``exp - iat`` and ``exp - now`` above it are refused (401).
-    auth_max_token_lifetime_seconds: float = Field(default=DEFAULT_MAX_LIFETIME_SECONDS, gt=0)
-    # Verified read tokens remembered by SHA-256 digest, bounded in estimated bytes; 0 turns it off.
-    auth_verified_cache_bytes: int = Field(default=DEFAULT_VERIFIED_CACHE_BYTES, ge=0, le=1 << 30)
 
     # Event Hubs: a connection string, or namespace + hub with DefaultAzureCredential (Workload Identity).
     eventhub_connection_string: SecretStr | None = None
@@ -133,46 +120,6 @@ class ConsumerSettings(BaseSettings):
     # homesec_runtime/native.py) runs only when its start-up self-check proves it equivalent to the public
     # path; "off": the public paths, no check.
     accelerators: Literal["auto", "off"] = "auto"
-
-    @field_validator("auth_keys")
-    @classmethod
-    def _secrets_long_enough(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        check_secrets({kid: key.get_secret_value() for kid, key in keys.items()})
-        return keys
-
-    @field_validator("auth_public_keys")
-    @classmethod
-    def _public_keys_usable(cls, keys: dict[str, str]) -> dict[str, str]:
-        check_public_keys(keys)
-        return keys
-
-    def token_key_problem(self) -> str | None:
-        """Why no read token can be verified with these settings (the process refuses to start), or None."""
-        if not self.auth_keys and not self.auth_public_keys:
-            return (
-                "set HOMESEC_CONSUMER_AUTH_PUBLIC_KEYS (JSON {key id: public key PEM}) or "
-                "HOMESEC_CONSUMER_AUTH_KEYS (JSON {key id: HS256 secret}): no read token can be verified"
-            )
-        shared = sorted(set(self.auth_keys) & set(self.auth_public_keys))
-        if shared:
-            return (
-                f"key IDs {shared} are in both HOMESEC_CONSUMER_AUTH_KEYS and "
-                "HOMESEC_CONSUMER_AUTH_PUBLIC_KEYS"
-            )
-        return None
-
-    def token_authority(self) -> TokenAuthority:
-        """The verifier of read tokens (``ValueError`` when ``token_key_problem`` says why not)."""
-        problem = self.token_key_problem()
-        if problem:
-            raise ValueError(problem)
-        return TokenAuthority(
-            {kid: key.get_secret_value().encode() for kid, key in self.auth_keys.items()},
-            public_keys=self.auth_public_keys,
-            verified_cache_bytes=self.auth_verified_cache_bytes,
-            max_token_bytes=self.auth_max_token_bytes,
-            max_lifetime_seconds=self.auth_max_token_lifetime_seconds,
-        )
 
     @model_validator(mode="after")
     def _check_transport(self) -> Self:

@@ -45,19 +45,12 @@ def utc_now() -> datetime:
 
 
 def _authority(settings: ProducerSettings) -> TokenAuthority:
-    keys = {kid: key.get_secret_value().encode() for kid, key in settings.auth_keys.items()}
     if settings.auth_keys and settings.auth_accept_legacy_tokens:
         log.warning(
             "AUTH_ACCEPT_LEGACY_TOKENS is on: deprecated hs1. tokens are accepted (docs/producer.md#tokens)"
         )
-    return TokenAuthority(
-        keys,
-        settings.auth_signing_key_id,
-        public_keys=settings.auth_public_keys,
-        accept_legacy=settings.auth_accept_legacy_tokens,
-        verified_cache_bytes=settings.auth_verified_cache_bytes,
-        max_token_bytes=settings.auth_max_token_bytes,
-        max_lifetime_seconds=settings.auth_max_token_lifetime_seconds,
+    return settings.token_authority(
+        signing_kid=settings.auth_signing_key_id, accept_legacy=settings.auth_accept_legacy_tokens
     )
 
 
