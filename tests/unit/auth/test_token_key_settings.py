@@ -20,11 +20,11 @@ SECRET = "s" * 32
 NOW = datetime.now(UTC)
 
 
-class Required(TokenKeySettings):
+class Strict(TokenKeySettings):
     model_config = SettingsConfigDict(env_prefix="HOMESEC_TEST_")
 
 
-class Optional(TokenKeySettings):
+class Lenient(TokenKeySettings):
     model_config = SettingsConfigDict(env_prefix="HOMESEC_OTHER_")
     keys_required: ClassVar[bool] = False
     keys_verify: ClassVar[str] = "read token"
@@ -37,7 +37,7 @@ def test_the_variables_carry_the_subclass_prefix(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("HOMESEC_TEST_AUTH_MAX_TOKEN_BYTES", "512")
     monkeypatch.setenv("HOMESEC_TEST_AUTH_MAX_TOKEN_LIFETIME_SECONDS", "60")
     monkeypatch.setenv("HOMESEC_TEST_AUTH_VERIFIED_CACHE_BYTES", "0")
-    settings = Required()
+    settings = Strict()
     assert settings.auth_keys == {"hs": SecretStr(SECRET)} and settings.auth_public_keys == {"ed": public}
     assert (settings.auth_max_token_bytes, settings.auth_max_token_lifetime_seconds) == (512, 60)
     assert settings.auth_verified_cache_bytes == 0
@@ -45,7 +45,7 @@ def test_the_variables_carry_the_subclass_prefix(monkeypatch: pytest.MonkeyPatch
 
 def test_without_any_key_required_settings_are_invalid_and_say_which_variables() -> None:
     with pytest.raises(ValidationError) as caught:
-        Required()
+        Strict()
     assert (
         "set HOMESEC_TEST_AUTH_PUBLIC_KEYS (JSON {key id: public key PEM}) or HOMESEC_TEST_AUTH_KEYS "
         "(JSON {key id: HS256 secret}): no token can be verified"
@@ -53,7 +53,7 @@ def test_without_any_key_required_settings_are_invalid_and_say_which_variables()
 
 
 def test_without_any_key_optional_settings_are_valid_but_name_the_problem() -> None:
-    settings = Optional()
+    settings = Lenient()
     problem = settings.token_key_problem()
     assert problem is not None and problem.endswith("no read token can be verified")
     assert "HOMESEC_OTHER_AUTH_KEYS" in problem
@@ -65,8 +65,8 @@ def test_a_key_id_in_both_maps_is_refused() -> None:
     _, public = generate_key_pair("ES256")
     both = {"auth_keys": {"k": SecretStr(SECRET)}, "auth_public_keys": {"k": public}}
     with pytest.raises(ValidationError, match=r"key IDs \['k'\] are in both HOMESEC_TEST_AUTH_KEYS and"):
-        Required(**both)
-    assert Optional(**both).token_key_problem() == (
+        Strict.model_validate(both)
+    assert Lenient.model_validate(both).token_key_problem() == (
         "key IDs ['k'] are in both HOMESEC_OTHER_AUTH_KEYS and HOMESEC_OTHER_AUTH_PUBLIC_KEYS"
     )
 
@@ -76,13 +76,11 @@ def test_a_key_id_in_both_maps_is_refused() -> None:
 )
 def test_unusable_keys_are_invalid_even_when_keys_are_optional(field: str, value: dict[str, str]) -> None:
     with pytest.raises(ValidationError, match=field):
-        Optional(**{field: value})
+        Lenient.model_validate({field: value})
 
 
 def test_the_authority_verifies_with_the_keys_and_the_limits() -> None:
-    settings = Required(
-        auth_keys={"a": SecretStr(SECRET), "b": SecretStr("t" * 32)}, auth_max_token_bytes=256
-    )
+    settings = Strict(auth_keys={"a": SecretStr(SECRET), "b": SecretStr("t" * 32)}, auth_max_token_bytes=256)
     authority = settings.token_authority(signing_kid="a")
     token = authority.issue("s", ["h1"], NOW + timedelta(hours=1))
     assert TokenAuthority({"a": SECRET.encode()}).verify(token, NOW).homes == {"h1"}  # signed with "a"
