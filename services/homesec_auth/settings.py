@@ -7,9 +7,9 @@ A service's settings class derives from it and keeps its own ``env_prefix``, so 
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+from typing import ClassVar
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings
 
 from homesec_auth.keys import check_public_keys, check_secrets
@@ -24,12 +24,12 @@ from homesec_auth.tokens import (
 class TokenKeySettings(BaseSettings):
     """The keys tokens are verified with, and the limits of the token check.
 
-    ``keys_required``: settings without a usable key set are invalid (``ValidationError``); when False
-    they are valid and ``token_key_problem`` says why the process cannot start. ``keys_verify``: what the
-    keys verify, as that message names it.
+    The keys are checked as they are read (secrets long enough, public keys usable); whether there is a usable
+    key set at all is ``token_key_problem``: a service's model validator raises it (``require_token_keys``)
+    where its other checks want it, or its start-up refuses to run. ``keys_verify``: what the keys verify, as
+    that message names it.
     """
 
-    keys_required: ClassVar[bool] = True
     keys_verify: ClassVar[str] = "token"
 
     # At least one of: HS256 secrets {"key-id": "secret of >= 32 characters"} (development: whoever holds
@@ -58,13 +58,6 @@ class TokenKeySettings(BaseSettings):
         check_public_keys(keys)
         return keys
 
-    @model_validator(mode="after")
-    def _check_token_keys(self) -> Self:
-        problem = self.token_key_problem() if self.keys_required else None
-        if problem:
-            raise ValueError(problem)
-        return self
-
     def token_key_problem(self) -> str | None:
         """Why no token can be verified with these settings, or None."""
         prefix = str(self.model_config.get("env_prefix", "")).upper()
@@ -78,14 +71,18 @@ class TokenKeySettings(BaseSettings):
             return f"key IDs {shared} are in both {prefix}AUTH_KEYS and {prefix}AUTH_PUBLIC_KEYS"
         return None
 
+    def require_token_keys(self) -> None:
+        """``ValueError`` with ``token_key_problem``'s message when there is one (for a model validator)."""
+        problem = self.token_key_problem()
+        if problem:
+            raise ValueError(problem)
+
     def token_authority(
         self, *, signing_kid: str | None = None, accept_legacy: bool = False
     ) -> TokenAuthority:
         """The verifier of tokens (``ValueError`` when ``token_key_problem`` says why not); ``signing_kid``
         and ``accept_legacy`` as ``TokenAuthority`` takes them."""
-        problem = self.token_key_problem()
-        if problem:
-            raise ValueError(problem)
+        self.require_token_keys()
         return TokenAuthority(
             {kid: key.get_secret_value().encode() for kid, key in self.auth_keys.items()},
             signing_kid,

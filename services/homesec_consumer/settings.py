@@ -15,7 +15,6 @@ class ConsumerSettings(TokenKeySettings):
     # Read tokens for GET /v1/homes/{id}/status and /history (docs/consumer.md#read-tokens), the same keys as
     # the producer's (TokenKeySettings: AUTH_KEYS, AUTH_PUBLIC_KEYS, AUTH_MAX_*, AUTH_VERIFIED_CACHE_BYTES).
     # Settings without a key are valid (tests build them), but the process refuses to start (runner.main).
-    keys_required: ClassVar[bool] = False
     keys_verify: ClassVar[str] = "read token"
 
     # The API (GET /v1/homes/...): residents' status reads.

@@ -129,6 +129,7 @@ class ProducerSettings(TokenKeySettings):
             check_transport(self.transport, None if proxy is None else proxy.get_secret_value())
         except ValueError as exc:
             raise ValueError(f"HOMESEC_PRODUCER_EVENTHUB_HTTP_PROXY: {exc}") from None
+        self.require_token_keys()  # TokenKeySettings: at least one key, no key ID twice
         if self.auth_signing_key_id is not None and self.auth_signing_key_id not in self.auth_keys:
             raise ValueError(
                 "HOMESEC_PRODUCER_AUTH_SIGNING_KEY_ID names no key of HOMESEC_PRODUCER_AUTH_KEYS"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import pytest
 from homesec_auth.errors import InvalidTokenError
@@ -13,7 +13,7 @@ from homesec_auth.settings import TokenKeySettings
 from homesec_auth.tokens import TokenAuthority
 from homesec_consumer.settings import ConsumerSettings
 from homesec_producer.settings import ProducerSettings
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr, ValidationError, model_validator
 from pydantic_settings import SettingsConfigDict
 
 SECRET = "s" * 32
@@ -21,12 +21,20 @@ NOW = datetime.now(UTC)
 
 
 class Strict(TokenKeySettings):
+    """As the producer: settings without a usable key set are invalid."""
+
     model_config = SettingsConfigDict(env_prefix="HOMESEC_TEST_")
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        self.require_token_keys()
+        return self
 
 
 class Lenient(TokenKeySettings):
+    """As the consumer: valid without a key; its start-up refuses to run."""
+
     model_config = SettingsConfigDict(env_prefix="HOMESEC_OTHER_")
-    keys_required: ClassVar[bool] = False
     keys_verify: ClassVar[str] = "read token"
 
 
@@ -96,4 +104,8 @@ def test_both_services_share_it_with_their_own_variable_names(monkeypatch: pytes
         settings = cls()
         assert isinstance(settings, TokenKeySettings)
         assert list(settings.auth_keys) == [service.lower()]
-    assert ProducerSettings.keys_required and not ConsumerSettings.keys_required
+    monkeypatch.delenv("HOMESEC_CONSUMER_AUTH_KEYS")
+    assert ConsumerSettings().token_key_problem() is not None  # valid: the consumer's start-up refuses
+    monkeypatch.delenv("HOMESEC_PRODUCER_AUTH_KEYS")
+    with pytest.raises(ValidationError, match="no token can be verified"):
+        ProducerSettings()
