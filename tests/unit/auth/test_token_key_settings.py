@@ -17,6 +17,7 @@ from pydantic import SecretStr, ValidationError, model_validator
 from pydantic_settings import SettingsConfigDict
 
 SECRET = "s" * 32
+CONN = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=r;SharedAccessKey=k;EntityPath=telemetry"
 NOW = datetime.now(UTC)
 
 
@@ -98,7 +99,7 @@ def test_the_authority_verifies_with_the_keys_and_the_limits() -> None:
 
 
 def test_both_services_share_it_with_their_own_variable_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING", "Endpoint=sb://x/;EntityPath=telemetry")
+    monkeypatch.setenv("HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING", CONN)
     for service, cls in (("PRODUCER", ProducerSettings), ("CONSUMER", ConsumerSettings)):
         monkeypatch.setenv(f"HOMESEC_{service}_AUTH_KEYS", json.dumps({service.lower(): SECRET}))
         settings = cls()
