@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from homesec_auth.errors import FAILURE_REASONS as AUTH_FAILURE_REASONS
+from homesec_runtime.deadlines import request_timeouts_counter
 from homesec_runtime.tracing import ExemplarHistogram
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -104,6 +105,7 @@ class ConsumerMetrics:
     snapshot_writes: Counter
     snapshot_bytes: Histogram
     auth_failures: Counter
+    request_timeouts: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ConsumerMetrics:
@@ -249,6 +251,7 @@ class ConsumerMetrics:
                 ["reason"],
                 registry=registry,
             ),
+            request_timeouts=request_timeouts_counter(p, registry),  # the API port's slow clients
         )
         metrics.prime()
         return metrics

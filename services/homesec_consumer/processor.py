@@ -1,7 +1,8 @@
-"""The per-partition pipeline: restore the partition's snapshot -> decode -> dead-letter poison and readings
-outside the acceptance horizon -> (migrate homes from format-2 status blobs) -> fold -> publish alarm
-transitions; and the flush: write the partition's state snapshot, checkpoint the partition at the position it
-covers, merge closed hours and late amendments into the day blobs and rewrite those homes' status views.
+"""The per-partition pipeline: restore the partition's snapshot -> the intake (``intake.Intake``: decode,
+dead-letter poison and readings outside the acceptance horizon, migrate homes from format-2 status blobs) ->
+fold -> publish alarm transitions; and the flush: write the partition's state snapshot, checkpoint the
+partition at the position it covers, merge closed hours and late amendments into the day blobs and rewrite
+those homes' status views.
 
 SDK-free: the Event Hubs adapter calls ``open_partition``/``handle_batch``/``close_partition``; the flush
 loop runs beside it. Batches of one partition are sequential (the SDK guarantees it) and folding is
@@ -11,23 +12,18 @@ synchronous, so a flush snapshot never sees half a batch.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-import orjson
-from homesec_domain.errors import InvalidEventError
-from homesec_domain.events import decode_reading
-from homesec_domain.fold import FoldConfig, HomeState, to_ms
-from homesec_domain.models import Reading
-from homesec_domain.rollup import state_from_status
+from homesec_domain.fold import FoldConfig
 from homesec_runtime import logs
 
 from homesec_consumer import snapshot as snapshots
 from homesec_consumer.alarm_outbox import AlarmOutbox
 from homesec_consumer.errors import PartitionFencedError, RollupConflictError, StoreUnavailableError
+from homesec_consumer.intake import Intake
 from homesec_consumer.metrics import ConsumerMetrics, PartitionWatch
 from homesec_consumer.partition import BatchResult, InboundEvent, PartitionState, Snapshot
 from homesec_consumer.ports import NO_SPANS, CheckpointSink, DeadLetterSink, FlushSpans, Position, RollupStore
@@ -41,8 +37,7 @@ class ProcessorConfig:
     fold: FoldConfig
     flush_max_homes: int = 0
     write_concurrency: int = 32
-    # The acceptance horizon, relative to an event's enqueued time: the producer's MAX_READING_AGE_SECONDS
-    # and MAX_CLOCK_SKEW_SECONDS plus a margin for the time between its check and the enqueue.
+    # The acceptance horizon, relative to an event's enqueued time (``intake.py``).
     max_age_ms: int = 86_400_000 + 900_000
     max_ahead_ms: int = 300_000 + 900_000
 
@@ -62,13 +57,16 @@ class RollupProcessor:
     ) -> None:
         self._store = store
         self._spans = spans
-        self._dead_letters = dead_letters
         self._checkpoints = checkpoints
         self._metrics = metrics
         self._config = config
         self._clock = clock
         self._alarms = alarms  # None: no alarms hub (transitions are counted and visible, not published)
         self._writes = StoreWrites(store, metrics, config.write_concurrency)
+        self._intake = Intake(
+            dead_letters, metrics, store, self._writes, max_age_ms=config.max_age_ms,
+            max_ahead_ms=config.max_ahead_ms,
+        )  # fmt: skip
         self.partitions: dict[str, PartitionState] = {}
         self.accepting = True
         self.watches: dict[str, PartitionWatch] = {}  # what each owned partition's gauges read
@@ -131,16 +129,7 @@ class RollupProcessor:
         self.watches[partition_id].received_batch(events[0].position, events[-1].position, start)
         self._metrics.events_received.inc(len(events))
         self._metrics.batch_size.observe(len(events))
-        items: list[tuple[InboundEvent, Reading | None]] = []
-        for event in events:
-            try:
-                items.append((event, self._admit(event)))
-            except InvalidEventError as exc:
-                await self._dead_letter(partition_id, event, exc)
-                items.append((event, None))
-        if part.legacy and (missing := part.missing({r.home_id for _, r in items if r is not None})):
-            await self._migrate(part, missing)
-        result = part.apply(items)
+        result = part.apply(await self._intake.take(part, events))
         self._record_outcomes(result)
         self._update_homes_gauge()
         if result.alarms:
@@ -193,18 +182,6 @@ class RollupProcessor:
         else:
             await self._alarms.send(part, wait=wait)
 
-    def _admit(self, event: InboundEvent) -> Reading:
-        """The event's reading if it decodes and lies in the acceptance horizon, else InvalidEventError."""
-        reading = decode_reading(event.body)
-        enqueued = event.enqueued_ms
-        if enqueued is not None:
-            ts, config = to_ms(reading.ts), self._config
-            if not enqueued - config.max_age_ms <= ts <= enqueued + config.max_ahead_ms:
-                raise InvalidEventError(
-                    "outside_horizon", f"ts {reading.ts.isoformat()} vs enqueued time {enqueued} ms"
-                )
-        return reading
-
     def _record_outcomes(self, result: BatchResult) -> None:
         metrics = self._metrics
         metrics.events_processed.inc(result.accepted)
@@ -216,31 +193,6 @@ class RollupProcessor:
         for alarm in result.alarms:
             kind = "raised" if "/raised/" in alarm.message_id else "cleared"
             metrics.alarm_transitions.labels(transition=kind).inc()
-
-    async def _dead_letter(self, partition_id: str, event: InboundEvent, exc: InvalidEventError) -> None:
-        seq = event.position.sequence_number
-        doc = {
-            "reason": exc.reason, "detail": exc.detail[:2000], "partition": partition_id,
-            "sequence_number": seq, "offset": event.position.offset, "enqueued_ms": event.enqueued_ms,
-            "body_base64": base64.b64encode(event.body[:262_144]).decode(),
-        }  # fmt: skip
-        await self._dead_letters.put(f"{partition_id}/{seq:020d}.json", orjson.dumps(doc))
-        self._metrics.dead_letters.labels(reason=exc.reason).inc()
-
-    async def _migrate(self, part: PartitionState, home_ids: list[str]) -> None:
-        """Homes of a partition without a snapshot yet: their state from their format-2 status blobs."""
-
-        async def one(home_id: str) -> None:
-            stored = await self._writes.bounded(self._store.load_status(home_id))
-            if stored is None:
-                part.install(HomeState(home_id))
-            elif "state" not in stored.doc:
-                log.error("home %s: status blob without state: no snapshot holds it; started anew", home_id)
-                part.install(HomeState(home_id))
-            else:
-                part.install(state_from_status(stored.doc))
-
-        await asyncio.gather(*(one(h) for h in home_ids))
 
     # -- flushing --------------------------------------------------------------------------------
     async def flush_all(self, *, force: bool = False) -> None:

@@ -103,8 +103,7 @@ class HomeReads:
         """The last durable state: the partition's snapshot, else the home's status view."""
         found = await self._snapshot(pid)
         if found is not None and home_id in found[1]:
-            doc = status_doc(unpack(home_id, found[1][home_id]), self._processor.co_alarm_ppm)
-            del doc["state"]
+            doc = status_doc(unpack(home_id, found[1][home_id]), self._processor.co_alarm_ppm, packed=False)
             return Forwarded(200, self._stamped(doc, "snapshot", found[0] / 1000, pid))
         view = await self._store.load_status(home_id)
         if view is None:

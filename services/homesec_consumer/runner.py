@@ -6,7 +6,8 @@ anything imports the fold), then the event loop (uvloop).
 ``ConsumerRunner`` serves both ports at once (``/healthz`` answers from the start), starts when Blob and
 Event Hubs answer (retrying with backoff), runs the loops ``compose.ConsumerService`` builds, and on the
 signal shuts down within ``SHUTDOWN_GRACE_SECONDS``: stop intake, flush, checkpoint, close the client
-(releasing ownership).
+(releasing ownership). The API port cuts slow clients off (``HEADER_READ_TIMEOUT_SECONDS``,
+``KEEP_ALIVE_TIMEOUT_SECONDS``: ``homesec_runtime.deadlines``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import uvicorn
 from azure.core.exceptions import HttpResponseError
 from homesec_runtime import logs, native
 from homesec_runtime.config_errors import check_or_exit, exit_with, load_settings
+from homesec_runtime.deadlines import header_deadline_protocol
 from homesec_runtime.gc_tuning import tune_gc
 from homesec_runtime.tracing import Tracing, start_or_exit
 from prometheus_client import CollectorRegistry
@@ -36,13 +38,14 @@ if TYPE_CHECKING:  # these import the fold: only after native.enable
 
     from homesec_consumer.adapters.blob import BlobCheckpointSink
     from homesec_consumer.compose import ConsumerService, Parts
+    from homesec_consumer.metrics import ConsumerMetrics
     from homesec_consumer.processor import RollupProcessor
 
 log = logging.getLogger(__name__)
 _ATTEMPT_TIMEOUT = 60.0  # one start-up attempt (the SDKs' own retries included)
 
 
-def _server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+def _server_config(app: FastAPI, host: str, port: int, **options: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
@@ -51,6 +54,19 @@ def _server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
         lifespan="off",
         access_log=False,
         log_config=None,  # the process's logging (homesec_runtime.logs), not uvicorn's own
+        **options,
+    )
+
+
+def _api_config(app: FastAPI, settings: ConsumerSettings, metrics: ConsumerMetrics) -> uvicorn.Config:
+    """The API port's server: the slow-client header deadline and keep-alive timeout (``deadlines``)."""
+    protocol = header_deadline_protocol(settings.header_read_timeout_seconds, metrics.request_timeouts)
+    return _server_config(
+        app,
+        settings.host,
+        settings.port,
+        http=protocol,
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
     )
 
 
@@ -74,7 +90,7 @@ class ConsumerRunner:
         api, admin = self.service.apps(parts)
         servers = [
             Server(_server_config(admin, s.admin_host, s.admin_port)),
-            Server(_server_config(api, s.host, s.port)),
+            Server(_api_config(api, s, self.service.metrics)),
         ]
         tasks = [asyncio.create_task(server.serve(), name="http") for server in servers]
         try:

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
-from homesec_auth.keys import check_public_keys, check_secrets
-from homesec_auth.tokens import (
-    DEFAULT_MAX_LIFETIME_SECONDS,
-    DEFAULT_MAX_TOKEN_BYTES,
-    DEFAULT_VERIFIED_CACHE_BYTES,
-    TokenAuthority,
-)
+from homesec_auth.settings import TokenKeySettings
 from homesec_runtime.endpoints import check_account_url, check_blob_connection_string, eventhub_entity
 from homesec_runtime.logs import check_level
 from homesec_runtime.transport import Transport, check_transport
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 
-class ConsumerSettings(BaseSettings):
+class ConsumerSettings(TokenKeySettings):
     model_config = SettingsConfigDict(env_prefix="HOMESEC_CONSUMER_", extra="ignore")
+    # Read tokens for GET /v1/homes/{id}/status and /history (docs/consumer.md#read-tokens), the same keys as
+    # the producer's (TokenKeySettings: AUTH_KEYS, AUTH_PUBLIC_KEYS, AUTH_MAX_*, AUTH_VERIFIED_CACHE_BYTES).
+    # Settings without a key are valid (tests build them), but the process refuses to start (runner.main).
+    keys_verify: ClassVar[str] = "read token"
 
     # The API (GET /v1/homes/...): residents' status reads.
     host: str = "127.0.0.1"
@@ -32,18 +30,13 @@ class ConsumerSettings(BaseSettings):
     advertise_url: str | None = None
     # How often each pod lists the peer directory (adapters/peers.py) and renews its own entry.
     peer_refresh_interval_seconds: float = Field(default=5.0, gt=0)
-
-    # Read tokens for GET /v1/homes/{id}/status and /history (docs/consumer.md#read-tokens), the same keys
-    # as the producer's: HS256 secrets {"key-id": "secret of >= 32 characters"} (development) and public
-    # keys {"key-id": "PEM"} (ES256/EdDSA, production). The consumer refuses to start without either.
-    auth_keys: dict[str, SecretStr] = Field(default_factory=dict)
-    auth_public_keys: dict[str, str] = Field(default_factory=dict)
-    # A longer Authorization header or token is refused (401) before any decoding.
-    auth_max_token_bytes: int = Field(default=DEFAULT_MAX_TOKEN_BYTES, ge=256, le=65_536)
-    # Longest token lifetime accepted: ``exp - iat`` and ``exp - now`` above it are refused (401).
-    auth_max_token_lifetime_seconds: float = Field(default=DEFAULT_MAX_LIFETIME_SECONDS, gt=0)
-    # Verified read tokens remembered by SHA-256 digest, bounded in estimated bytes; 0 turns it off.
-    auth_verified_cache_bytes: int = Field(default=DEFAULT_VERIFIED_CACHE_BYTES, ge=0, le=1 << 30)
+    # Slow clients on the API port (homesec_runtime.deadlines): a connection whose request line and headers
+    # take longer than HEADER_READ_TIMEOUT_SECONDS (from its opening, or from its first byte after an answer)
+    # is closed, with a 408 when part of a request came. The routes read no request body: the rest of a body
+    # sent with a read comes after the answer, so this deadline bounds it too. Idle keep-alive connections
+    # are closed after KEEP_ALIVE_TIMEOUT_SECONDS (longer than the peers' client keeps an idle one: 15 s).
+    header_read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    keep_alive_timeout_seconds: int = Field(default=30, ge=1, le=3600)
 
     # Event Hubs: a connection string, or namespace + hub with DefaultAzureCredential (Workload Identity).
     eventhub_connection_string: SecretStr | None = None
@@ -155,33 +148,6 @@ class ConsumerSettings(BaseSettings):
             check_account_url(value)
         return value
 
-    @field_validator("auth_keys")
-    @classmethod
-    def _secrets_long_enough(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        check_secrets({kid: key.get_secret_value() for kid, key in keys.items()})
-        return keys
-
-    @field_validator("auth_public_keys")
-    @classmethod
-    def _public_keys_usable(cls, keys: dict[str, str]) -> dict[str, str]:
-        check_public_keys(keys)
-        return keys
-
-    def token_key_problem(self) -> str | None:
-        """Why no read token can be verified with these settings (the process refuses to start), or None."""
-        if not self.auth_keys and not self.auth_public_keys:
-            return (
-                "set HOMESEC_CONSUMER_AUTH_PUBLIC_KEYS (JSON {key id: public key PEM}) or "
-                "HOMESEC_CONSUMER_AUTH_KEYS (JSON {key id: HS256 secret}): no read token can be verified"
-            )
-        shared = sorted(set(self.auth_keys) & set(self.auth_public_keys))
-        if shared:
-            return (
-                f"key IDs {shared} are in both HOMESEC_CONSUMER_AUTH_KEYS and "
-                "HOMESEC_CONSUMER_AUTH_PUBLIC_KEYS"
-            )
-        return None
-
     def startup_problems(self) -> list[str]:
         """What keeps the process from starting, one line each (``runner.main`` prints them and exits 78;
         settings built in code, e.g. by tests, may leave the endpoints out)."""
@@ -196,19 +162,6 @@ class ConsumerSettings(BaseSettings):
                 "set HOMESEC_CONSUMER_BLOB_CONNECTION_STRING or HOMESEC_CONSUMER_BLOB_ACCOUNT_URL"
             )
         return [problem for problem in problems if problem]
-
-    def token_authority(self) -> TokenAuthority:
-        """The verifier of read tokens (``ValueError`` when ``token_key_problem`` says why not)."""
-        problem = self.token_key_problem()
-        if problem:
-            raise ValueError(problem)
-        return TokenAuthority(
-            {kid: key.get_secret_value().encode() for kid, key in self.auth_keys.items()},
-            public_keys=self.auth_public_keys,
-            verified_cache_bytes=self.auth_verified_cache_bytes,
-            max_token_bytes=self.auth_max_token_bytes,
-            max_lifetime_seconds=self.auth_max_token_lifetime_seconds,
-        )
 
     @model_validator(mode="after")
     def _check_transport(self) -> Self:

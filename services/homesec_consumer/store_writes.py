@@ -60,8 +60,7 @@ class StoreWrites:
         for day, entries in sorted(by_day.items()):
             await self._counted(lambda: self._store.merge_day(item.home_id, day, entries))  # noqa: B023
         state = part.merged(item)
-        doc = status_doc(state, part.co_alarm_ppm)
-        del doc["state"]
+        doc = status_doc(state, part.co_alarm_ppm, packed=False)
         view = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
         with contextlib.suppress(StoreUnavailableError):  # counted; rewritten when the next hour closes
             await self._counted(lambda: self._store.put_view(item.home_id, view))

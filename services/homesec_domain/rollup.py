@@ -213,10 +213,11 @@ def _sensor_doc(name: str, s: SensorState, co_alarm_ppm: float) -> dict[str, Any
     }  # fmt: skip
 
 
-def status_doc(state: HomeState, co_alarm_ppm: float = 50.0) -> dict[str, Any]:
-    """The status blob: current sensor states, open hours, lost readings, and the packed state."""
+def status_doc(state: HomeState, co_alarm_ppm: float = 50.0, *, packed: bool = True) -> dict[str, Any]:
+    """The status blob: current sensor states, open hours, lost readings, and (``packed``) the packed state;
+    without it, the status the read API answers and the status view (the state is never packed then)."""
     sensors = [_sensor_doc(n, state.sensors[n], co_alarm_ppm) for n in sorted(state.sensors)]
-    return {
+    doc = {
         "schema": STATUS_SCHEMA,
         "home_id": state.home_id,
         "watermark": iso_ms(state.watermark) if state.watermark is not None else None,
@@ -224,8 +225,10 @@ def status_doc(state: HomeState, co_alarm_ppm: float = 50.0) -> dict[str, Any]:
         "active_alarms": [s["sensor_id"] for s in sensors if s["alarm"]],
         "lost_readings": state.gaps,
         "open_hours": [hour_doc(state.hours[h]) for h in sorted(state.hours)],
-        "state": base64.b64encode(pack(state)).decode(),
     }
+    if packed:
+        doc["state"] = base64.b64encode(pack(state)).decode()
+    return doc
 
 
 def state_from_status(doc: dict[str, Any]) -> HomeState:

@@ -2,7 +2,8 @@
 
 Statuses of ``POST /v1/readings``: 202 (every reading acknowledged by Event Hubs), 400 (not JSON),
 401 (no/invalid token), 403 (a home outside the token's scope), 408 (body not complete in time:
-``deadlines.py``), 413 (body too large), 415 (not JSON content type, or a charset other than UTF-8),
+``homesec_runtime.deadlines``), 413 (body too large), 415 (not JSON content type, or a charset other than
+UTF-8),
 422 (schema or rules, per-item detail), 429 + Retry-After (buffer full), 503 + Retry-After (Event Hubs
 unavailable past the deadline, publish failed after retries, too many requests at once,
 starting or shutting down; never 500 at shutdown: see ``shutdown.py``).

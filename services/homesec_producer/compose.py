@@ -19,15 +19,15 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from homesec_auth.tokens import TokenAuthority
+from homesec_runtime.deadlines import BodyDeadlineMiddleware
 from homesec_runtime.process_metrics import register_process_metrics
 from homesec_runtime.tracing import Tracing
 from prometheus_client import CollectorRegistry
 
 from homesec_producer.admin import NO_TELEMETRY, build_admin_app
-from homesec_producer.admission import Admission, AdmissionMiddleware
+from homesec_producer.admission import INGEST_PATHS, Admission, AdmissionMiddleware
 from homesec_producer.api import ReadingsEndpoint, build_router, install_openapi_schemas
 from homesec_producer.buffer import PartitionedBuffer
-from homesec_producer.deadlines import BodyDeadlineMiddleware
 from homesec_producer.errors import PublishError
 from homesec_producer.idempotency import AckTable
 from homesec_producer.ingest import Clock, IngestService, Runtime, time_window
@@ -45,19 +45,12 @@ def utc_now() -> datetime:
 
 
 def _authority(settings: ProducerSettings) -> TokenAuthority:
-    keys = {kid: key.get_secret_value().encode() for kid, key in settings.auth_keys.items()}
     if settings.auth_keys and settings.auth_accept_legacy_tokens:
         log.warning(
             "AUTH_ACCEPT_LEGACY_TOKENS is on: deprecated hs1. tokens are accepted (docs/producer.md#tokens)"
         )
-    return TokenAuthority(
-        keys,
-        settings.auth_signing_key_id,
-        public_keys=settings.auth_public_keys,
-        accept_legacy=settings.auth_accept_legacy_tokens,
-        verified_cache_bytes=settings.auth_verified_cache_bytes,
-        max_token_bytes=settings.auth_max_token_bytes,
-        max_lifetime_seconds=settings.auth_max_token_lifetime_seconds,
+    return settings.token_authority(
+        signing_kid=settings.auth_signing_key_id, accept_legacy=settings.auth_accept_legacy_tokens
     )
 
 
@@ -201,7 +194,10 @@ def build_app(
     )
     api.include_router(build_router(endpoint))
     # Inside admission: a body that does not arrive in time is answered 408 and its slot freed.
-    api.add_middleware(BodyDeadlineMiddleware, seconds=settings.body_read_timeout_seconds, metrics=metrics)
+    api.add_middleware(
+        BodyDeadlineMiddleware, seconds=settings.body_read_timeout_seconds, timeouts=metrics.request_timeouts,
+        paths=INGEST_PATHS,
+    )  # fmt: skip
     api.add_middleware(AdmissionMiddleware, admission=admission)
     # Outermost: every log line of the request has its ID, and the admission refusals are counted too.
     api.add_middleware(RequestMiddleware, metrics=metrics)

@@ -106,11 +106,3 @@ class NotAcknowledgedError(ProducerError):
         self.cause = cause
         self.acknowledged = acknowledged
         self.unacknowledged = unacknowledged
-
-
-class BodyTimeoutError(ProducerError):
-    """The request body did not arrive within ``seconds`` of its headers (answered 408)."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"the request body did not arrive within {seconds:g} s")
-        self.seconds = seconds

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from homesec_auth.errors import FAILURE_REASONS as AUTH_FAILURE_REASONS
+from homesec_runtime.deadlines import request_timeouts_counter
 from homesec_runtime.tracing import ExemplarHistogram
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -23,7 +24,6 @@ FAILURE_REASONS = (*RETRY_REASONS, "rejected")
 RESEND_OUTCOMES = ("acknowledged", "joined_in_flight")
 ACK_TABLE_STATES = ("acknowledged", "in_flight")
 EVICTION_REASONS = ("age", "count")
-TIMEOUT_PHASES = ("headers", "body")  # deadlines.py: which part of the request did not arrive in time
 ACCELERATORS = ("encoder", "payload")  # homesec_runtime.accelerators: 1 when in use, 0 for the public path
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -78,8 +78,6 @@ class ProducerMetrics:
             self.ack_table_entries.labels(state=state)
         for reason in EVICTION_REASONS:
             self.ack_table_evictions.labels(reason=reason)
-        for phase in TIMEOUT_PHASES:
-            self.request_timeouts.labels(phase=phase)
         for component in ACCELERATORS:
             self.accelerated.labels(component=component).set(0)
         for reason in AUTH_FAILURE_REASONS:
@@ -104,12 +102,7 @@ def _http_metrics(registry: CollectorRegistry) -> dict[str, Any]:
         "http_in_flight": Gauge(
             f"{_P}http_requests_in_flight", "HTTP requests in progress", registry=registry
         ),
-        "request_timeouts": Counter(
-            f"{_P}request_timeouts",
-            "Requests cut off because their headers or body did not arrive in time, by phase",
-            ["phase"],
-            registry=registry,
-        ),
+        "request_timeouts": request_timeouts_counter(_P, registry),  # homesec_runtime.deadlines
         "readings_received": Counter(
             f"{_P}readings_received", "Readings in POSTed bodies", registry=registry
         ),

@@ -11,7 +11,7 @@ Two ports: the API (``PORT``: ``POST /v1/readings`` only) and the admin port (``
 docs; ``admin.py``), two uvicorn servers on one event loop. The admin server stops once the API server has.
 
 Slow clients: the header deadline (``HEADER_READ_TIMEOUT_SECONDS``, the HTTP protocol of
-``deadlines.header_deadline_protocol``), the body deadline (``BODY_READ_TIMEOUT_SECONDS``, in the app) and
+``homesec_runtime.deadlines``), the body deadline (``BODY_READ_TIMEOUT_SECONDS``, in the app) and
 uvicorn's idle keep-alive timeout (``KEEP_ALIVE_TIMEOUT_SECONDS``).
 
 Concurrency: the app limits ingest requests (``MAX_CONCURRENT_REQUESTS``, 503 + Retry-After, counted);
@@ -36,12 +36,12 @@ from types import FrameType
 
 import uvicorn
 from homesec_runtime.config_errors import load_settings
+from homesec_runtime.deadlines import header_deadline_protocol
 from homesec_runtime.gc_tuning import tune_gc
 from homesec_runtime.logs import log_config
 from homesec_runtime.tracing import start_or_exit
 
 from homesec_producer.compose import ProducerApps, build_app
-from homesec_producer.deadlines import header_deadline_protocol
 from homesec_producer.ingest import Runtime
 from homesec_producer.settings import ProducerSettings
 
@@ -96,13 +96,13 @@ class AdminServer(uvicorn.Server):
 
 def server_config(settings: ProducerSettings, apps: ProducerApps) -> uvicorn.Config:
     """uvicorn's settings: its graceful timeout from the shutdown plan, its concurrency limit a backstop, the
-    slow-client deadlines (``deadlines.py``)."""
+    slow-client deadlines (``homesec_runtime.deadlines``)."""
     return uvicorn.Config(
         apps.api,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=header_deadline_protocol(settings.header_read_timeout_seconds, apps.metrics),
+        http=header_deadline_protocol(settings.header_read_timeout_seconds, apps.metrics.request_timeouts),
         log_level=settings.log_level.lower(),
         log_config=log_config(settings.log_level, settings.log_format),
         access_log=False,

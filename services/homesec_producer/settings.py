@@ -9,24 +9,21 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from homesec_auth.keys import check_public_keys, check_secrets
-from homesec_auth.tokens import (
-    DEFAULT_MAX_LIFETIME_SECONDS,
-    DEFAULT_MAX_TOKEN_BYTES,
-    DEFAULT_VERIFIED_CACHE_BYTES,
-)
+from homesec_auth.settings import TokenKeySettings
 from homesec_domain.validation import MAX_READINGS_PER_REQUEST
 from homesec_runtime.endpoints import eventhub_entity
 from homesec_runtime.logs import check_level
 from homesec_runtime.transport import Transport, check_transport
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from homesec_producer.shutdown import ShutdownPlan
 
 
-class ProducerSettings(BaseSettings):
-    """Every knob of the producer. Defaults follow the source documents where they name a value."""
+class ProducerSettings(TokenKeySettings):
+    """Every knob of the producer. Defaults follow the source documents where they name a value. The token
+    keys and limits (``AUTH_KEYS``, ``AUTH_PUBLIC_KEYS``, ``AUTH_MAX_*``, ``AUTH_VERIFIED_CACHE_BYTES``; at
+    least one key is required) are ``homesec_auth.settings.TokenKeySettings``'s."""
 
     # An empty variable counts as unset (an optional Secret key, a blanked override).
     model_config = SettingsConfigDict(
@@ -56,21 +53,13 @@ class ProducerSettings(BaseSettings):
     # the emulator's WebSocket port in the tests). The SDK's custom_endpoint_address.
     eventhub_custom_endpoint_address: str | None = None
 
-    # Token keys (docs/producer.md#tokens), at least one of: HS256 secrets {"key-id": "secret of >= 32
-    # characters"} (development: whoever holds them can mint tokens), and public keys {"key-id": "PEM"}
-    # (ES256 on P-256 or EdDSA on Ed25519: pods can only verify). All verify; key IDs are unique.
-    auth_keys: dict[str, SecretStr] = Field(default_factory=dict)
-    auth_public_keys: dict[str, str] = Field(default_factory=dict)
+    # Token keys (docs/producer.md#tokens): TokenKeySettings. The key ID of AUTH_KEYS that signs (the CLI).
     auth_signing_key_id: str | None = None
     # DEPRECATED: also accept the pre-JWT ``hs1.`` tokens (signed with AUTH_KEYS), until 2027-06-30. Off by
     # default; when on, they pass the same size, canonical-form and lifetime checks as a JWT.
     auth_accept_legacy_tokens: bool = False
-    # A longer Authorization header or token is refused (401) before any decoding.
-    auth_max_token_bytes: int = Field(default=DEFAULT_MAX_TOKEN_BYTES, ge=256, le=65_536)
-    # Longest token lifetime accepted: ``exp - iat`` and ``exp - now`` above it are refused (401).
-    auth_max_token_lifetime_seconds: float = Field(default=DEFAULT_MAX_LIFETIME_SECONDS, gt=0)
 
-    # Slow clients (deadlines.py): a connection whose request line and headers take longer than
+    # Slow clients (homesec_runtime.deadlines): a connection whose request line and headers take longer than
     # HEADER_READ_TIMEOUT_SECONDS (from its first byte, or from the connection's opening) is closed (408 when
     # some of the request came); a body not complete BODY_READ_TIMEOUT_SECONDS after its headers gets 408
     # and frees its slot. Idle keep-alive connections are closed after KEEP_ALIVE_TIMEOUT_SECONDS.
@@ -98,11 +87,6 @@ class ProducerSettings(BaseSettings):
     # payload accelerator (adapters/accelerated_payload.py: a batch's events framed by hand when it is sent)
     # are used when their start-up self-checks prove them byte-identical to the SDK; "off": the SDK's paths.
     accelerators: Literal["auto", "off"] = "auto"
-
-    # Verified tokens remembered (homesec_auth.cache) by SHA-256 digest, never their text: a token seen
-    # again skips its signature check (its expiry is still checked). Bounded in estimated bytes (about
-    # 700 a one-home token, 2.4 KB a 20-home gateway token; 16 MiB: about 20,000 one-home tokens). 0: off.
-    auth_verified_cache_bytes: int = Field(default=DEFAULT_VERIFIED_CACHE_BYTES, ge=0, le=1 << 30)
 
     # Idempotent resends (idempotency.py): the readings this pod acknowledged in the last
     # IDEMPOTENCY_TTL_SECONDS are remembered, at most IDEMPOTENCY_MAX_READINGS of them (about 150 bytes
@@ -145,18 +129,6 @@ class ProducerSettings(BaseSettings):
             eventhub_entity(value.get_secret_value())
         return value
 
-    @field_validator("auth_keys")
-    @classmethod
-    def _secrets_long_enough(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        check_secrets({kid: key.get_secret_value() for kid, key in keys.items()})
-        return keys
-
-    @field_validator("auth_public_keys")
-    @classmethod
-    def _public_keys_usable(cls, keys: dict[str, str]) -> dict[str, str]:
-        check_public_keys(keys)
-        return keys
-
     @model_validator(mode="after")
     def _check_eventhub(self) -> Self:
         """Where to publish: a hub name, and a proxy only with the transport that can use it."""
@@ -182,17 +154,7 @@ class ProducerSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        if not self.auth_keys and not self.auth_public_keys:
-            raise ValueError(
-                "set HOMESEC_PRODUCER_AUTH_PUBLIC_KEYS (JSON {key id: public key PEM}) or "
-                "HOMESEC_PRODUCER_AUTH_KEYS (JSON {key id: HS256 secret}): no token can be verified"
-            )
-        shared = sorted(set(self.auth_keys) & set(self.auth_public_keys))
-        if shared:
-            raise ValueError(
-                f"key IDs {shared} are in both HOMESEC_PRODUCER_AUTH_KEYS and "
-                "HOMESEC_PRODUCER_AUTH_PUBLIC_KEYS"
-            )
+        self.require_token_keys()  # TokenKeySettings: at least one key, no key ID twice
         if self.auth_signing_key_id is not None and self.auth_signing_key_id not in self.auth_keys:
             raise ValueError(
                 "HOMESEC_PRODUCER_AUTH_SIGNING_KEY_ID names no key of HOMESEC_PRODUCER_AUTH_KEYS"

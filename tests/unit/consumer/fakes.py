@@ -15,6 +15,16 @@ from homesec_consumer.ports import AlarmEvent, Position, StoredDoc
 from homesec_domain.rollup import merge_day, status_doc, unpack
 
 
+class Clock:
+    """An injected clock (seconds since the epoch) that moves only when a test sets or advances ``now``."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class MemoryRollupStore:
     """Blobs as a dict of name -> (bytes, etag); conditional writes like Blob's if-match / if-none-match."""
 

@@ -19,17 +19,9 @@ from homesec_domain.fold import FoldConfig
 from homesec_domain.models import Reading, SensorType
 from prometheus_client import CollectorRegistry
 
-from .fakes import MemoryAlarmHub, MemoryCheckpoints, MemoryDeadLetters, MemoryRollupStore
+from .fakes import Clock, MemoryAlarmHub, MemoryCheckpoints, MemoryDeadLetters, MemoryRollupStore
 
 T0 = datetime(2026, 11, 25, 9, 50, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0.timestamp() + 1
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def smoke(home: str, minute: int, state: str, seq: int) -> InboundEvent:
@@ -87,7 +79,7 @@ class Owner:
 
 
 def parts() -> tuple[MemoryRollupStore, MemoryCheckpoints, MemoryAlarmHub, Clock]:
-    clock = Clock()
+    clock = Clock(T0.timestamp() + 1)
     return MemoryRollupStore(), MemoryCheckpoints(), MemoryAlarmHub(clock), clock
 
 

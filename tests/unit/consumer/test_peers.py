@@ -11,7 +11,10 @@ from typing import Any
 from homesec_consumer.adapters.blob import StorageHealth
 from homesec_consumer.adapters.peers import BlobPeers
 
+from .fakes import Clock
+
 PREFIX = "members/telemetry/rollups"
+NOW = 1_796_000_000.0
 
 
 @dataclass
@@ -45,21 +48,13 @@ class MemoryContainer:
         self.blobs.pop(name, None)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_796_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def pod(container: MemoryContainer, name: str, clock: Clock, timeout: float = 5.0) -> BlobPeers:
     c: Any = container
     return BlobPeers(c, PREFIX, name, f"http://{name}:8081", StorageHealth(), timeout, clock)
 
 
 async def test_a_pod_that_owns_nothing_yet_does_not_hide_the_others() -> None:
-    container, clock = MemoryContainer(), Clock()
+    container, clock = MemoryContainer(), Clock(NOW)
     a, b, c = pod(container, "a", clock), pod(container, "b", clock), pod(container, "c", clock)
     await a.announce([])  # just started: nothing claimed yet
     await b.announce(["1", "2"])
@@ -72,7 +67,7 @@ async def test_a_pod_that_owns_nothing_yet_does_not_hide_the_others() -> None:
 
 
 async def test_the_directory_loop_goes_on_after_storage_does_not_answer() -> None:
-    container, clock = MemoryContainer(), Clock()
+    container, clock = MemoryContainer(), Clock(NOW)
     a, b = pod(container, "a", clock), pod(container, "b", clock, timeout=0.05)
     container.blobs[f"{PREFIX}/odd"] = {"url": "http://odd:8081", "updated": "soon"}  # skipped
     await a.announce(["3"])
@@ -90,7 +85,7 @@ async def test_the_directory_loop_goes_on_after_storage_does_not_answer() -> Non
 
 async def test_others_alive_reads_the_directory_now() -> None:
     """Asked at a claim: another pod with a fresh entry (owning something or not) may be sending alarms."""
-    container, clock = MemoryContainer(), Clock()
+    container, clock = MemoryContainer(), Clock(NOW)
     a, b = pod(container, "a", clock), pod(container, "b", clock)
     await a.announce(["1"])
     assert not await a.others_alive()  # alone (its own entry does not count)
@@ -102,7 +97,7 @@ async def test_others_alive_reads_the_directory_now() -> None:
 
 
 async def test_others_alive_assumes_a_pod_when_the_directory_cannot_be_read() -> None:
-    container, clock = MemoryContainer(), Clock()
+    container, clock = MemoryContainer(), Clock(NOW)
     a = pod(container, "a", clock)
 
     async def refuse(name_starts_with: str) -> AsyncIterator[Listed]:

@@ -19,17 +19,9 @@ from homesec_domain.models import Reading, SensorType
 from homesec_domain.rollup import status_doc, unpack
 from prometheus_client import CollectorRegistry
 
-from .fakes import MemoryCheckpoints, MemoryDeadLetters, MemoryRollupStore
+from .fakes import Clock, MemoryCheckpoints, MemoryDeadLetters, MemoryRollupStore
 
 T0 = datetime(2026, 11, 25, 9, 50, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0.timestamp() + 5
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def make(
@@ -38,9 +30,10 @@ def make(
     """A processor owning partition "0" (``initial``: claimed at the initial checkpoint)."""
     store = store or MemoryRollupStore()
     dls, cps, registry = MemoryDeadLetters(), MemoryCheckpoints(), CollectorRegistry()
+    clock = Clock(T0.timestamp() + 5)
     proc = RollupProcessor(
         store, dead_letters=dls, checkpoints=cps, metrics=ConsumerMetrics.create(registry),
-        config=ProcessorConfig(FoldConfig(lateness_ms=120_000), flush_max_homes=max_homes), clock=Clock(),
+        config=ProcessorConfig(FoldConfig(lateness_ms=120_000), flush_max_homes=max_homes), clock=clock,
     )  # fmt: skip
     proc.open_partition("0", initial=initial)
     return proc, store, dls, cps, registry

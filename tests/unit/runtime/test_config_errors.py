@@ -16,9 +16,9 @@ def test_each_field_problem_names_its_variable_and_rule() -> None:
     with pytest.raises(ValidationError) as info:
         settings(port=0, auth_keys={"k1": "secret-too-short"}, max_body_bytes="lots")
     lines = config_problems(info.value, "HOMESEC_PRODUCER_")
-    assert lines == [
-        "HOMESEC_PRODUCER_PORT: Input should be greater than or equal to 1",
+    assert lines == [  # the token keys' fields first (homesec_auth.settings.TokenKeySettings), then the rest
         "HOMESEC_PRODUCER_AUTH_KEYS: the secret of key ID(s) ['k1'] is shorter than 32 characters",
+        "HOMESEC_PRODUCER_PORT: Input should be greater than or equal to 1",
         "HOMESEC_PRODUCER_MAX_BODY_BYTES: Input should be a valid integer, unable to parse string as an "
         "integer",
     ]

@@ -1,31 +1,53 @@
-"""Deadlines for slow clients: the request's headers and its body must arrive in time.
+"""Deadlines for slow clients: a request's headers, and its body, must arrive in time.
 
 uvicorn has no read timeout of its own: a client sending one byte every few seconds would hold its connection
-(and, once its headers are in, an admission slot) for as long as it likes. Two deadlines bound that:
+(and, once its headers are in, whatever the app gives a request) for as long as it likes. Two deadlines bound
+that, each counted in ``request_timeouts_total{phase="headers"|"body"}`` (``request_timeouts_counter``):
 
 - ``header_deadline_protocol`` (uvicorn's httptools protocol, one timer per connection): the request line and
-  headers must be complete ``HEADER_READ_TIMEOUT_SECONDS`` after the connection opened, or after the first
-  byte of a later request on a keep-alive connection. Past it the connection is closed: with a 408 when part
-  of a request came, silently when nothing did (an idle connection that never sent a request).
-- ``BodyDeadlineMiddleware`` (pure ASGI, inside the admission middleware): the body of an ingest request must
-  be complete ``BODY_READ_TIMEOUT_SECONDS`` after its headers. Past it the request is answered **408** with
-  ``Connection: close`` and its admission slot is freed.
+  headers must be complete ``seconds`` after the connection opened, or after the first byte that follows a
+  complete answer on a keep-alive connection (a later request, or the rest of a body the app did not read).
+  Past it the connection is closed: with a 408 when part of a request came, silently when nothing did (an
+  idle connection that never sent a request).
+- ``BodyDeadlineMiddleware`` (pure ASGI): the body of a request to one of ``paths`` must be complete
+  ``seconds`` after its headers. Past it the request is answered **408** with ``Connection: close``.
 
-Both count in ``request_timeouts_total{phase="headers"|"body"}``. Idle keep-alive connections are uvicorn's
-own ``timeout_keep_alive`` (``KEEP_ALIVE_TIMEOUT_SECONDS``).
+Idle keep-alive connections are uvicorn's own ``timeout_keep_alive``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 
 import orjson
+from homesec_domain.errors import HomesecError
+from prometheus_client import CollectorRegistry, Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from homesec_producer.admission import INGEST_PATHS
-from homesec_producer.errors import BodyTimeoutError
-from homesec_producer.metrics import ProducerMetrics
+TIMEOUT_PHASES = ("headers", "body")  # which part of the request did not arrive in time
+
+
+class BodyTimeoutError(HomesecError):
+    """The request body did not arrive within ``seconds`` of its headers (answered 408)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request body did not arrive within {seconds:g} s")
+        self.seconds = seconds
+
+
+def request_timeouts_counter(prefix: str, registry: CollectorRegistry) -> Counter:
+    """``<prefix>request_timeouts_total{phase}``, both phases primed (zeros, not missing series)."""
+    counter = Counter(
+        f"{prefix}request_timeouts",
+        "Requests cut off because their headers or body did not arrive in time, by phase",
+        ["phase"],
+        registry=registry,
+    )
+    for phase in TIMEOUT_PHASES:
+        counter.labels(phase=phase)
+    return counter
 
 
 def _timeout_body(detail: str) -> bytes:
@@ -55,21 +77,21 @@ class _DeadlineReceive:
 
 
 class BodyDeadlineMiddleware:
-    """See the module docstring: 408 for an ingest request whose body is not complete in time."""
+    """See the module docstring: 408 for a request to ``paths`` whose body is not complete in time. The
+    endpoints of ``paths`` must read the whole body before they answer (no response has started then)."""
 
-    def __init__(self, app: ASGIApp, seconds: float, metrics: ProducerMetrics) -> None:
-        self.app, self.seconds, self.metrics = app, seconds, metrics
+    def __init__(self, app: ASGIApp, seconds: float, timeouts: Counter, paths: Collection[str]) -> None:
+        self.app, self.seconds, self.timeouts, self.paths = app, seconds, timeouts, paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in INGEST_PATHS:
+        if scope["type"] != "http" or scope["path"] not in self.paths:
             await self.app(scope, receive, send)
             return
         deadline = asyncio.get_running_loop().time() + self.seconds
         try:
             await self.app(scope, _DeadlineReceive(receive, deadline, self.seconds), send)
         except BodyTimeoutError as exc:
-            # The endpoint reads the whole body before it answers: no response has started.
-            self.metrics.request_timeouts.labels(phase="body").inc()
+            self.timeouts.labels(phase="body").inc()
             body = _timeout_body(str(exc))
             headers = [
                 (b"content-type", b"application/json"),
@@ -89,7 +111,7 @@ def _raw_408(seconds: float) -> bytes:
     return head.encode() + body
 
 
-def header_deadline_protocol(seconds: float, metrics: ProducerMetrics) -> type[HttpToolsProtocol]:
+def header_deadline_protocol(seconds: float, timeouts: Counter) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol with the module docstring's header deadline (``Config(http=...)``)."""
 
     class HeaderDeadlineProtocol(HttpToolsProtocol):
@@ -103,7 +125,7 @@ def header_deadline_protocol(seconds: float, metrics: ProducerMetrics) -> type[H
         def data_received(self, data: bytes) -> None:
             between_requests = self.cycle is None or self.cycle.response_complete
             if self._header_timer is None and between_requests:
-                self._arm()  # the first byte of a later request on a keep-alive connection
+                self._arm()  # the first byte after a complete answer on a keep-alive connection
             self._partial = self._partial or bool(data.strip())
             super().data_received(data)
 
@@ -128,7 +150,7 @@ def header_deadline_protocol(seconds: float, metrics: ProducerMetrics) -> type[H
             self._header_timer = None
             if self.transport.is_closing():
                 return
-            metrics.request_timeouts.labels(phase="headers").inc()
+            timeouts.labels(phase="headers").inc()
             if self._partial:
                 self.transport.write(_raw_408(seconds))
             self.transport.close()
