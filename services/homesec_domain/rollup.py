@@ -16,7 +16,7 @@ import base64
 import struct
 import sys
 from array import array
-from itertools import accumulate, pairwise
+from itertools import accumulate
 from operator import attrgetter
 from typing import Any, NoReturn
 
@@ -38,45 +38,44 @@ STATUS_SCHEMA = "homesec.rollup.status.v1"
 # sensors, window entries, open hours and closed entries.
 _HEAD = struct.Struct("<BBqiqqHIHH")
 _WM, _ARRIVED, _DELTAS = 1, 2, 4
-# A sensor: its ID and state text (a length byte each; _NONE: no text), a byte with its type index (low 4
-# bits) and the _S_* flags, its row, and its value (a double) when it has one. The short row holds last_ts
-# as its distance below the watermark and run_ts below last_ts; _S_RUN: a run without gaps (hi = last_seq,
-# n from lo and hi, lost 0), so only lo follows; else lo, hi, n, lost. The long row holds everything.
+# A sensor: its ID and state text (a length byte each; _NONE: no text), its row, and its value (a double)
+# when it has one. A row starts with its type index (low 4 bits) and the _S_* flags. A short row holds
+# last_ts as its distance below the watermark and run_ts below last_ts; _S_RUN: a run without gaps
+# (hi = last_seq, n from lo and hi, lost 0), so of the run only lo follows. The long row holds any values.
 _S_VALUE, _S_SHORT, _S_RUN = 0x10, 0x20, 0x40
-_S_ROW = struct.Struct("<IiI")  # watermark - last_ts, last_seq, last_ts - run_ts
-_S_LO = struct.Struct("<i")
-_S_GAPS = struct.Struct("<iiII")  # lo, hi, n, lost
-_S_LONG = struct.Struct("<qqqqqII")  # last_ts, last_seq, run_ts, lo, hi, n, lost
+_S_RUN_ROW = struct.Struct("<BIiIi")  # kind, watermark - last_ts, last_seq, last_ts - run_ts, lo
+_S_GAPS_ROW = struct.Struct("<BIiIiiII")  # as _S_RUN_ROW, then hi, n, lost
+_S_LONG_ROW = struct.Struct("<BqqqqqII")  # kind, last_ts, last_seq, run_ts, lo, hi, n, lost
 _VALUE = struct.Struct("<d")
 # The window: its arrivals (_DELTAS: the oldest's age, u32 ms before ``arrived``, then each next one's
 # distance from the one before, u16 ms; else n ages, u32), then n id hashes, then n key hashes (i64 each).
-_AGE, _HASH = 4, 8
+_AGE, _STEP, _HASH = 4, 2, 8
 _U32 = struct.Struct("<I")
-assert array("I").itemsize == _AGE and array("H").itemsize == 2 and array("q").itemsize == _HASH
+assert array("I").itemsize == _AGE and array("H").itemsize == _STEP and array("q").itemsize == _HASH
 assert sys.byteorder == "little"
 # An hour: a flags byte (_H_SHORT; _H_CO, _H_TEMP: that stat follows), the hour (epoch s), the counts by
-# type, 60 minute counts (bytes), the alarm counts, and the stats present. Short form: hour u32, counts
-# and alarms u16, stats (n, total, lo, hi) u32 and i32; long form: i64 hour, u32 counts, i64 stat sums.
+# type, 60 minute counts (bytes), the alarm counts, and the stats present (n, total, lo, hi). Short form:
+# hour u32, counts and alarms u16, stats u32 and i32; long form: hour i64, counts u32, stat sums i64.
 _NT, _NA = len(SENSOR_TYPES), len(ALARM_KINDS)
 _H_SHORT, _H_CO, _H_TEMP = 1, 2, 4
 _H_SHORT_HEAD, _H_LONG_HEAD = struct.Struct(f"<BI{_NT}H"), struct.Struct(f"<Bq{_NT}I")
+_H_SHORT_ROW = struct.Struct(f"<BI{_NT}H60B{_NA}H")  # head, minutes, alarms: one unpack
+_H_LONG_ROW = struct.Struct(f"<Bq{_NT}I60B{_NA}I")
 _H_SHORT_ALARMS, _H_LONG_ALARMS = struct.Struct(f"<{_NA}H"), struct.Struct(f"<{_NA}I")
 _STAT_SHORT, _STAT_LONG = struct.Struct("<Iiii"), struct.Struct("<Iqqq")
+_MINUTES, _ALARMS = 2 + _NT, 62 + _NT
 _STAMP = struct.Struct("<qi")  # a closed entry's rev and stream
-_U16_MAX, _U32_MAX, _I32_MIN, _I32_MAX = 0xFFFF, 0xFFFF_FFFF, -(1 << 31), (1 << 31) - 1
+_U16_MAX, _U32_MAX = 0xFFFF, 0xFFFF_FFFF
 _NONE = 255
-_LEN = [bytes((n,)) for n in range(256)]  # length prefixes and flag bytes; _LEN[_NONE] also marks None
+_LEN = [bytes((n,)) for n in range(256)]  # length prefixes; _LEN[_NONE] also marks None
 _HOUR_OF = attrgetter("hour")
 _CLOSED_KEY = attrgetter("hour", "rev", "stream")
-# ``pack``/``unpack`` run for every touched home in every batch: few struct calls, no object sorting.
+# ``pack``/``unpack`` run for every touched home in every batch: few struct calls, no object sorting; a
+# value out of a short form's range is found by ``struct.error`` (the long form is then used).
 
 
 def _too_long(raw: bytes) -> NoReturn:
     raise ValueError(f"string of {len(raw)} bytes is too long to pack")
-
-
-def _i32(v: int) -> bool:
-    return _I32_MIN <= v <= _I32_MAX
 
 
 def pack(state: HomeState) -> bytes:
@@ -84,15 +83,14 @@ def pack(state: HomeState) -> bytes:
     sensors, window, closed = state.sensors, state.window, state.closed
     wm = 0 if state.watermark is None else state.watermark
     arrived = 0 if state.arrived is None else state.arrived
-    flags = (state.watermark is not None) | (state.arrived is not None) << 1
-    ages = _pack_arrivals(window.arrived, arrived)
-    flags |= _DELTAS if ages[:1] == b"D" else 0
+    deltas, arrivals = _pack_arrivals(window.arrived, arrived)
+    flags = (state.watermark is not None) | (state.arrived is not None) << 1 | deltas
     parts = [
         _HEAD.pack(FORMAT_VERSION, flags, wm, state.stream, state.applied, arrived, len(sensors),
                    len(window), len(state.hours), len(closed))
     ]  # fmt: skip
     _pack_sensors(parts, sensors, wm)
-    parts += [ages[1:], array("q", window.ids).tobytes(), array("q", window.keys).tobytes()]
+    parts += [arrivals, array("q", window.ids).tobytes(), array("q", window.keys).tobytes()]
     for agg in sorted(state.hours.values(), key=_HOUR_OF):
         _pack_hour(parts, agg)
     if closed:
@@ -103,21 +101,27 @@ def pack(state: HomeState) -> bytes:
     return b"".join(parts)
 
 
-def _pack_arrivals(arrivals: list[int], arrived: int) -> bytes:
-    """The window's arrivals, after a marker byte: ``D`` (as deltas) or ``A`` (as ages)."""
-    if not arrivals:
-        return b"A"
-    deltas = [b - a for a, b in pairwise(arrivals)]
-    if 0 <= arrived - arrivals[0] <= _U32_MAX and (
-        not deltas or (min(deltas) >= 0 and max(deltas) <= _U16_MAX)
-    ):
-        return b"D" + _U32.pack(arrived - arrivals[0]) + array("H", deltas).tobytes()
-    return b"A" + array("I", [arrived - a for a in arrivals]).tobytes()
+def _pack_arrivals(arrivals: list[int], arrived: int) -> tuple[int, bytes]:
+    """The window's arrivals: (_DELTAS, the oldest's age and the steps) when they fit, else (0, ages)."""
+    n = len(arrivals)
+    if n and 0 <= arrived - arrivals[0] <= _U32_MAX:
+        steps = [0] * (n - 1)
+        prev = arrivals[0]
+        for i in range(1, n):
+            at = arrivals[i]
+            step = at - prev
+            if step < 0 or step > _U16_MAX:
+                break
+            steps[i - 1] = step
+            prev = at
+        else:
+            return _DELTAS, _U32.pack(arrived - arrivals[0]) + array("H", steps).tobytes()
+    return 0, array("I", [arrived - a for a in arrivals]).tobytes()
 
 
 def _pack_sensors(parts: list[bytes], sensors: dict[str, SensorState], wm: int) -> None:
-    type_index, lengths, append = TYPE_INDEX, _LEN, parts.append
-    row, lo_row, gaps_row, long_row = _S_ROW.pack, _S_LO.pack, _S_GAPS.pack, _S_LONG.pack
+    type_index, lengths, append, value_row = TYPE_INDEX, _LEN, parts.append, _VALUE.pack
+    run_row, gaps_row, long_row = _S_RUN_ROW.pack, _S_GAPS_ROW.pack, _S_LONG_ROW.pack
     for name in sorted(sensors):
         s = sensors[name]
         raw = name.encode()
@@ -129,54 +133,44 @@ def _pack_sensors(parts: list[bytes], sensors: dict[str, SensorState], wm: int) 
             raw = s.last_state.encode()
             append(lengths[len(raw)] if len(raw) < _NONE else _too_long(raw))
             append(raw)
-        kind = type_index[s.sensor_type] | (0 if s.last_value is None else _S_VALUE)
-        last_ts, seq, lo, hi = s.last_ts, s.last_seq, s.lo, s.hi
-        dts, drun = wm - last_ts, last_ts - s.run_ts
-        short = 0 <= dts <= _U32_MAX and 0 <= drun <= _U32_MAX and _i32(seq) and _i32(lo)
-        if short and hi == seq and s.lost == 0 and s.n == _run_n(lo, hi):
-            append(lengths[kind | _S_SHORT | _S_RUN] + row(dts, seq, drun) + lo_row(lo))
-        elif short and _i32(hi) and s.n <= _U32_MAX and s.lost <= _U32_MAX:
-            append(lengths[kind | _S_SHORT] + row(dts, seq, drun) + gaps_row(lo, hi, s.n, s.lost))
-        else:
-            append(lengths[kind] + long_row(last_ts, seq, s.run_ts, lo, hi, s.n, s.lost))
-        if s.last_value is not None:
-            append(_VALUE.pack(s.last_value))
-
-
-def _run_n(lo: int, hi: int) -> int:
-    """The number of sequence numbers of a run without gaps from ``lo`` to ``hi`` (none: -1 to -1)."""
-    return 0 if lo == hi == -1 else hi - lo + 1
-
-
-def _stat_present(st: Stat) -> bool:
-    return bool(st.n or st.total or st.lo or st.hi)
-
-
-def _stat_short(st: Stat) -> bool:
-    return st.n <= _U32_MAX and _i32(st.total) and _i32(st.lo) and _i32(st.hi)
+        value = s.last_value
+        kind = type_index[s.sensor_type] | (0 if value is None else _S_VALUE)
+        last_ts, seq, lo, hi, n, lost = s.last_ts, s.last_seq, s.lo, s.hi, s.n, s.lost
+        try:
+            if hi == seq and lost == 0 and n == (0 if lo == hi == -1 else hi - lo + 1):
+                row = run_row(kind | _S_SHORT | _S_RUN, wm - last_ts, seq, last_ts - s.run_ts, lo)
+            else:
+                row = gaps_row(kind | _S_SHORT, wm - last_ts, seq, last_ts - s.run_ts, lo, hi, n, lost)
+        except struct.error:  # a value out of the short row's range
+            row = long_row(kind, last_ts, seq, s.run_ts, lo, hi, n, lost)
+        append(row)
+        if value is not None:
+            append(value_row(value))
 
 
 def _pack_hour(parts: list[bytes], h: HourAgg) -> None:
-    co, temp, append = h.co, h.temperature, parts.append
-    flags = (_H_CO if _stat_present(co) else 0) | (_H_TEMP if _stat_present(temp) else 0)
-    short = (
-        0 <= h.hour <= _U32_MAX and max(h.counts) <= _U16_MAX and max(h.alarms) <= _U16_MAX
-        and _stat_short(co) and _stat_short(temp)
-    )  # fmt: skip
-    if short:
-        append(_H_SHORT_HEAD.pack(flags | _H_SHORT, h.hour, *h.counts))
-        append(bytes(h.minutes))
-        append(_H_SHORT_ALARMS.pack(*h.alarms))
-        stat = _STAT_SHORT.pack
-    else:
-        append(_H_LONG_HEAD.pack(flags, h.hour, *h.counts))
-        append(bytes(h.minutes))
-        append(_H_LONG_ALARMS.pack(*h.alarms))
-        stat = _STAT_LONG.pack
-    if flags & _H_CO:
-        append(stat(co.n, co.total, co.lo, co.hi))
-    if flags & _H_TEMP:
-        append(stat(temp.n, temp.total, temp.lo, temp.hi))
+    co, temp = h.co, h.temperature
+    has_co, has_temp = (
+        bool(co.n or co.total or co.lo or co.hi),
+        bool(temp.n or temp.total or temp.lo or temp.hi),
+    )
+    flags = (_H_CO if has_co else 0) | (_H_TEMP if has_temp else 0)
+    try:
+        rows = [
+            _H_SHORT_HEAD.pack(flags | _H_SHORT, h.hour, *h.counts), bytes(h.minutes),
+            _H_SHORT_ALARMS.pack(*h.alarms),
+        ]  # fmt: skip
+        if has_co:
+            rows.append(_STAT_SHORT.pack(co.n, co.total, co.lo, co.hi))
+        if has_temp:
+            rows.append(_STAT_SHORT.pack(temp.n, temp.total, temp.lo, temp.hi))
+    except struct.error:  # a value out of the short form's range
+        rows = [_H_LONG_HEAD.pack(flags, h.hour, *h.counts), bytes(h.minutes), _H_LONG_ALARMS.pack(*h.alarms)]
+        if has_co:
+            rows.append(_STAT_LONG.pack(co.n, co.total, co.lo, co.hi))
+        if has_temp:
+            rows.append(_STAT_LONG.pack(temp.n, temp.total, temp.lo, temp.hi))
+    parts += rows
 
 
 def unpack(home_id: str, buf: bytes) -> HomeState:
@@ -190,7 +184,13 @@ def unpack(home_id: str, buf: bytes) -> HomeState:
         raise ValueError(f"unknown packed state version {version} (this version reads 2 and 3)")
     sensors: dict[str, SensorState] = {}
     pos = _unpack_sensors(buf, _HEAD.size, n_sensors, sensors, wm)
-    arrivals, ids_at = _unpack_arrivals(buf, pos, n_window, arrived, flags & _DELTAS != 0)
+    if flags & _DELTAS:
+        ids_at = pos + _AGE + (n_window - 1) * _STEP
+        first = arrived - _U32.unpack_from(buf, pos)[0]
+        arrivals = list(accumulate(array("H", buf[pos + _AGE : ids_at]), initial=first))
+    else:
+        ids_at = pos + n_window * _AGE
+        arrivals = [arrived - age for age in array("I", buf[pos:ids_at])]
     keys_at = ids_at + n_window * _HASH
     end = keys_at + n_window * _HASH
     window = Window(arrivals, array("q", buf[ids_at:keys_at]).tolist(), array("q", buf[keys_at:end]).tolist())
@@ -204,31 +204,14 @@ def unpack(home_id: str, buf: bytes) -> HomeState:
         agg.rev, agg.stream = _STAMP.unpack_from(buf, end)
         end += _STAMP.size
         closed.append(agg)
-    state = HomeState(
-        home_id, wm if flags & _WM else None, stream, applied, arrived if flags & _ARRIVED else None
-    )
-    state.sensors, state.window, state.hours, state.closed = sensors, window, hours, closed
-    return state
-
-
-def _unpack_arrivals(buf: bytes, pos: int, n: int, arrived: int, deltas: bool) -> tuple[list[int], int]:
-    """The window's arrival times, and where the id hashes start."""
-    if not deltas:
-        end = pos + n * _AGE
-        return [arrived - age for age in array("I", buf[pos:end])], end
-    end = pos + _AGE + (n - 1) * 2
-    first = arrived - _U32.unpack_from(buf, pos)[0]
-    return list(accumulate(array("H", buf[pos + _AGE : end]), initial=first)), end
+    return HomeState(
+        home_id, wm if flags & _WM else None, stream, applied, arrived if flags & _ARRIVED else None,
+        sensors, window, hours, closed,
+    )  # fmt: skip
 
 
 def _unpack_sensors(buf: bytes, pos: int, count: int, sensors: dict[str, SensorState], wm: int) -> int:
-    types = SENSOR_TYPES
-    row, lo_row, gaps_row, long_row = (
-        _S_ROW.unpack_from,
-        _S_LO.unpack_from,
-        _S_GAPS.unpack_from,
-        _S_LONG.unpack_from,
-    )
+    types, run_row, gaps_row, long_row = SENSOR_TYPES, _S_RUN_ROW, _S_GAPS_ROW, _S_LONG_ROW
     for _ in range(count):
         end = pos + 1 + buf[pos]
         name = buf[pos + 1 : end].decode()
@@ -239,22 +222,22 @@ def _unpack_sensors(buf: bytes, pos: int, count: int, sensors: dict[str, SensorS
             pos = end + 1 + n_text
             text = buf[end + 1 : pos].decode()
         kind = buf[pos]
-        if kind & _S_SHORT:
-            dts, last_seq, drun = row(buf, pos + 1)
+        if kind & _S_RUN:
+            _, dts, last_seq, drun, lo = run_row.unpack_from(buf, pos)
+            last_ts, hi, lost = wm - dts, last_seq, 0
+            run_ts, n = last_ts - drun, 0 if lo == last_seq == -1 else last_seq - lo + 1
+            pos += run_row.size
+        elif kind & _S_SHORT:
+            _, dts, last_seq, drun, lo, hi, n, lost = gaps_row.unpack_from(buf, pos)
             last_ts = wm - dts
             run_ts = last_ts - drun
-            if kind & _S_RUN:
-                (lo,) = lo_row(buf, pos + 13)
-                hi, n, lost, pos = last_seq, _run_n(lo, last_seq), 0, pos + 17
-            else:
-                lo, hi, n, lost = gaps_row(buf, pos + 13)
-                pos += 29
+            pos += gaps_row.size
         else:
-            last_ts, last_seq, run_ts, lo, hi, n, lost = long_row(buf, pos + 1)
-            pos += 1 + _S_LONG.size
+            _, last_ts, last_seq, run_ts, lo, hi, n, lost = long_row.unpack_from(buf, pos)
+            pos += long_row.size
         value: float | None = None
         if kind & _S_VALUE:
-            (value,) = _VALUE.unpack_from(buf, pos)
+            value = _VALUE.unpack_from(buf, pos)[0]
             pos += 8
         sensors[name] = SensorState(
             types[kind & 0x0F], last_ts, last_seq, text, value, run_ts, lo, hi, n, lost
@@ -264,15 +247,10 @@ def _unpack_sensors(buf: bytes, pos: int, count: int, sensors: dict[str, SensorS
 
 def _unpack_hour(buf: bytes, pos: int) -> tuple[HourAgg, int]:
     flags = buf[pos]
-    if flags & _H_SHORT:
-        head, alarms, stat = _H_SHORT_HEAD, _H_SHORT_ALARMS, _STAT_SHORT
-    else:
-        head, alarms, stat = _H_LONG_HEAD, _H_LONG_ALARMS, _STAT_LONG
-    f = head.unpack_from(buf, pos)
-    pos += head.size
-    minutes = list(buf[pos : pos + 60])
-    agg = HourAgg(f[1], list(f[2:]), minutes, list(alarms.unpack_from(buf, pos + 60)))
-    pos += 60 + alarms.size
+    row, stat = (_H_SHORT_ROW, _STAT_SHORT) if flags & _H_SHORT else (_H_LONG_ROW, _STAT_LONG)
+    f = row.unpack_from(buf, pos)
+    agg = HourAgg(f[1], list(f[2:_MINUTES]), list(f[_MINUTES:_ALARMS]), list(f[_ALARMS:]))
+    pos += row.size
     if flags & _H_CO:
         agg.co = Stat(*stat.unpack_from(buf, pos))
         pos += stat.size
