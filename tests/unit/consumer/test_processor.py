@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from homesec_consumer import snapshot
 from homesec_consumer.errors import PartitionFencedError, SnapshotFormatError
 from homesec_consumer.metrics import ConsumerMetrics
 from homesec_consumer.partition import InboundEvent
@@ -17,10 +16,9 @@ from homesec_consumer.processor import ProcessorConfig, RollupProcessor
 from homesec_domain.events import encode_reading
 from homesec_domain.fold import FoldConfig, HomeState
 from homesec_domain.models import Reading, SensorType
-from homesec_domain.rollup import FORMAT_VERSION, status_doc, unpack
+from homesec_domain.rollup import status_doc, unpack
 from prometheus_client import CollectorRegistry
 
-from ..domain.packed_v2_writer import pack_v2
 from .fakes import MemoryCheckpoints, MemoryDeadLetters, MemoryRollupStore
 
 T0 = datetime(2026, 11, 25, 9, 50, tzinfo=UTC)
@@ -212,27 +210,6 @@ async def test_new_owner_replaying_from_an_old_checkpoint_writes_identical_blobs
         assert blobs(store) == blobs(reference)
 
 
-async def test_a_snapshot_of_the_previous_version_is_migrated_on_read() -> None:
-    """A snapshot whose homes hold packed states of format 2 (the previous version's): the next owner reads
-    them, carries on exactly, and its own snapshot holds format 3."""
-    specs = [(f"h{i % 3}", m) for m in range(0, 90, 3) for i in range(3)]
-    reference = await straight(specs)
-    store = MemoryRollupStore()
-    first, _, _, _, _ = make(store)
-    evs = events(specs)
-    await first.handle_batch("0", evs[:40])
-    await first.flush_all()
-    body, etag = store.blobs["state/0.state"]
-    header, homes = snapshot.decode(body)
-    old = {home_id: pack_v2(unpack(home_id, packed)) for home_id, packed in homes.items()}
-    store.blobs["state/0.state"] = (snapshot.encode(header, old), etag)
-    second, _, _, _, _ = make(store, initial=False)
-    await second.handle_batch("0", evs[30:])  # from a checkpoint older than the snapshot
-    await second.flush_all()
-    assert blobs(store) == blobs(reference)
-    assert {packed[0] for packed in store.homes().values()} == {FORMAT_VERSION}
-
-
 async def test_closed_hours_move_to_day_documents_and_the_status_view() -> None:
     proc, store, _, _, _ = make()
     await proc.handle_batch("0", events([("h1", 5), ("h1", 9), ("h1", 15)]))  # 09:55, 09:59, 10:05
@@ -360,6 +337,8 @@ async def test_a_snapshot_not_in_format_3_is_refused_with_a_clear_error() -> Non
 
 
 def test_home_state_round_trips_through_a_snapshot() -> None:
+    from homesec_consumer import snapshot
+
     header = snapshot.SnapshotHeader("3", Position(7, "70"), 1234, True, ["h1"], [])
     homes = {"h1": b"x" * 300, "h-\u00e9": b""}
     assert snapshot.decode(snapshot.encode(header, homes)) == (header, homes)
