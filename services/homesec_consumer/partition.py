@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from homesec_domain.alarms import AlarmTransition, sensor_alarm, transition
-from homesec_domain.fold import FoldConfig, HomeState, HourAgg, Outcome, fold, to_ms
+from homesec_domain.alarms import AlarmTransition, transition
+from homesec_domain.fold import NO_CHANGE, RAISED, FoldConfig, HomeState, HourAgg, Outcome, fold, to_ms
 from homesec_domain.models import Reading
 from homesec_domain.rollup import pack, status_doc, unpack
 
@@ -147,7 +147,7 @@ class PartitionState:
         work: dict[str, HomeState] = {}
         gaps_before: dict[str, int] = {}
         result = BatchResult()
-        last, config, stream, ppm = self.last, self.config, self.stream, self.co_alarm_ppm
+        last, config, stream = self.last, self.config, self.stream
         if items:
             self.last_enqueued_ms = items[-1][0].enqueued_ms
         for event, reading in items:
@@ -160,8 +160,6 @@ class PartitionState:
                 packed = self.homes.get(home_id)  # absent: a new home (or migrated by the caller already)
                 home = work[home_id] = HomeState(home_id) if packed is None else unpack(home_id, packed)
                 gaps_before[home_id] = home.gaps
-            sensor = home.sensors.get(reading.sensor_id)
-            was = sensor is not None and sensor_alarm(sensor, ppm)
             arrived = event.enqueued_ms if event.enqueued_ms is not None else to_ms(reading.ts)
             outcome = fold(home, reading, config, stream, last.sequence_number, arrived)
             if outcome is _DUPLICATE:
@@ -171,9 +169,11 @@ class PartitionState:
             else:
                 result.accepted += 1
                 result.late += outcome is _LATE
-                sensor = home.sensors[reading.sensor_id]
-                if sensor_alarm(sensor, ppm) != was:
-                    self._alarm(result, transition(home_id, reading.sensor_id, sensor, not was), event)
+                change = home.alarm_change
+                if change != NO_CHANGE:
+                    sensor = home.sensors[reading.sensor_id]
+                    found = transition(home_id, reading.sensor_id, sensor, change == RAISED)
+                    self._alarm(result, found, event)
                 if self.changed_first_ms is None:
                     self.changed_first_ms = event.enqueued_ms
         self.last = last

@@ -12,7 +12,8 @@ every flush interval when anything changed (docs/consumer.md#state-snapshots). L
   ``enqueued_ms``, ``first_attempt_ms``), ``alarms_since_ms`` (no alarm of an event after the snapshot's
   position can have reached the alarms hub before this time: ``homesec_consumer.alarm_outbox``);
 - one record per home: a 2-byte home ID length, the ID (UTF-8), a 4-byte state length and the packed state
-  (``homesec_domain.rollup.pack``).
+  (``homesec_domain.rollup.pack``: packed state format 3; ``unpack`` also reads the previous version's
+  format 2, so the records of a snapshot written before format 3 are migrated on read).
 """
 
 from __future__ import annotations

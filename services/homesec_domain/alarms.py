@@ -18,20 +18,14 @@ from typing import Any
 
 import orjson
 
-from homesec_domain.fold import ALARM_KINDS, SensorState
-from homesec_domain.models import SensorType
+from homesec_domain.fold import SensorState, alarm_of
 
 ALARM_SCHEMA = 1
 
 
 def sensor_alarm(s: SensorState, co_alarm_ppm: float) -> bool:
     """Whether a sensor's newest reading is an alarm."""
-    if s.last_state == "alarm":
-        return True
-    value = s.last_value
-    if value is None or s.sensor_type not in ALARM_KINDS:
-        return False
-    return value >= (co_alarm_ppm if s.sensor_type is SensorType.CO else 1.0)
+    return alarm_of(s.sensor_type, s.last_state, s.last_value, co_alarm_ppm)
 
 
 @dataclass(frozen=True, slots=True)

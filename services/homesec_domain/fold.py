@@ -40,6 +40,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE_MS = 60_000
 MINUTE_CAP = 255
 UNSTAMPED = -1
+NO_CHANGE, RAISED, CLEARED = 0, 1, 2  # ``HomeState.alarm_change``
 
 
 class Outcome(enum.Enum):
@@ -136,6 +137,8 @@ class HomeState:
     hours: dict[int, HourAgg] = field(default_factory=dict)
     closed: list[HourAgg] = field(default_factory=list)  # closed hours and amendments, not yet in a day blob
     restarts: int = 0  # transient (never packed): sensor restarts seen since this object was built
+    # Transient: the alarm transition the last ``fold`` made (RAISED, CLEARED or NO_CHANGE) of its sensor.
+    alarm_change: int = 0
 
     @property
     def gaps(self) -> int:
@@ -158,13 +161,19 @@ class HomeState:
 
 
 def is_alarm(reading: Reading, config: FoldConfig) -> bool:
-    if reading.state == "alarm":
+    return alarm_of(reading.sensor_type, reading.state, reading.value, config.co_alarm_ppm)
+
+
+def alarm_of(sensor_type: SensorType, state: str | None, value: float | None, co_alarm_ppm: float) -> bool:
+    """The alarm rule (docs/consumer.md#alarms): ``state`` "alarm", or a value at or above its kind's
+    threshold (CO: ``co_alarm_ppm``; glass break, smoke: 1)."""
+    if state == "alarm":
         return True
-    if reading.value is None:
+    if value is None:
         return False
-    if reading.sensor_type is SensorType.CO:
-        return reading.value >= config.co_alarm_ppm
-    return reading.sensor_type in ALARM_KINDS and reading.value >= 1
+    if sensor_type is SensorType.CO:
+        return value >= co_alarm_ppm
+    return sensor_type in ALARM_KINDS and value >= 1
 
 
 def fold(
@@ -172,6 +181,7 @@ def fold(
 ) -> Outcome:
     """Apply one reading of ``state.home_id``; return what became of it."""
     if position <= state.applied and stream == state.stream and stream >= 0:
+        state.alarm_change = NO_CHANGE
         return Outcome.REDELIVERED
     state.stream, state.applied = stream, position
     if state.arrived is None or arrived > state.arrived:
@@ -182,30 +192,37 @@ def fold(
     idh = id_hash(reading.reading_id)
     keyh = key_hash(reading.sensor_id, seq, ts) if seq >= 0 else 0
     if state.window.holds(idh, keyh):
+        state.alarm_change = NO_CHANGE
         return Outcome.DUPLICATE
     state.window.add(arrived, idh, keyh)
-    _apply_sensor(state, reading, ts, seq)
-    late = _apply_hour(state, reading, ts, config)
+    alarm = is_alarm(reading, config)  # evaluated once: for the sensor's transition and the hour's count
+    state.alarm_change = _apply_sensor(state, reading, ts, seq, alarm, config.co_alarm_ppm)
+    late = _apply_hour(state, reading, ts, config, alarm)
     if state.watermark is None or ts > state.watermark:
         state.watermark = ts
         _close_hours(state, ts - config.lateness_ms)
     return Outcome.LATE if late else Outcome.ACCEPTED
 
 
-def _apply_sensor(state: HomeState, reading: Reading, ts: int, seq: int) -> None:
+def _apply_sensor(state: HomeState, reading: Reading, ts: int, seq: int, alarm: bool, ppm: float) -> int:
+    """Update the reading's sensor; return the alarm transition it makes (``alarm``: the reading's own)."""
     current = state.sensors.get(reading.sensor_id)
     if current is None:
         state.sensors[reading.sensor_id] = SensorState(
             reading.sensor_type, ts, seq, reading.state, reading.value, ts, seq, seq, 1 if seq >= 0 else 0
         )
-        return
+        return RAISED if alarm else NO_CHANGE
     if seq >= 0:
         _count_seq(state, current, ts, seq)
     if ts > current.last_ts or (  # the usual case: a newer reading (the key's first field decides)
         ts == current.last_ts and _last_key(ts, seq, reading.state, reading.value) > current.key()
     ):
+        was = alarm_of(current.sensor_type, current.last_state, current.last_value, ppm)
         current.sensor_type, current.last_ts, current.last_seq = reading.sensor_type, ts, seq
         current.last_state, current.last_value = reading.state, reading.value
+        if alarm != was:
+            return RAISED if alarm else CLEARED
+    return NO_CHANGE  # a late reading never changes the newest one, so never an alarm
 
 
 def _count_seq(state: HomeState, s: SensorState, ts: int, seq: int) -> None:
@@ -224,7 +241,7 @@ def _count_seq(state: HomeState, s: SensorState, ts: int, seq: int) -> None:
     # else: a reading from before the current run: counted in its hour, not in the run's gap accounting
 
 
-def _apply_hour(state: HomeState, reading: Reading, ts: int, config: FoldConfig) -> bool:
+def _apply_hour(state: HomeState, reading: Reading, ts: int, config: FoldConfig, alarm: bool) -> bool:
     """Add the reading to its hour; True when that hour had already closed (an amendment)."""
     hour_ms = ts - ts % HOUR_MS
     agg = state.hours.get(hour_ms // 1000)
@@ -238,9 +255,9 @@ def _apply_hour(state: HomeState, reading: Reading, ts: int, config: FoldConfig)
     agg.counts[TYPE_INDEX[reading.sensor_type]] += 1
     minute = (ts - hour_ms) // MINUTE_MS
     agg.minutes[minute] = min(agg.minutes[minute] + 1, MINUTE_CAP)
-    alarm = ALARM_INDEX.get(reading.sensor_type)
-    if alarm is not None and is_alarm(reading, config):
-        agg.alarms[alarm] += 1
+    kind = ALARM_INDEX.get(reading.sensor_type)
+    if kind is not None and alarm:
+        agg.alarms[kind] += 1
     if reading.value is not None:
         if reading.sensor_type is SensorType.CO:
             agg.co.add(to_milli(reading.value))

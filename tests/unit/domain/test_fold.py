@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from homesec_domain.fold import UNSTAMPED, FoldConfig, HomeState, Outcome, fold, to_ms
+from homesec_domain.fold import (
+    CLEARED,
+    NO_CHANGE,
+    RAISED,
+    UNSTAMPED,
+    FoldConfig,
+    HomeState,
+    Outcome,
+    fold,
+    to_ms,
+)
 from homesec_domain.models import SensorType
 from homesec_domain.rollup import pack, status_doc, unpack
 
@@ -170,3 +180,20 @@ def test_equal_timestamps_resolve_the_same_way_in_either_order() -> None:
     b = reading("door-1", SensorType.DOOR, 10, state="closed")
     assert fold_all([a, b], CFG).sensors == fold_all([b, a], CFG).sensors
     assert fold_all([b, a], CFG).sensors["door-1"].last_state == "open"
+
+
+def test_the_fold_reports_each_alarm_transition_once() -> None:
+    log = Log(HomeState("home-1"), CFG)
+    ok, alarm = reading("smoke-1", SensorType.SMOKE, 10, state="ok"), reading("smoke-1", SensorType.SMOKE, 20)
+    steps = [
+        (ok, NO_CHANGE),
+        (alarm, RAISED),
+        (alarm, NO_CHANGE),  # the second: a duplicate
+        (reading("smoke-1", SensorType.SMOKE, 15, state="ok"), NO_CHANGE),  # late: not the newest reading
+        (reading("smoke-1", SensorType.SMOKE, 30, state="ok"), CLEARED),
+        (reading("co-1", SensorType.CO, 31, value=49.9), NO_CHANGE),
+        (reading("co-1", SensorType.CO, 32, value=50.0), RAISED),
+        (reading("gb-1", SensorType.GLASS_BREAK, 33, value=1.0), RAISED),  # a new sensor, in alarm at once
+    ]
+    assert [(log.deliver(r), log.state.alarm_change)[1] for r, _ in steps] == [want for _, want in steps]
+    assert fold(log.state, ok, CFG, 0, 1, 0) is Outcome.REDELIVERED and log.state.alarm_change == NO_CHANGE
