@@ -68,7 +68,7 @@ class Deployment:
         }  # fmt: skip
         for i in (1, 2):
             producer = ProducerProcess(self.emulator, self.logs, fast=False)
-            producer.proc.name = f"producer-{i}"
+            producer.proc.name, producer.proc.log_path = f"producer-{i}", self.logs / f"producer-{i}.log"
             self.producers[f"producer-{i}"] = producer
             self.consumers[f"consumer-{i}"] = self.stack.consumer(f"consumer-{i}", **consumer_env)
         for name, proc in self.services().items():

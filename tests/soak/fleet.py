@@ -29,7 +29,7 @@ from homesec_domain.models import Reading, SensorType
 SENSORS = (("door-1", SensorType.DOOR), ("window-1", SensorType.WINDOW), ("motion-1", SensorType.MOTION),
            ("smoke-1", SensorType.SMOKE), ("temp-1", SensorType.TEMPERATURE))  # fmt: skip
 SMOKE = 3
-ALARM_CHANCE = 0.004  # of a smoke reading reporting "alarm" (the next one clears it)
+ALARM_CHANCE = 0.01  # of a smoke reading reporting "alarm" (the next one clears it)
 RETRYABLE = (0, 429, 503)
 GIVE_UP_S = 180.0  # after the load stops, a reading still unacknowledged this long is given up
 
