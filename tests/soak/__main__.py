@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .report import plot, section, table
-from .run import SoakConfig, run_soak
+from .run import SoakConfig, load_result, run_soak
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTED_MINUTES = 60  # --write refuses shorter runs: the documented figures are the full run's
@@ -31,13 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="default .cache/soak/<UTC time>")
     p.add_argument("--write", type=Path, default=None, help="replace this file's 'Soak' section (60+ min)")
     p.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "soak.png", help="with --write")
+    p.add_argument("--from", dest="source", type=Path, default=None, help="report a finished run's --out")
     a = p.parse_args(argv)
-    out = a.out or ROOT / ".cache" / "soak" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    cfg = SoakConfig(a.minutes, a.homes, out.resolve(), a.partitions, a.throughput_units, a.interval)
-    print(
-        f"soak: {a.minutes:g} min, {a.homes} homes; data, logs, soak.csv, soak.png in {cfg.out}", flush=True
-    )
-    result = run_soak(cfg)
+    if a.source is not None:
+        result = load_result(a.source.resolve())
+        cfg, a.minutes = result.config, result.config.minutes
+    else:
+        out = a.out or ROOT / ".cache" / "soak" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        cfg = SoakConfig(a.minutes, a.homes, out.resolve(), a.partitions, a.throughput_units, a.interval)
+        print(f"soak: {a.minutes:g} min, {a.homes} homes; data, logs, CSV, PNG in {cfg.out}", flush=True)
+        result = run_soak(cfg)
     plot(result, cfg.out / "soak.png")
     print(table(result), flush=True)
     if a.write is not None:

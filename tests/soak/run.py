@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -112,6 +113,19 @@ async def _run(d: Deployment, cfg: SoakConfig, started: datetime) -> SoakResult:
     goals = evaluate(verdict, rec.rows, happened, warm_up_seconds(cfg.minutes), total, cfg.interval)
     return SoakResult(cfg, started, shift.total_seconds(), verdict, goals, happened, rec.rows,
                       {str(k): v for k, v in sorted(fleet.stats.statuses.items())}, fleet.sent)  # fmt: skip
+
+
+def load_result(out: Path) -> SoakResult:
+    """A finished run read back from its ``summary.json`` and ``soak.csv``, its goals evaluated again."""
+    doc = orjson.loads((out / "summary.json").read_bytes())
+    cfg = SoakConfig(**{**doc["config"], "out": out})
+    with (out / "soak.csv").open(newline="") as f:
+        rows: list[dict[str, Any]] = [{**r, "t_s": float(r["t_s"])} for r in csv.DictReader(f)]
+    verdict = Verdict(**doc["verdict"])
+    happened = [Happened(**{**h, "expected": tuple(h.get("expected", ()))}) for h in doc["happened"]]
+    goals = evaluate(verdict, rows, happened, warm_up_seconds(cfg.minutes), cfg.minutes * 60, cfg.interval)
+    return SoakResult(cfg, datetime.fromisoformat(doc["started"]), doc["shift_s"], verdict, goals, happened,
+                      rows, doc["statuses"], doc["sent"])  # fmt: skip
 
 
 def run_soak(cfg: SoakConfig) -> SoakResult:
