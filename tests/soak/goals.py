@@ -143,7 +143,7 @@ def strict_goals(v: Verdict, rows: list[dict[str, Any]]) -> list[Goal]:
              + (f", e.g. {v.rollup_mismatches[:2]}" if v.rollup_mismatches else "")),
         Goal("0 5xx (other than 503 + Retry-After)", five == 0, f"{five} other 5xx"),
         Goal("alarms exactly once in the hub", not v.alarm_problems,
-             f"{v.alarms_expected} expected, {v.alarms_in_hub} in the hub; " + "; ".join(v.alarm_problems)),
+             "; ".join([f"{v.alarms_expected} expected, {v.alarms_in_hub} in the hub", *v.alarm_problems])),
         Goal("alarms visible in the status API", not v.status_problems, statuses),
         Goal("checkpoints reached every event", not v.caught_up, v.caught_up or "all partitions"),
     ]  # fmt: skip

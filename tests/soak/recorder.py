@@ -108,7 +108,8 @@ class Recorder:
 
     async def sample(self) -> dict[str, Any]:
         now = time.monotonic()
-        row: dict[str, Any] = {"t_s": round(now - self.started, 1), "disruption": self.label}
+        row: dict[str, Any] = {"t_s": round(now - self.started, 1), "disruption": self.label,
+                               "load_avg_1m": os.getloadavg()[0]}  # fmt: skip
         row.update(await asyncio.to_thread(self._processes, now))
         latencies = self.fleet.stats.take_latencies()
         row["client_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 1)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-import os
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,29 +99,52 @@ def plot(result: SoakResult, path: Path) -> None:
     plt.close(fig)
 
 
+def _mean(rows: list[dict[str, Any]], column: str) -> float | None:
+    values = _series(rows, column)[1]
+    return sum(values) / len(values) if values else None
+
+
+def _machine(result: SoakResult) -> str:
+    """The CPU the soak's processes used and, when recorded, the machine's load average."""
+    names = (*SERVICES, *OTHERS, "blob-proxy", "front", "prometheus")
+    cpu = {n: _mean(result.rows, f"{n}_cpu_pct") for n in names}
+    used = ", ".join(f"{n} {c:.0f}%" for n, c in cpu.items() if c is not None)
+    total = sum(c for c in cpu.values() if c is not None)
+    load = _series(result.rows, "load_avg_1m")[1]
+    seen = f"load average (1 min) {min(load):.1f} to {max(load):.1f}" if load else "load average not recorded"
+    return f"the soak's processes used {total:.0f}% of a core on average ({used}); {seen}"
+
+
+def _answers(statuses: dict[str, int]) -> str:
+    return "; ".join(f"{'no answer' if k == '0' else k}: {n:,}" for k, n in statuses.items())
+
+
 def section(result: SoakResult, command: str, png: str) -> str:
     cfg, v = result.config, result.verdict
     events = "; ".join(
         f"{h.label} at {h.start / 60:.1f} min ({h.end - h.start:.0f} s)" for h in result.happened
     )
-    load = os.getloadavg()
-    return f"""{HEAD}
-
-A day in the life of the pipeline, verified from the outside: `{command}` (`make soak`, `SOAK_MINUTES=60`;
-method in [operations](operations.md#soak-test)). Started {result.started:%Y-%m-%d %H:%M} UTC on this machine
-(2 cores, shared with other engineers' test runs: load average {load[0]:.1f} at the end), {cfg.homes:,} homes,
-each sensor posting one reading a minute (5 readings/home/min, {result.sent:,} readings sent,
-{v.acknowledged:,} acknowledged); the emulator with {cfg.partitions} partitions throttling at
-{cfg.throughput_units} TU; 2 producers behind a round-robin front, 2 consumers (production settings,
-`FLUSH_MAX_HOMES` scaled to the homes per partition of 100,000 homes), Azurite behind the counting Blob proxy,
-Prometheus with deploy/prometheus/rules.yaml. The readings' clock starts {result.shift_s / 3600:.2f} h in the
-past, a few minutes before midnight UTC: the run crosses a day (and hour) boundary. Disruptions: {events}.
-
-Answers the fleet got (status: count, 0 = no answer): {result.statuses}. In the hub: {v.hub_events:,} events,
-{v.hub_duplicates:,} acknowledged readings twice (dropped by the consumer), {v.unacknowledged_in_hub:,}
-never acknowledged; alarm transitions: {v.alarms_expected} expected, {v.alarms_in_hub} in the alarms hub.
-
-{markdown_table(result)}
-
-![soak]({png})
-"""
+    blob = _mean(result.rows, "blob_requests_per_s") or 0.0
+    paragraphs = [
+        f"""A day in the life of the pipeline, verified from the outside: `{command}` (`SOAK_MINUTES=60`;
+method, goals and how to read the output in [operations](operations.md#soak-test)). Started
+{result.started:%Y-%m-%d %H:%M} UTC on this machine: 2 cores shared with other engineers' test runs, which
+the figures include ({_machine(result)}).""",
+        f"""{cfg.homes:,} homes, each of their five sensors posting one reading a minute at the home's own
+second (5 readings/home/min: {result.sent:,} readings sent, {v.acknowledged:,} acknowledged), through a
+round-robin front to 2 producers; 2 consumers with production settings (`FLUSH_MAX_HOMES` scaled to the
+homes per partition of 100,000 homes over 32 partitions); the emulator with {cfg.partitions} partitions
+throttling at {cfg.throughput_units} TU (the smallest count: the fleet uses under a tenth of it, so only
+bursts are throttled); Azurite behind the counting Blob proxy ({blob:.1f} requests/s on average);
+Prometheus evaluating deploy/prometheus/rules.yaml. The readings' clock runs {result.shift_s / 3600:.2f} h
+behind, starting a few minutes before midnight UTC: the run crosses a day (and hour) boundary.
+Disruptions: {events}.""",
+        f"""Answers the fleet got: {_answers(result.statuses)} (a request without an answer is resent). In
+the telemetry hub: {v.hub_events:,} events, {v.hub_duplicates:,} acknowledged readings twice (the consumer
+drops the copy), {v.unacknowledged_in_hub:,} never acknowledged. Alarm transitions: {v.alarms_expected}
+expected, {v.alarms_in_hub} in the alarms hub.""",
+    ]
+    text = "\n\n".join(
+        textwrap.fill(" ".join(para.split()), 110, break_on_hyphens=False) for para in paragraphs
+    )
+    return f"{HEAD}\n\n{text}\n\n{markdown_table(result)}\n\n![soak]({png})\n"
