@@ -74,7 +74,8 @@ class Deployment:
         for name, proc in self.services().items():
             self._started.append(name)
             self._start_service(proc)
-        self.front = FrontProcess([p.port for p in self.producers.values()], log_dir=self.logs).start()
+        backends: dict[int, int | None] = {p.port: p.admin_port for p in self.producers.values()}
+        self.front = FrontProcess(backends, log_dir=self.logs).start()
         self._started.append("front")
         self.prometheus = PrometheusServer(
             self.root / "prometheus", self.targets(), scrape_interval=self.scrape_interval,
