@@ -40,9 +40,11 @@ class Disruption:
     @property
     def expected_alerts(self) -> tuple[str, ...]:
         """Alerts whose rule must turn true (pending) during this disruption or its ``ALERT_GRACE_S``: a
-        consumer that stops leaves its partitions without a live owner until another claims them. None may
-        fire: every rule's ``for`` outlasts these disruptions."""
-        if self.target.startswith("consumer"):
+        killed consumer leaves its partitions without a live owner until its claims expire
+        (``OWNERSHIP_EXPIRATION_SECONDS``, 60 s). A graceful stop releases them for the other consumer to
+        claim within a load-balancing interval, too briefly for a 5 s scrape to be sure to see. None is
+        expected to fire: every rule's ``for`` outlasts these disruptions."""
+        if self.kind == "kill" and self.target.startswith("consumer"):
             return ("HomesecConsumerPartitionsUnowned",)
         return ()
 
