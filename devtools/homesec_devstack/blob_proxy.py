@@ -2,6 +2,8 @@
 HTTP request by what it touches in the consumer's layout (docs/consumer.md) and by method, then forwards it
 unchanged. Point a service's ``BlobEndpoint`` at the proxy's port; read the counts from its stats port
 (``GET /``: JSON ``{"requests": {"<kind>|<action>|<METHOD>": n}, "bytes": {...}}``, request body bytes).
+``POST /stall?seconds=N`` on the stats port makes the proxy hang for N seconds: every request that arrives
+meanwhile waits, unanswered, until the stall ends (a Blob endpoint that stops answering), then goes on.
 
 ``python -m homesec_devstack.blob_proxy --upstream-port 10000 --port 10100 --stats-port 10101``
 (``BlobProxyProcess`` starts it as a child process, as the benchmarks do).
@@ -149,6 +151,12 @@ class BlobProxy:
     def __init__(self, upstream_port: int, layout: BlobLayout = BlobLayout()) -> None:
         self.upstream_port = upstream_port
         self.counts = Counts(layout)
+        self.stalled_until = 0.0  # event-loop time
+
+    async def _stall(self) -> None:
+        left = self.stalled_until - asyncio.get_running_loop().time()
+        if left > 0:
+            await asyncio.sleep(left)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -165,6 +173,7 @@ class BlobProxy:
                 headers = {
                     k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:] if h)
                 }
+                await self._stall()
                 up_writer.write(head)
                 size = await _copy_body(reader, up_writer, headers)
                 await up_writer.drain()
@@ -180,7 +189,11 @@ class BlobProxy:
 
     async def stats(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            await reader.readuntil(b"\r\n\r\n")
+            head = await reader.readuntil(b"\r\n\r\n")
+            method, target = head.decode("latin-1").split(" ")[:2]
+            if method == "POST" and urlsplit(target).path == "/stall":
+                seconds = float(parse_qs(urlsplit(target).query).get("seconds", ["0"])[0])
+                self.stalled_until = asyncio.get_running_loop().time() + seconds
             body = orjson.dumps(self.counts.doc())
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
                          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
@@ -219,6 +232,16 @@ class BlobProxyProcess:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.stats_port}/", timeout=10) as resp:
             doc: dict[str, Any] = orjson.loads(resp.read())
             return doc
+
+    def stall(self, seconds: float) -> None:
+        """Hang every Blob request for ``seconds`` from now (those arriving meanwhile wait until then)."""
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.stats_port}/stall?seconds={seconds}", method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
+            pass
 
     def __enter__(self) -> BlobProxyProcess:
         return self.start()

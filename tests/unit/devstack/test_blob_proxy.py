@@ -86,3 +86,29 @@ async def test_counts_requests_at_the_wire_and_forwards_them_unchanged() -> None
         "bytes": {"status view|write|PUT": 3, "day blob|read|GET": 0, "state snapshot|write|PUT": 5},
     }
     assert b"".join(received) == "".join(requests).encode()
+
+
+async def test_a_stall_holds_requests_unanswered_until_it_ends() -> None:
+    async def upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.readuntil(b"\r\n\r\n"):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+
+    up = await asyncio.start_server(upstream, "127.0.0.1", 0)
+    proxy = BlobProxy(up.sockets[0].getsockname()[1])
+    front = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+    stats = await asyncio.start_server(proxy.stats, "127.0.0.1", 0)
+    async with up, front, stats:
+        r, w = await asyncio.open_connection("127.0.0.1", stats.sockets[0].getsockname()[1])
+        w.write(b"POST /stall?seconds=0.6 HTTP/1.1\r\n\r\n")
+        assert (await r.read()).startswith(b"HTTP/1.1 200")
+        reader, writer = await asyncio.open_connection("127.0.0.1", front.sockets[0].getsockname()[1])
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        writer.write(f"GET {A}/rollups/homes/h/status.json HTTP/1.1\r\n\r\n".encode())
+        answer = asyncio.ensure_future(reader.readuntil(b"\r\n\r\n"))
+        done, _ = await asyncio.wait({answer}, timeout=0.3)
+        assert not done  # hung: no answer while the stall lasts
+        assert (await answer).startswith(b"HTTP/1.1 200")
+        assert loop.time() - started >= 0.55
+        writer.close()
