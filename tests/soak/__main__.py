@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.minutes < DOCUMENTED_MINUTES:
             print(f"--write: not for a {a.minutes:g}-minute run (the docs show {DOCUMENTED_MINUTES} or more)")
         else:
-            from bench.docsection import replace_section
+            sys.path.insert(0, str(ROOT / "bench"))  # bench/ is not a package
+            from docsection import replace_section
 
             a.png.parent.mkdir(parents=True, exist_ok=True)
             plot(result, a.png)
