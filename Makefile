@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := .cache/stamps
 
-.PHONY: help setup setup-system setup-python setup-node native lint fmt test test-unit test-integration test-accelerators-off test-sdk-oldest run bench bench-emulator bench-emulator-stamp bench-sdk bench-tracing lock clean
+.PHONY: help setup setup-system setup-python setup-node native lint fmt test test-suite test-unit test-integration test-accelerators-off test-sdk-oldest run bench bench-emulator bench-emulator-stamp bench-sdk bench-tracing lock clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -54,9 +54,16 @@ fmt: setup-python ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: setup lint ## lint, the whole suite (unit, integration, chart, rules, images), then the SDK-range runs
-	HOMESEC_EXPECT_NATIVE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
-	$(MAKE) --no-print-directory test-accelerators-off test-sdk-oldest
+# The suite runs on TEST_WORKERS pytest-xdist workers (tests marked with one xdist_group share a worker, one
+# after the other: tests/conftest.py); the two SDK-range runs go at the same time, each on SUBSET_WORKERS
+# (0: in the pytest process). Each run's output is printed whole when it ends.
+TEST_WORKERS ?= 3
+SUBSET_WORKERS ?= 0
+test: setup lint ## lint, then the whole suite (unit, integration, chart, rules, images) and the SDK-range runs at once
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-suite test-accelerators-off test-sdk-oldest
+
+test-suite: setup ## the whole suite (unit, integration, chart, rules, images) on TEST_WORKERS workers
+	HOMESEC_EXPECT_NATIVE=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The accelerators (docs/contracts.md#sdk-versions) switched off: the public SDK paths only. The integration
 # tests that move readings end to end through the service processes (both transports); the start-up,
@@ -71,11 +78,11 @@ ACCELERATORS_OFF_TESTS ?= $(addprefix tests/integration/producer/,test_producer_
   test_resent_late_readings_after_sigkill_count_once test_smoke_sensor_restarts_then_alarms)
 test-accelerators-off: setup ## the end-to-end service integration tests with HOMESEC_*_ACCELERATORS=off
 	HOMESEC_PRODUCER_ACCELERATORS=off HOMESEC_CONSUMER_ACCELERATORS=off \
-	  $(PY) -m pytest -q $(ACCELERATORS_OFF_TESTS) $(PYTEST_ARGS)
+	  $(PY) -m pytest -q -n $(SUBSET_WORKERS) $(ACCELERATORS_OFF_TESTS) $(PYTEST_ARGS)
 
 # The services on the oldest azure-eventhub of pyproject's range, in their own venv; the tests, the
 # emulator (pinned to the lock's SDK) and Azurite run as usual. AMQP only (the WebSocket variants run with
-# the lock's SDK), to keep .ci/run within about 25 minutes.
+# the lock's SDK), to keep .ci/run short.
 SDK_OLDEST ?= 5.12.0
 SDK_OLDEST_VENV := .cache/venv-sdk-oldest
 SDK_OLDEST_TESTS ?= tests/integration/test_service_sdk.py tests/integration/producer/test_producer_zero_loss.py \
@@ -87,7 +94,7 @@ $(STAMP)/python-sdk-oldest-$(SDK_OLDEST): requirements/runtime.txt pyproject.tom
 
 test-sdk-oldest: setup $(STAMP)/python-sdk-oldest-$(SDK_OLDEST) ## a service integration subset on the oldest SDK
 	HOMESEC_SERVICE_PYTHON=$(CURDIR)/$(SDK_OLDEST_VENV)/bin/python HOMESEC_EXPECT_SERVICE_SDK=$(SDK_OLDEST) \
-	  $(PY) -m pytest -q $(SDK_OLDEST_TESTS) -k "not amqp_websockets" $(PYTEST_ARGS)
+	  $(PY) -m pytest -q -n $(SUBSET_WORKERS) $(SDK_OLDEST_TESTS) -k "not amqp_websockets" $(PYTEST_ARGS)
 
 test-unit: setup-python ## fast unit tests only
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)

@@ -1,6 +1,7 @@
 """Shared fixtures: the Event Hubs emulator and Azurite as real processes on free loopback ports.
 
-Every fixture stops what it started, whatever the test did.
+Every fixture stops what it started, whatever the test did. Ports come from ``free_port`` (reserved across
+processes), so the suite runs on parallel pytest-xdist workers.
 """
 
 from __future__ import annotations
@@ -57,3 +58,20 @@ def emulator(emulator_factory: EmulatorFactory) -> EmulatorProcess:
     """A default emulator: hubs ``telemetry`` and ``alarms`` with 16 partitions each, consumer groups
     ``$Default`` and ``rollups``, no throughput limit."""
     return emulator_factory()
+
+
+# Tests that share one pytest-xdist worker, one after the other (``make test`` runs ``--dist loadgroup``),
+# by node id prefix: the image tests (one buildah build per worker otherwise) and the bursts that saturate
+# the CPU on purpose (throttled 3,000 readings/s), which must not compete with each other for it.
+XDIST_GROUPS: dict[str, str] = {
+    "tests/images/": "images",
+    "tests/integration/producer/test_producer_zero_loss.py": "bursts",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for prefix, group in XDIST_GROUPS.items():
+            if item.nodeid.startswith(prefix):
+                item.add_marker(pytest.mark.xdist_group(group))
