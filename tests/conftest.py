@@ -6,6 +6,7 @@ processes), so the suite runs on parallel pytest-xdist workers.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -71,7 +72,12 @@ XDIST_GROUPS: dict[str, str] = {
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups as above, and on xdist workers the tests marked ``slow`` first (otherwise in collection
+    order): the workers start on the longest tests and end on short ones, instead of one worker finishing
+    long tests alone. (A serial run keeps the collection order, and each module's fixtures together.)"""
     for item in items:
         for prefix, group in XDIST_GROUPS.items():
             if item.nodeid.startswith(prefix):
                 item.add_marker(pytest.mark.xdist_group(group))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
