@@ -54,13 +54,15 @@ fmt: setup-python ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# The suite runs on TEST_WORKERS pytest-xdist workers (tests marked with one xdist_group share a worker, one
-# after the other: tests/conftest.py); the two SDK-range runs go at the same time, each on SUBSET_WORKERS
-# (0: in the pytest process). Each run's output is printed whole when it ends.
+# After setup (its independent steps at once), lint, the suite and the two SDK-range runs go at the same
+# time; each one's output is printed whole when it ends, and any failure fails `make test`. The suite runs
+# on TEST_WORKERS pytest-xdist workers (tests in one xdist_group share a worker, one after the other:
+# tests/conftest.py), the SDK-range runs each on SUBSET_WORKERS (0: in the pytest process).
 TEST_WORKERS ?= 3
 SUBSET_WORKERS ?= 0
-test: setup lint ## lint, then the whole suite (unit, integration, chart, rules, images) and the SDK-range runs at once
-	$(MAKE) --no-print-directory -j3 --output-sync=target test-suite test-accelerators-off test-sdk-oldest
+test: ## setup, then lint, the whole suite (unit, integration, chart, rules, images) and the SDK-range runs at once
+	$(MAKE) --no-print-directory -j3 setup
+	$(MAKE) --no-print-directory -j4 --output-sync=target lint test-suite test-accelerators-off test-sdk-oldest
 
 test-suite: setup ## the whole suite (unit, integration, chart, rules, images) on TEST_WORKERS workers
 	HOMESEC_EXPECT_NATIVE=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
