@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := .cache/stamps
 
-.PHONY: help setup setup-system setup-python setup-node native lint fmt test test-suite test-unit test-integration test-accelerators-off test-sdk-oldest run bench bench-emulator bench-emulator-stamp bench-sdk bench-tracing lock clean
+.PHONY: help setup setup-system setup-python setup-node native lint fmt test test-unit test-integration test-accelerators-off test-sdk-oldest run bench bench-emulator bench-emulator-stamp bench-sdk bench-tracing lock clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -54,13 +54,15 @@ fmt: setup-python ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# After setup (its independent steps at once), lint, the suite and the two SDK-range runs go at the same
+# After setup (the Debian packages first, one apt at a time, then the other steps at once), lint, the suite and the two SDK-range runs go at the same
 # time; each one's output is printed whole when it ends, and any failure fails `make test`. The suite runs
 # on TEST_WORKERS pytest-xdist workers (tests in one xdist_group share a worker, one after the other:
 # tests/conftest.py), the SDK-range runs each on SUBSET_WORKERS (0: in the pytest process).
 TEST_WORKERS ?= 3
 SUBSET_WORKERS ?= 0
+.PHONY: test-suite
 test: ## setup, then lint, the whole suite (unit, integration, chart, rules, images) and the SDK-range runs at once
+	$(MAKE) --no-print-directory setup-system
 	$(MAKE) --no-print-directory -j3 setup
 	$(MAKE) --no-print-directory -j4 --output-sync=target lint test-suite test-accelerators-off test-sdk-oldest
 
