@@ -70,14 +70,16 @@ XDIST_GROUPS: dict[str, str] = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """The groups above, marked as each test is collected (before pytest-xdist reads them)."""
+    for prefix, group in XDIST_GROUPS.items():
+        if item.nodeid.startswith(prefix):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Groups as above, and on xdist workers the tests marked ``slow`` first (otherwise in collection
-    order): the workers start on the longest tests and end on short ones, instead of one worker finishing
-    long tests alone. (A serial run keeps the collection order, and each module's fixtures together.)"""
-    for item in items:
-        for prefix, group in XDIST_GROUPS.items():
-            if item.nodeid.startswith(prefix):
-                item.add_marker(pytest.mark.xdist_group(group))
+    """On xdist workers, the tests marked ``slow`` first (otherwise in collection order): the workers start
+    on the longest tests and end on short ones, instead of one worker finishing long tests alone. (A serial
+    run keeps the collection order, and each module's fixtures together.)"""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)
