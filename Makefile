@@ -56,8 +56,8 @@ fmt: setup-python ## apply ruff fixes and formatting
 
 # After setup (the Debian packages first, then the other steps at once), lint, the suite and the two
 # SDK-range runs go at the same time; each one's output is printed whole when it ends, and any failure fails
-# `make test`. The suite runs on TEST_WORKERS pytest-xdist workers (tests in one xdist_group share a worker,
-# one after the other: tests/conftest.py), the SDK-range runs each on SUBSET_WORKERS (0: in process).
+# `make test`. The suite runs on TEST_WORKERS pytest-xdist workers, each pulling the next test as it frees
+# up (loadgroup; the slow tests first: tests/conftest.py), the SDK-range runs on SUBSET_WORKERS (0: in process).
 TEST_WORKERS ?= 3
 SUBSET_WORKERS ?= 0
 .PHONY: test-suite

@@ -61,22 +61,6 @@ def emulator(emulator_factory: EmulatorFactory) -> EmulatorProcess:
     return emulator_factory()
 
 
-# Tests that share one pytest-xdist worker, one after the other (``make test`` runs ``--dist loadgroup``),
-# by node id prefix: the image tests (one buildah build per worker otherwise) and the bursts that saturate
-# the CPU on purpose (throttled 3,000 readings/s), which must not compete with each other for it.
-XDIST_GROUPS: dict[str, str] = {
-    "tests/images/": "images",
-    "tests/integration/producer/test_producer_zero_loss.py": "bursts",
-}
-
-
-def pytest_itemcollected(item: pytest.Item) -> None:
-    """The groups above, marked as each test is collected (before pytest-xdist reads them)."""
-    for prefix, group in XDIST_GROUPS.items():
-        if item.nodeid.startswith(prefix):
-            item.add_marker(pytest.mark.xdist_group(group))
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """On xdist workers, the tests marked ``slow`` first (otherwise in collection order): the workers start
     on the longest tests and end on short ones, instead of one worker finishing long tests alone. (A serial
