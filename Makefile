@@ -67,9 +67,20 @@ fmt: setup-python ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: setup lint ## lint, the whole suite (unit, integration, chart, rules, images), then the SDK-range runs
-	HOMESEC_EXPECT_NATIVE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
-	$(MAKE) --no-print-directory test-accelerators-off test-sdk-oldest
+# After setup (the Debian packages first, then the other steps at once), lint, the suite and the two
+# SDK-range runs go at the same time; each one's output is printed whole when it ends, and any failure fails
+# `make test`. The suite runs on TEST_WORKERS pytest-xdist workers, each pulling the next test as it frees
+# up (loadgroup; the slow tests first: tests/conftest.py), the SDK-range runs on SUBSET_WORKERS (0: in process).
+TEST_WORKERS ?= 3
+SUBSET_WORKERS ?= 0
+.PHONY: test-suite
+test: ## setup, then lint, the whole suite (unit, integration, chart, rules, images) and the SDK-range runs at once
+	$(MAKE) --no-print-directory setup-system
+	$(MAKE) --no-print-directory -j3 setup
+	$(MAKE) --no-print-directory -j4 --output-sync=target lint test-suite test-accelerators-off test-sdk-oldest
+
+test-suite: setup ## the whole suite (unit, integration, chart, rules, images) on TEST_WORKERS workers
+	HOMESEC_EXPECT_NATIVE=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The accelerators (docs/contracts.md#sdk-versions) switched off: the public SDK paths only. The integration
 # tests that move readings end to end through the service processes (both transports); the start-up,
@@ -84,11 +95,11 @@ ACCELERATORS_OFF_TESTS ?= $(addprefix tests/integration/producer/,test_producer_
   test_resent_late_readings_after_sigkill_count_once test_smoke_sensor_restarts_then_alarms)
 test-accelerators-off: setup ## the end-to-end service integration tests with HOMESEC_*_ACCELERATORS=off
 	HOMESEC_PRODUCER_ACCELERATORS=off HOMESEC_CONSUMER_ACCELERATORS=off \
-	  $(PY) -m pytest -q $(ACCELERATORS_OFF_TESTS) $(PYTEST_ARGS)
+	  $(PY) -m pytest -q -n $(SUBSET_WORKERS) $(ACCELERATORS_OFF_TESTS) $(PYTEST_ARGS)
 
 # The services on the oldest azure-eventhub of pyproject's range, in their own venv; the tests, the
 # emulator (pinned to the lock's SDK) and Azurite run as usual. AMQP only (the WebSocket variants run with
-# the lock's SDK), to keep .ci/run within about 25 minutes.
+# the lock's SDK), to keep .ci/run short.
 SDK_OLDEST ?= 5.12.0
 SDK_OLDEST_VENV := .cache/venv-sdk-oldest
 SDK_OLDEST_TESTS ?= tests/integration/test_service_sdk.py tests/integration/producer/test_producer_zero_loss.py \
@@ -100,7 +111,7 @@ $(STAMP)/python-sdk-oldest-$(SDK_OLDEST): requirements/runtime.txt pyproject.tom
 
 test-sdk-oldest: setup $(STAMP)/python-sdk-oldest-$(SDK_OLDEST) ## a service integration subset on the oldest SDK
 	HOMESEC_SERVICE_PYTHON=$(CURDIR)/$(SDK_OLDEST_VENV)/bin/python HOMESEC_EXPECT_SERVICE_SDK=$(SDK_OLDEST) \
-	  $(PY) -m pytest -q $(SDK_OLDEST_TESTS) -k "not amqp_websockets" $(PYTEST_ARGS)
+	  $(PY) -m pytest -q -n $(SUBSET_WORKERS) $(SDK_OLDEST_TESTS) -k "not amqp_websockets" $(PYTEST_ARGS)
 
 test-unit: setup-python ## fast unit tests only
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)

@@ -1,10 +1,12 @@
 """Shared fixtures: the Event Hubs emulator and Azurite as real processes on free loopback ports.
 
-Every fixture stops what it started, whatever the test did.
+Every fixture stops what it started, whatever the test did. Ports come from ``free_port`` (reserved across
+processes), so the suite runs on parallel pytest-xdist workers.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -57,3 +59,11 @@ def emulator(emulator_factory: EmulatorFactory) -> EmulatorProcess:
     """A default emulator: hubs ``telemetry`` and ``alarms`` with 16 partitions each, consumer groups
     ``$Default`` and ``rollups``, no throughput limit."""
     return emulator_factory()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """On xdist workers, the tests marked ``slow`` first (otherwise in collection order): the workers start
+    on the longest tests and end on short ones, instead of one worker finishing long tests alone. (A serial
+    run keeps the collection order, and each module's fixtures together.)"""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from homesec_devstack.port_pool import reserve_port
+
 # Set (from a signal handler) to make every readiness wait give up within about a second: ``make run``'s
 # Ctrl-C, SIGTERM and SIGHUP during start-up.
 CANCEL_WAITS = threading.Event()
@@ -91,10 +93,9 @@ def port_owned_by_session(port: int, sid: int) -> bool | None:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that is free now and that no other process gets while this one runs
+    (``port_pool``: safe for concurrent test workers)."""
+    return reserve_port()
 
 
 def wait_tcp(port: int, timeout: float = 30.0, host: str = "127.0.0.1") -> None:

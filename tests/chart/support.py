@@ -100,6 +100,16 @@ def render_files(values: dict[str, Any]) -> dict[str, str]:
     return files
 
 
+def schema_errors(values: dict[str, Any]) -> str:
+    """The schema's complaint about ``values`` merged over the defaults ('' when they validate)."""
+    with helm_python.Chart.load(str(CHART)) as chart:
+        try:
+            chart.validate_schema(chart.merge_values(values))
+        except helm_python.HelmValuesError as exc:
+            return str(exc)
+    return ""
+
+
 def render(values: dict[str, Any]) -> list[dict[str, Any]]:
     """Every rendered object (test hooks included, NOTES.txt left out)."""
     objects: list[dict[str, Any]] = []

@@ -11,19 +11,9 @@ from typing import Any
 import helm_python
 import pytest
 
-from tests.chart.support import CHART, SCENARIOS, find, one, render, render_files
+from tests.chart.support import SCENARIOS, find, one, render, render_files, schema_errors
 
 SCRAPE = ("prometheus.io/scrape", "prometheus.io/port", "prometheus.io/path")
-
-
-def _schema_errors(values: dict[str, Any]) -> str:
-    """The schema's complaint about ``values`` merged over the defaults ('' when they validate)."""
-    with helm_python.Chart.load(str(CHART)) as chart:
-        try:
-            chart.validate_schema(chart.merge_values(values))
-        except helm_python.HelmValuesError as exc:
-            return str(exc)
-    return ""
 
 
 # --- networkPolicy.egressPorts ------------------------------------------------------------------------
@@ -32,10 +22,10 @@ def _schema_errors(values: dict[str, Any]) -> str:
 def test_empty_egress_ports_are_refused_not_rendered_as_allow_all() -> None:
     """`ports: null` in an egress rule (no `to`) allows ALL egress: an empty list must never render."""
     values = {"networkPolicy": {"enabled": True, "egressPorts": []}}
-    assert "egressPorts" in _schema_errors(values)
+    assert "egressPorts" in schema_errors(values)
     with pytest.raises((helm_python.HelmValuesError, helm_python.HelmRenderError), match="egressPorts"):
         render_files(values)
-    assert "egressPorts" in _schema_errors({"networkPolicy": {"egressPorts": [443, 443]}})
+    assert "egressPorts" in schema_errors({"networkPolicy": {"egressPorts": [443, 443]}})
 
 
 def test_every_egress_rule_names_its_ports() -> None:
@@ -84,8 +74,8 @@ def test_amqp_without_5671_in_the_egress_ports_fails_rendering() -> None:
 
 
 def test_transport_and_proxy_values_are_checked() -> None:
-    assert "transport" in _schema_errors({"eventHubs": {"transport": "websockets"}})
-    assert "httpProxy" in _schema_errors({"eventHubs": {"httpProxy": "http://user:pw@proxy:3128"}})
+    assert "transport" in schema_errors({"eventHubs": {"transport": "websockets"}})
+    assert "httpProxy" in schema_errors({"eventHubs": {"httpProxy": "http://user:pw@proxy:3128"}})
     with pytest.raises(
         helm_python.HelmRenderError, match=r"httpProxy needs eventHubs\.transport amqp_websockets"
     ):
@@ -128,7 +118,7 @@ def test_pdb_max_unavailable_must_be_a_count_or_percentage(bad: object) -> None:
 @pytest.mark.parametrize("good", [0, 1, 3, "0%", "25%", "100%"])
 def test_pdb_max_unavailable_accepts_counts_and_percentages(good: object) -> None:
     values = {"producer": {"podDisruptionBudget": {"maxUnavailable": good}}}
-    assert _schema_errors(values) == ""
+    assert schema_errors(values) == ""
     pdb = one(render(values), "PodDisruptionBudget", "-producer")
     assert pdb["spec"]["maxUnavailable"] == good
 

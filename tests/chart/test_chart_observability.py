@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-import helm_python
 import pytest
 from homesec_consumer.settings import ConsumerSettings
 from homesec_producer.settings import ProducerSettings
 from homesec_runtime.tracing import traces_exporter
 
 from scripts.k8s import dashboard
-from tests.chart.support import CHART, one, render
+from tests.chart.support import one, render, schema_errors
 
 TRACING = {"tracing": {
     "enabled": True, "otlpEndpoint": "http://otel-collector.monitoring:4318", "samplerArg": 0.05,
@@ -63,22 +62,13 @@ def test_tracing_passes_the_sdk_variables(component: str) -> None:
     assert traces_exporter(otel) == "otlp"
 
 
-def _schema_errors(values: dict[str, Any]) -> str:
-    with helm_python.Chart.load(str(CHART)) as chart:
-        try:
-            chart.validate_schema(chart.merge_values(values))
-        except helm_python.HelmValuesError as exc:
-            return str(exc)
-    return ""
-
-
 def test_bad_tracing_values_are_refused() -> None:
-    assert "otlpEndpoint" in _schema_errors({"tracing": {"enabled": True}})
-    assert "otlpEndpoint" in _schema_errors({"tracing": {"otlpEndpoint": "otel-collector:4318"}})
-    assert _schema_errors({"tracing": {"sampler": "sometimes"}})
-    assert _schema_errors({"tracing": {"env": {"HOMESEC_PRODUCER_PORT": "1"}}})
-    assert _schema_errors({"producer": {"logFormat": "xml"}})
-    assert _schema_errors(TRACING) == ""
+    assert "otlpEndpoint" in schema_errors({"tracing": {"enabled": True}})
+    assert "otlpEndpoint" in schema_errors({"tracing": {"otlpEndpoint": "otel-collector:4318"}})
+    assert schema_errors({"tracing": {"sampler": "sometimes"}})
+    assert schema_errors({"tracing": {"env": {"HOMESEC_PRODUCER_PORT": "1"}}})
+    assert schema_errors({"producer": {"logFormat": "xml"}})
+    assert schema_errors(TRACING) == ""
 
 
 def test_latency_panels_show_exemplars_linked_to_the_trace_data_source() -> None:

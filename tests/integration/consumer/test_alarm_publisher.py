@@ -26,6 +26,9 @@ pytestmark = pytest.mark.integration
 
 PARTITION_IDS = [str(i) for i in range(16)]
 TIMEOUT_S = 5.0  # the emulator answers a management call in about 0.4 s, a read in about 2 s
+# For the tests about what a read finds, not about the timeout: a read takes several times as long as the
+# above on a loaded machine.
+READ_TIMEOUT_S = 30.0
 
 
 def settings_for(emulator: EmulatorProcess, **overrides: Any) -> ConsumerSettings:
@@ -106,7 +109,7 @@ async def test_partition_key_routing_agrees_with_partitioning_for_many_homes(
 async def test_published_since_finds_what_was_published_since_a_time_and_nothing_older(
     emulator: EmulatorProcess, publishers: list[EventHubAlarmPublisher]
 ) -> None:
-    publisher = build(publishers, settings_for(emulator))
+    publisher = build(publishers, settings_for(emulator, alarm_publish_timeout_seconds=READ_TIMEOUT_S))
     home = "home-00042"
     neighbour = next(  # another home in the same partition: its alarms are in the partition read
         h for h in (f"home-{i:05d}" for i in range(100, 10_000))
@@ -151,7 +154,7 @@ async def test_published_since_includes_an_event_enqueued_at_exactly_since(
 async def test_published_since_reads_a_partition_over_several_batches(
     emulator: EmulatorProcess, publishers: list[EventHubAlarmPublisher]
 ) -> None:
-    publisher = build(publishers, settings_for(emulator))
+    publisher = build(publishers, settings_for(emulator, alarm_publish_timeout_seconds=READ_TIMEOUT_S))
     home = "home-00077"
     await publisher.publish([alarm(home, i) for i in range(700)])  # more than one receive batch (300)
     found = await publisher.published_since([home], 0)

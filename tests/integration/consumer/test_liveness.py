@@ -74,7 +74,9 @@ def consumers(tmp_path: Path) -> Iterator[list[Consumer]]:
 
 def _unready(consumer: Consumer) -> None:
     consumer.proc.start()
-    consumer.proc.wait_http(consumer.url("/healthz"), timeout=8)  # served at once, before any dependency
+    # Served before any dependency: Event Hubs or Blob is unreachable here and readiness stays false. (The
+    # timeout bounds a failing run: a loaded machine can take more than 8 s to start the interpreter.)
+    consumer.proc.wait_http(consumer.url("/healthz"), timeout=60)
     assert http_status(consumer.url("/readyz")) == 503
     assert "homesec_consumer_ready 0.0" in _metrics(consumer)
 

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -18,6 +17,8 @@ from azure.eventhub.aio import EventHubProducerClient
 from homesec_devstack.azurite import AzuriteProcess
 from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_devstack.procs import http_status
+
+from tests import waits
 
 from .harness import HUB, ConsumerProcess, Stack, dataset, event_of, ground_truth, publish, wait_rolled_up
 
@@ -37,10 +38,7 @@ async def stack(emulator: EmulatorProcess, azurite: AzuriteProcess, tmp_path: Pa
 
 
 async def eventually(check: Callable[[], bool], timeout: float, what: str, consumer: ConsumerProcess) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s\n{consumer.proc.log_tail()}"
-        await asyncio.sleep(0.25)
+    await waits.eventually(check, timeout, what, detail=consumer.proc.log_tail, interval=0.1)
 
 
 def per_partition(consumer: ConsumerProcess, name: str) -> dict[str, float]:

@@ -71,8 +71,11 @@ async def send_keyed(conn_str: str, keys_and_bodies: dict[str, list[str]], **cli
             await producer.send_batch(batch)
 
 
-async def send_batches(cs: str, batches: int, size: int, app_retries: int = 0, **kw: Any) -> int:
-    """Send keyed batches; retry server-busy in the application (as the producer service does).
+async def send_batches(
+    cs: str, batches: int, size: int, app_retries: int = 0, body_bytes: int = 0, **kw: Any
+) -> int:
+    """Send keyed batches of ``size`` events (bodies ``"batch:index"``, padded to ``body_bytes``); retry
+    server-busy in the application (as the producer service does).
 
     Returns how many sends were throttled. azure-eventhub 5.15 (pyamqp transport) does not retry a send whose
     disposition is rejected with ``com.microsoft:server-busy``: it raises ``EventDataSendError`` at once,
@@ -85,7 +88,7 @@ async def send_batches(cs: str, batches: int, size: int, app_retries: int = 0, *
             for attempt in range(app_retries + 1):
                 batch = await producer.create_batch(partition_key=f"home-{b % 7}")
                 for i in range(size):
-                    batch.add(EventData(f"{b}:{i}"))
+                    batch.add(EventData(f"{b}:{i}".ljust(body_bytes, ".")))
                 try:
                     await producer.send_batch(batch)
                     break

@@ -15,6 +15,7 @@ from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_devstack.procs import ManagedProcess
 
 from tests.integration.emulator.helpers import send_keyed
+from tests.waits import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -33,14 +34,6 @@ def _lines(*paths: Path) -> list[dict[str, Any]]:
         if p.exists():
             rows += [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
     return rows
-
-
-async def _wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 def _ns(emu: EmulatorProcess) -> str:
@@ -75,7 +68,7 @@ async def test_checkpoint_and_resume(
     out1 = tmp_path / "run1.jsonl"
     w = _worker(emulator, azurite, container_name, out1, tmp_path)
     try:
-        await _wait_for(lambda: len(_lines(out1)) >= 160, 60, "first 160 events")
+        await eventually(lambda: len(_lines(out1)) >= 160, 60, "first 160 events")
         await asyncio.sleep(1.0)  # let the last checkpoints land
     finally:
         assert w.stop(grace=15) == 0
@@ -86,7 +79,7 @@ async def test_checkpoint_and_resume(
     out2 = tmp_path / "run2.jsonl"
     w2 = _worker(emulator, azurite, container_name, out2, tmp_path)
     try:
-        await _wait_for(lambda: len(_lines(out2)) >= 96, 60, "96 new events")
+        await eventually(lambda: len(_lines(out2)) >= 96, 60, "96 new events")
         await asyncio.sleep(1.5)
     finally:
         w2.stop(grace=15)
@@ -113,12 +106,12 @@ async def test_two_consumers_share_partitions_and_take_over(
             await asyncio.sleep(0.5)
         first = _data("c", 64, 4)
         await send_keyed(emulator.connection_string(), first)
-        await _wait_for(lambda: len({r["body"] for r in _lines(*outs)}) >= 256, 60, "256 events")
+        await eventually(lambda: len({r["body"] for r in _lines(*outs)}) >= 256, 60, "256 events")
         workers[0].kill()  # crash one consumer: no clean release of its partitions
         second = _data("d", 64, 4)
         await send_keyed(emulator.connection_string(), second)
         expected = {b for v in (*first.values(), *second.values()) for b in v}
-        await _wait_for(
+        await eventually(
             lambda: {r["body"] for r in _lines(*outs)} >= expected, 90, "all events after takeover"
         )
         deadline = time.monotonic() + 30

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import urllib.error
 from typing import Any
 
@@ -16,6 +15,7 @@ from homesec_devstack.procs import free_port
 
 from tests.conftest import EmulatorFactory
 from tests.integration.emulator.helpers import read_all
+from tests.waits import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -72,11 +72,9 @@ async def test_put_token_for_a_missing_hub_is_refused_with_404(emulator: Emulato
     """As Event Hubs: the SDK sees the missing hub at CBS and raises AuthenticationError (a ConnectError)."""
     cs = emulator.connection_string(hub="nosuchhub")
     producer = EventHubProducerClient.from_connection_string(cs, retry_total=0)
-    started = time.monotonic()
     async with producer:
         with pytest.raises(AuthenticationError) as refused:
             await producer.create_batch(partition_id="0")
-    assert time.monotonic() - started < 5
     assert "404" in str(refused.value)
     assert "nosuchhub' could not be found" in str(refused.value)
     errors: list[Exception] = []
@@ -89,13 +87,12 @@ async def test_put_token_for_a_missing_hub_is_refused_with_404(emulator: Emulato
 
     consumer = EventHubConsumerClient.from_connection_string(cs, consumer_group="$Default", retry_total=0)
     task = asyncio.create_task(consumer.receive(on_event, partition_id="0", on_error=on_error))
-    for _ in range(200):
-        if errors:
-            break
-        await asyncio.sleep(0.05)
-    await consumer.close()
-    task.cancel()
-    assert errors and isinstance(errors[0], AuthenticationError)
+    try:
+        await eventually(lambda: bool(errors), 10, "the receiver's error")
+    finally:
+        await consumer.close()
+        task.cancel()
+    assert isinstance(errors[0], AuthenticationError)
 
 
 async def test_hub_created_at_run_time_serves_sdk_clients(emulator: EmulatorProcess) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -18,6 +17,7 @@ from homesec_devstack.emulator_process import EmulatorProcess
 
 from tests.conftest import EmulatorFactory
 from tests.integration.emulator.helpers import read_all, send_batches
+from tests.waits import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -75,9 +75,11 @@ def test_sync_producer_over_websocket(ws_emulator: EmulatorProcess) -> None:
 async def test_throttled_send_over_websocket(emulator_factory: EmulatorFactory) -> None:
     emu = emulator_factory(websocket=True, throughput_units=1)
     cs, kw = emu.connection_string(), emu.websocket_kwargs()
+    # Batches of ~960 KB against 1 TU's 1 MB/s: the second batch meets a near-empty byte allowance however
+    # slowly a loaded machine builds them (500 small events a batch needed more than 1,000 events/s).
     with pytest.raises(EventDataSendError, match=r"com\.microsoft:server-busy"):
-        await send_batches(cs, batches=6, size=500, **kw)
-    throttled = await send_batches(cs, batches=6, size=500, app_retries=60, **kw)
+        await send_batches(cs, batches=6, size=120, body_bytes=8000, **kw)
+    throttled = await send_batches(cs, batches=6, size=120, body_bytes=8000, app_retries=60, **kw)
     assert throttled > 0
     assert emu.stats()["throttled_requests"] >= throttled + 1
 
@@ -96,24 +98,16 @@ async def test_sdk_reconnects_over_websocket_after_dropped_connections(ws_emulat
     try:
         async with producer:
             await producer.send_event(EventData("before"), partition_id="0")
-            await _wait_for(lambda: received == ["before"])
+            await eventually(lambda: received == ["before"], 15, "the event sent before the drop")
             ws_before = emu.stats()["websocket_connections_total"]
             emu.drop_connections()
-            await _wait_for(lambda: emu.stats()["connections_open"] == 0, timeout=5)
+            await eventually(lambda: emu.stats()["connections_open"] == 0, 15, "connections dropped")
             await producer.send_event(EventData("after"), partition_id="0")
-            await _wait_for(lambda: received == ["before", "after"], timeout=30)
+            await eventually(lambda: received == ["before", "after"], 30, "the event sent after the drop")
     finally:
         await consumer.close()
         receiving.cancel()
     assert emu.stats()["websocket_connections_total"] >= ws_before + 2  # both clients reconnected
-
-
-async def _wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"not true after {timeout} s")
 
 
 async def test_frames_split_and_joined_across_websocket_messages(ws_emulator: EmulatorProcess) -> None:

@@ -110,10 +110,9 @@ async def test_sdk_failures_raise_alarm_publish_error(error: Exception) -> None:
 
 
 async def test_a_send_that_hangs_ends_in_the_timeout() -> None:
-    started = time.monotonic()
-    with pytest.raises(AlarmPublishError, match="timed out"):
-        await publisher(FakeProducer(hang=True), timeout=0.2).publish([alarm("h1", 1)])
-    assert time.monotonic() - started < 2
+    async with asyncio.timeout(30):  # bounds a failing run only: without the timeout the send never ends
+        with pytest.raises(AlarmPublishError, match="timed out"):
+            await publisher(FakeProducer(hang=True), timeout=0.2).publish([alarm("h1", 1)])
 
 
 async def test_published_since_without_homes_reads_nothing() -> None:

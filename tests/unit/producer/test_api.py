@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 import pytest
 from homesec_producer.errors import PublishRejectedError
 
+from tests.waits import eventually
+
 from .apiclient import JSON, Api, started_api, token
 from .fakes import FakePublisher
 from .helpers import body, reading
@@ -96,7 +98,7 @@ async def test_body_size_is_limited(api: Api) -> None:
 async def test_full_buffer_is_429_with_retry_after(api: Api) -> None:
     api.pub.stall.clear()
     first = asyncio.create_task(api.post(body(reading(seq=1), reading(seq=2)), token("home-1")))
-    await asyncio.sleep(0.05)
+    await eventually(lambda: any(api.pub.in_flight.values()), 5, "the request's send stalled")
     resp = await api.post(body(reading(seq=3), reading(seq=4)), token("home-1"))
     assert resp.status_code == 429
     assert resp.headers["retry-after"] == "1"
@@ -170,7 +172,7 @@ async def test_in_flight_request_finishes_during_shutdown() -> None:
     async for api in started_api({}, pub):
         pub.stall.clear()
         pending = asyncio.create_task(api.post(body(reading()), token("home-1")))
-        await asyncio.sleep(0.05)
+        await eventually(lambda: any(pub.in_flight.values()), 5, "the request's send stalled")
         api.runtime.begin_shutdown()
         asyncio.get_running_loop().call_later(0.1, pub.stall.set)
         resp = await pending

@@ -16,6 +16,8 @@ import pytest
 from homesec_domain.partitioning import partition_for
 from homesec_producer.buffer import Slot, Ticket
 
+from tests.waits import eventually
+
 from .apiclient import Api, token
 from .helpers import body, reading
 
@@ -58,7 +60,10 @@ async def test_whole_batch_resend_publishes_no_acknowledged_reading_twice(api: A
     readings = batch()
     await partly_acknowledged(api, readings)
     resend = asyncio.create_task(api.post(body(*readings), token(HOME_OK, HOME_HELD)))  # an old client
-    await asyncio.sleep(0.05)
+    joined = 'homesec_producer_resends_total{outcome="joined_in_flight"} == 3'
+    await eventually(
+        lambda: api.metric("homesec_producer_resends_total", outcome="joined_in_flight") == 3, 5, joined
+    )
     api.pub.release(HELD)  # the pending send completes; the resend joined it
     resp = await resend
     assert resp.status_code == 202, resp.text
@@ -76,7 +81,7 @@ async def test_resending_only_the_unacknowledged_after_the_send_completed(api: A
     readings = batch()
     doc = await partly_acknowledged(api, readings)
     api.pub.release(HELD)  # nobody waits any more, but the send was under way: it completes
-    await asyncio.sleep(0.05)
+    await eventually(lambda: len(api.pub.ids_published()) == len(readings), 5, "the held send completed")
     rest = [r for r in readings if r["reading_id"] in set(doc["unacknowledged"])]
     resp = await api.post(body(*rest), token(HOME_HELD))
     assert resp.status_code == 202, resp.text
@@ -92,7 +97,7 @@ async def test_without_the_table_a_whole_batch_resend_publishes_twice(api: Api) 
     readings = batch()
     await partly_acknowledged(api, readings)
     api.pub.release(HELD)
-    await asyncio.sleep(0.05)
+    await eventually(lambda: len(api.pub.ids_published()) == len(readings), 5, "the held send completed")
     resp = await api.post(body(*readings), token(HOME_OK, HOME_HELD))
     assert resp.status_code == 202
     assert len(api.pub.ids_published()) == 12  # the held home's readings: in-flight send + resend
@@ -115,7 +120,7 @@ async def test_full_buffer_answer_lists_what_was_already_acknowledged(api: Api) 
     assert (await api.post(body(*first), token(HOME_OK))).status_code == 202
     api.pub.stall.clear()
     filler = asyncio.create_task(api.post(body(*batch(1)[:1] * 1, reading(seq=9)), token(HOME_OK)))
-    await asyncio.sleep(0.05)
+    await eventually(lambda: any(api.pub.in_flight.values()), 5, "the filler's send stalled")
     more = [reading(HOME_OK, seq=i, reading_id=str(uuid.uuid4())) for i in (2, 3)]
     resp = await api.post(body(*first, *more), token(HOME_OK))
     assert resp.status_code == 429

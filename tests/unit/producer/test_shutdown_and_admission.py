@@ -14,6 +14,8 @@ from homesec_producer.shutdown import ShutdownPlan
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from tests.waits import eventually
+
 from .apiclient import Api, started_api, token
 from .fakes import FakePublisher
 from .helpers import body, reading, settings
@@ -69,7 +71,7 @@ async def stalled() -> AsyncIterator[Api]:
 
 async def test_request_waiting_for_acks_at_shutdown_gets_503_before_the_server_timeout(stalled: Api) -> None:
     pending = asyncio.create_task(stalled.post(body(reading()), token("home-1")))
-    await asyncio.sleep(0.05)
+    await eventually(lambda: any(stalled.pub.in_flight.values()), 5, "the request's send stalled")
     loop = asyncio.get_running_loop()
     began = loop.time()
     stalled.runtime.begin_shutdown()
@@ -93,7 +95,11 @@ async def test_request_still_reading_its_body_at_the_cutoff_gets_503(stalled: Ap
     pending = asyncio.create_task(stalled.client.post(
         "/v1/readings", content=slow_body(), headers={"content-type": "application/json", **token("home-1")}
     ))  # fmt: skip
-    await asyncio.sleep(0.05)
+    await eventually(
+        lambda: stalled.metric("homesec_producer_http_requests_in_flight") == 1,
+        5,
+        "the request is reading its body",
+    )
     loop = asyncio.get_running_loop()
     began = loop.time()
     stalled.runtime.begin_shutdown()
@@ -115,7 +121,9 @@ async def test_request_still_reading_its_body_at_the_cutoff_gets_503(stalled: Ap
 async def test_over_the_concurrency_limit_is_503_with_retry_after_and_counted(api: Api) -> None:
     api.pub.stall.clear()
     first = [asyncio.create_task(api.post(body(reading(seq=i)), token("home-1"))) for i in range(2)]
-    await asyncio.sleep(0.05)
+    await eventually(
+        lambda: api.metric("homesec_producer_http_requests_in_flight") == 2, 5, "both requests in progress"
+    )
     resp = await api.post(body(reading(seq=9)), token("home-1"))
     assert resp.status_code == 503
     assert resp.headers["retry-after"] == "4"

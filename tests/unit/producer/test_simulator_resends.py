@@ -42,6 +42,12 @@ async def stand_in() -> AsyncIterator[tuple[StandIn, str]]:
         yield fake, url
 
 
+def resends_of(first: list[str], bodies: list[list[str]]) -> list[list[str]]:
+    """The bodies after ``first`` that resend some of its readings (other batches may come in between:
+    the load generator does not wait for a batch's retry before it sends the next one)."""
+    return [b for b in bodies[1:] if set(b) & set(first)]
+
+
 def config(url: str, **over: Any) -> SimulatorConfig:
     values: dict[str, Any] = {"urls": [url], "auth_keys": {"k1": KEY}, "homes": 10, "rate": 40,
                               "duration": 0.1, "readings_per_request": 4, "homes_per_request": 2,
@@ -53,13 +59,14 @@ def config(url: str, **over: Any) -> SimulatorConfig:
 async def test_a_retry_resends_only_the_unacknowledged(stand_in: tuple[StandIn, str]) -> None:
     fake, url = stand_in
     result = await run_load(config(url))
-    first, retry = fake.bodies[0], fake.bodies[1]
-    assert retry == first[2:]
+    first = fake.bodies[0]
+    assert resends_of(first, fake.bodies) == [first[2:]]
     assert len(result.acked) == result.readings and not result.refused
 
 
 async def test_old_clients_resend_the_whole_batch(stand_in: tuple[StandIn, str]) -> None:
     fake, url = stand_in
     result = await run_load(config(url, resend="batch"))
-    assert fake.bodies[1] == fake.bodies[0]
+    first = fake.bodies[0]
+    assert resends_of(first, fake.bodies) == [first]
     assert len(result.acked) == result.readings and not result.refused
