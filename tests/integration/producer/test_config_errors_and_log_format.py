@@ -54,8 +54,8 @@ def test_producer_names_each_bad_variable_and_exits_78() -> None:
         HOMESEC_PRODUCER_PUBLISH_MAX_TRIES="many",
     ))  # fmt: skip
     _assert_config_error(done, [
-        ("HOMESEC_PRODUCER_PORT", "less than or equal to 65535"),
         ("HOMESEC_PRODUCER_AUTH_KEYS", "shorter than 32 characters"),
+        ("HOMESEC_PRODUCER_PORT", "less than or equal to 65535"),
         ("HOMESEC_PRODUCER_PUBLISH_MAX_TRIES", "valid integer"),
     ])  # fmt: skip
     assert "too-short" not in done.stderr  # values (secrets) are never printed
