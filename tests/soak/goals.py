@@ -13,7 +13,8 @@ of that service. In runs shorter than ``plan.SHORT_MINUTES`` the trend goals are
 failing the run): the services' memory only settles once their 300 s windows (the producer's idempotency
 memory, the consumer's re-send window) have filled, which a run of a few minutes with restarts never sees.
 
-After each disruption ends, the lag is back under 1,000 events within 60 s. No alert fires outside the
+After each disruption ends, the lag is back under 1,000 events within 60 s, and stays there until the
+next disruption. No alert fires outside the
 disruptions (each one's window runs until ``ALERT_GRACE_S`` after it ends), and each disruption's expected
 alerts (``Disruption.expected_alerts``) are pending or firing in its window.
 """
@@ -92,13 +93,27 @@ def trend_goals(rows: list[dict[str, Any]], happened: list[Happened], warm: floa
     return goals
 
 
+def _back(rows: list[dict[str, Any]], end: float, until: float) -> float | None:
+    """The first sample time at or after ``end`` from which the lag stays under the goal until ``until``."""
+    back = None
+    for r in rows:
+        t, lag = r["t_s"], _num(r.get("lag_events"))
+        if t < end or t > until or lag is None:
+            continue
+        if lag >= LAG_GOAL_EVENTS:
+            back = None
+        elif back is None:
+            back = t
+    return back
+
+
 def lag_goals(rows: list[dict[str, Any]], happened: list[Happened], interval: float) -> list[Goal]:
     goals = []
-    for h in happened:
-        after = [r for r in rows if r["t_s"] >= h.end and _num(r.get("lag_events")) is not None]
-        back = next((r["t_s"] for r in after if float(r["lag_events"]) < LAG_GOAL_EVENTS), None)
-        peak = max((float(r["lag_events"]) for r in rows if h.start <= r["t_s"] <= h.end + RECOVERY_S),
-                   default=0.0)  # fmt: skip
+    for i, h in enumerate(happened):
+        until = happened[i + 1].start if i + 1 < len(happened) else rows[-1]["t_s"] if rows else h.end
+        back = _back(rows, h.end, until)
+        peak = max((float(r["lag_events"]) for r in rows if h.start <= r["t_s"] <= until
+                    and _num(r.get("lag_events")) is not None), default=0.0)  # fmt: skip
         ok = back is not None and back - h.end <= RECOVERY_S + interval
         when = "never" if back is None else f"{back - h.end:.0f} s after"
         goals.append(Goal(f"lag < {LAG_GOAL_EVENTS} after {h.label}", ok, f"peak {peak:.0f}, back {when}"))
