@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,6 +126,7 @@ class FrontProcess:
 
     def __init__(self, backends: dict[int, int | None], log_dir: Path | None = None) -> None:
         self.port, self.stats_port = free_port(), free_port()
+        self.backends = len(backends)
         args = ["--port", str(self.port), "--stats-port", str(self.stats_port)]
         for port, admin in backends.items():
             args += ["--backend", str(port) if admin is None else f"{port}:{admin}"]
@@ -134,10 +136,17 @@ class FrontProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> FrontProcess:
+    def start(self, timeout: float = 30.0) -> FrontProcess:
+        """Start it and wait until its first probes found every backend ready (no connection is closed
+        for want of a backend while they run)."""
         self.process.start()
         self.process.wait_tcp(self.port, owned=True)
         self.process.wait_tcp(self.stats_port, owned=True)
+        deadline = time.monotonic() + timeout
+        while len(self.stats()["ready"]) < self.backends:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"front: backends not ready after {timeout} s: {self.stats()}")
+            time.sleep(0.1)
         return self
 
     def stop(self) -> None:

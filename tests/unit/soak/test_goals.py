@@ -71,6 +71,11 @@ def test_lag_must_be_back_within_a_minute_of_each_disruption() -> None:
         if 100 <= r["t_s"] < 200:
             r["lag_events"] = 5000
     assert not lag_goals(slow, [h], 5.0)[0].ok
+    dip = rows(60, lag_events=0)  # under the goal at once, then up again as the claims expire: not back
+    for r in dip:
+        if 150 <= r["t_s"] < 200:
+            r["lag_events"] = 5000
+    assert not lag_goals(dip, [h], 5.0)[0].ok
 
 
 def test_alerts_firing_outside_disruptions_fail_and_expected_ones_must_show() -> None:
