@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import orjson
 
 from homesec_devstack.procs import ManagedProcess, free_port
+from homesec_devstack.serving import run_forever
 
 KINDS = ("state snapshot", "status view", "day blob", "checkpoint", "ownership", "peer directory",
          "dead letter", "container", "other")  # fmt: skip
@@ -259,14 +260,7 @@ def main() -> None:
     parser.add_argument("--stats-port", type=int, required=True)
     args = parser.parse_args()
     proxy = BlobProxy(args.upstream_port)
-    try:
-        import uvloop
-
-        uvloop.run(proxy.serve(args.port, args.stats_port))
-    except ImportError:  # pragma: no cover - uvloop is a dependency of the services
-        asyncio.run(proxy.serve(args.port, args.stats_port))
-    except KeyboardInterrupt:  # pragma: no cover
-        pass
+    run_forever(proxy.serve(args.port, args.stats_port))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from homesec_devstack.procs import ManagedProcess, free_port
+from homesec_devstack.serving import run_forever
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -173,14 +174,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         port, _, admin = backend.partition(":")
         backends[int(port)] = int(admin) if admin else None
     front = Front(backends)
-    try:
-        import uvloop
-
-        uvloop.run(front.serve(args.port, args.stats_port))
-    except ImportError:  # pragma: no cover - uvloop is a dependency of the services
-        asyncio.run(front.serve(args.port, args.stats_port))
-    except KeyboardInterrupt:  # pragma: no cover
-        pass
+    run_forever(front.serve(args.port, args.stats_port))
 
 
 if __name__ == "__main__":
