@@ -23,7 +23,7 @@ from homesec_runtime.process_metrics import register_process_metrics
 from homesec_runtime.tracing import Tracing
 from prometheus_client import CollectorRegistry
 
-from homesec_consumer.adapters import accelerated_decoding
+from homesec_consumer.adapters import accelerated_decoding, accelerated_receive
 from homesec_consumer.adapters.alarms import EventHubAlarmPublisher, build_alarm_publisher
 from homesec_consumer.adapters.blob import (
     BlobCheckpointSink,
@@ -126,8 +126,10 @@ class ConsumerService:
         self.metrics.ready.set_function(lambda: float(self.ready()))
         # Accelerators (homesec_runtime.accelerators): the fold's was decided by the runner before its import.
         self.decode, decoder = accelerated_decoding.load(settings.accelerators)
-        for component, enabled in ((decoder.component, decoder.enabled), ("fold", native.ACTIVE)):
-            self.metrics.accelerated.labels(component=component).set(int(enabled))
+        receiver = accelerated_receive.load(settings.accelerators)
+        for decision in (decoder, receiver):
+            self.metrics.accelerated.labels(component=decision.component).set(int(decision.enabled))
+        self.metrics.accelerated.labels(component="fold").set(int(native.ACTIVE))
 
     def ready(self) -> bool:
         """Started (Blob and Event Hubs answered), not stopping, and Blob storage answers."""

@@ -28,7 +28,8 @@ HANDLER_STAGES = (
 # ``conflict``: a conditional write lost to another writer (fencing, not a storage fault).
 ROLLUP_WRITE_RESULTS = ("ok", "error", "conflict")
 OWNERSHIP_CHANGES = ("claimed", "released")
-ACCELERATORS = ("decoder", "fold")  # homesec_runtime.accelerators: 1 when in use, 0 for the public path
+# homesec_runtime.accelerators: 1 when in use, 0 for the public path
+ACCELERATORS = ("decoder", "fold", "receiver")
 
 _LATENCY_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 300, 600)
 _ALARM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60)

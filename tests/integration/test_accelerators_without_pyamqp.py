@@ -66,7 +66,9 @@ def test_the_consumer_starts_on_the_public_path(
     consumer.proc.env.update(_shimmed())
     with consumer:
         consumer.start(timeout=90)
-        assert consumer.metric("homesec_consumer_accelerated", component="decoder") == 0.0
+        for component in ("decoder", "receiver"):
+            assert consumer.metric("homesec_consumer_accelerated", component=component) == 0.0
     log = consumer.proc.log_path.read_text()
     assert "accelerator decoder: off (self-check failed: self-check raised ImportError" in log, log
+    assert "accelerator receiver: off (self-check failed: self-check raised ImportError" in log, log
     assert "Traceback" not in log, log

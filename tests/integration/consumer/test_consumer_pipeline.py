@@ -83,7 +83,7 @@ async def test_rollups_dead_letters_initial_checkpoints_and_graceful_shutdown(st
     with consumer:
         consumer.start()
         assert len(await checkpoints(stack)) == 16  # one per partition before any event (KEDA blobMetadata)
-        for component in ("decoder", "fold"):  # the accelerators' start-up decisions (also on the oldest SDK)
+        for component in ("decoder", "fold", "receiver"):  # start-up decisions (also on the oldest SDK)
             got = consumer.metric("homesec_consumer_accelerated", component=component)
             assert got == accelerated("consumer", component), component
         readings = dataset(n_homes=40, minutes=30)
