@@ -36,10 +36,8 @@ def unpack_v2(home_id: str, buf: bytes) -> HomeState:
     ids_at = pos + n_window * 4
     keys_at = ids_at + n_window * 8
     end = keys_at + n_window * 8
-    state.window = Window(
-        [arrived - age for age in array("I", buf[pos:ids_at])],
-        array("q", buf[ids_at:keys_at]).tolist(),
-        array("q", buf[keys_at:end]).tolist(),
+    state.window = Window.packed(
+        [arrived - age for age in array("I", buf[pos:ids_at])], buf[ids_at:keys_at], buf[keys_at:end]
     )
     for _ in range(n_hours):
         agg = _hour(buf, end)

@@ -16,7 +16,6 @@ import base64
 import struct
 import sys
 from array import array
-from itertools import accumulate
 from operator import attrgetter
 from typing import Any, NoReturn
 
@@ -83,14 +82,14 @@ def pack(state: HomeState) -> bytes:
     sensors, window, closed = state.sensors, state.window, state.closed
     wm = 0 if state.watermark is None else state.watermark
     arrived = 0 if state.arrived is None else state.arrived
-    deltas, arrivals = _pack_arrivals(window.arrived, arrived)
+    deltas, arrivals = _pack_window_arrivals(window, arrived)
     flags = (state.watermark is not None) | (state.arrived is not None) << 1 | deltas
     parts = [
         _HEAD.pack(FORMAT_VERSION, flags, wm, state.stream, state.applied, arrived, len(sensors),
                    len(window), len(state.hours), len(closed))
     ]  # fmt: skip
     _pack_sensors(parts, sensors, wm)
-    parts += [arrivals, array("q", window.ids).tobytes(), array("q", window.keys).tobytes()]
+    parts += [arrivals, bytes(window.ids), bytes(window.keys)]
     for agg in sorted(state.hours.values(), key=_HOUR_OF):
         _pack_hour(parts, agg)
     if closed:
@@ -99,6 +98,13 @@ def pack(state: HomeState) -> bytes:
             _pack_hour(parts, agg)
             parts.append(stamp(agg.rev, agg.stream))
     return b"".join(parts)
+
+
+def _pack_window_arrivals(window: Window, arrived: int) -> tuple[int, bytes]:
+    """The window's arrivals as ``_pack_arrivals`` gives them, straight from its steps when it has them."""
+    if window.wide is None and window.ids and 0 <= arrived - window.first <= _U32_MAX:
+        return _DELTAS, _U32.pack(arrived - window.first) + bytes(window.steps)
+    return _pack_arrivals(window.arrived, arrived)
 
 
 def _pack_arrivals(arrivals: list[int], arrived: int) -> tuple[int, bytes]:
@@ -186,14 +192,16 @@ def unpack(home_id: str, buf: bytes) -> HomeState:
     pos = _unpack_sensors(buf, _HEAD.size, n_sensors, sensors, wm)
     if flags & _DELTAS:
         ids_at = pos + _AGE + (n_window - 1) * _STEP
+        keys_at = ids_at + n_window * _HASH
+        end = keys_at + n_window * _HASH
         first = arrived - _U32.unpack_from(buf, pos)[0]
-        arrivals = list(accumulate(array("H", buf[pos + _AGE : ids_at]), initial=first))
+        window = Window.stepped(first, buf[pos + _AGE : ids_at], buf[ids_at:keys_at], buf[keys_at:end])
     else:
         ids_at = pos + n_window * _AGE
+        keys_at = ids_at + n_window * _HASH
+        end = keys_at + n_window * _HASH
         arrivals = [arrived - age for age in array("I", buf[pos:ids_at])]
-    keys_at = ids_at + n_window * _HASH
-    end = keys_at + n_window * _HASH
-    window = Window(arrivals, array("q", buf[ids_at:keys_at]).tolist(), array("q", buf[keys_at:end]).tolist())
+        window = Window.packed(arrivals, buf[ids_at:keys_at], buf[keys_at:end])
     hours: dict[int, HourAgg] = {}
     for _ in range(n_hours):
         agg, end = _unpack_hour(buf, end)

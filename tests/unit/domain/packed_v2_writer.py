@@ -31,8 +31,8 @@ def pack_v2(state: HomeState) -> bytes:
         parts.append(_sensor(name, state.sensors[name]))
     parts += [
         array("I", [arrived - a for a in window.arrived]).tobytes(),
-        array("q", window.ids).tobytes(),
-        array("q", window.keys).tobytes(),
+        bytes(window.ids),
+        bytes(window.keys),
     ]
     parts += [_hour(h) for h in sorted(state.hours.values(), key=attrgetter("hour"))]
     for h in sorted(closed, key=attrgetter("hour", "rev", "stream")):

@@ -73,7 +73,7 @@ def windows(draw: st.DrawFn, arrived: int) -> Window:
     else:
         arrivals = draw(st.lists(st.integers(arrived - 2**32 + 1, arrived), min_size=n, max_size=n))
     keys = st.one_of(st.just(0), I64)
-    return Window(
+    return Window.of(
         arrivals, draw(st.lists(I64, min_size=n, max_size=n)), draw(st.lists(keys, min_size=n, max_size=n))
     )
 
