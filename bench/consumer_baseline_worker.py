@@ -1,9 +1,10 @@
 """The baseline of the consumer benchmark: a bare SDK receive loop over every partition, same batch size and
 prefetch as the consumer, doing nothing with the events. Prints JSON: events, seconds (first to last event).
 
-``python bench/consumer_baseline_worker.py --conn ... --expected N [--group $Default] [--loop asyncio|uvloop]``
-(``asyncio``: the SDK's default event loop, what a bare receive loop gets; ``uvloop``: the loop the consumer
-runs on).
+``python bench/consumer_baseline_worker.py --conn ... --expected N [--group $Default] [--loop asyncio|uvloop]
+[--lazy-events]`` (``asyncio``: the SDK's default event loop, what a bare receive loop gets; ``uvloop``: the
+loop the consumer runs on; ``--lazy-events``: with the consumer's ``receiver`` accelerator installed, so the
+SDK does the same work per event as in the consumer and the ratio against it is the consumer's own cost).
 """
 
 from __future__ import annotations
@@ -63,7 +64,13 @@ def main() -> None:
     p.add_argument("--prefetch", type=int, default=600)
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    p.add_argument("--lazy-events", action="store_true", help="install the consumer's receiver accelerator")
     a = p.parse_args()
+    if a.lazy_events:
+        from homesec_consumer.adapters import accelerated_receive
+
+        if not accelerated_receive.load("auto").enabled:
+            raise SystemExit("consumer_baseline_worker: the receiver accelerator's self-check failed")
     main_coro = run(a.conn, a.group, a.expected, a.batch, a.prefetch, a.timeout)
     if a.loop == "uvloop":
         import uvloop
