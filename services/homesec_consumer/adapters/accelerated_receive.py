@@ -13,11 +13,12 @@ How: ``install`` points the name ``EventData`` in ``azure.eventhub.aio._consumer
 it. This module is the only place in the consumer that touches that module.
 
 ``load`` runs ``self_check`` at start-up: the SDK must read the class through that module name; sample
-messages (the consumer's usual shape, and messages with properties, application properties and other body
-types) go through the SDK's receive path both ways and must read identically through every public property,
-``repr``, ``body_as_str`` and the annotated message; and the SDK's own ``_next_message_in_buffer``, run once
-on a stand-in consumer with the class installed, must hand back a ``LazyEventData`` that reads as the eager
-one. Otherwise the consumer logs one line, leaves the SDK as it is and exports
+messages (the consumer's usual shape, and messages with properties, application properties, the
+last-enqueued delivery annotations and other body types) go through the SDK's receive path both ways and must
+read identically through every public property, ``repr``, ``body_as_str``, the annotated message and the
+partition context's ``last_enqueued_event_properties``; and the SDK's own ``_next_message_in_buffer``, run
+once on a stand-in consumer with the class installed, must hand back a ``LazyEventData`` that reads as the
+eager one. Otherwise the consumer logs one line, leaves the SDK as it is and exports
 ``homesec_consumer_accelerated{component="receiver"} 0``. ``HOMESEC_CONSUMER_ACCELERATORS=off`` skips both.
 """
 
@@ -31,10 +32,11 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from azure.eventhub import EventData
+from azure.eventhub.aio import PartitionContext
 from azure.eventhub.amqp import AmqpAnnotatedMessage
 from homesec_runtime.accelerators import Decision, Mode, decide
 
-from homesec_consumer.adapters.accelerated_decoding import as_received, sample_messages
+from homesec_consumer.adapters.accelerated_decoding import T0_MS, as_received, sample_messages
 
 COMPONENT = "receiver"
 SDK_MODULE = "azure.eventhub.aio._consumer_async"
@@ -101,20 +103,34 @@ def _view(event: EventData) -> tuple[Any, ...]:
         text: str | None = event.body_as_str()
     except TypeError:
         text = None
-    return (*(getattr(event, name) for name in _PUBLIC), annotated, parts, text, repr(event), str(event))
+    context = PartitionContext("sample.servicebus.windows.net", "readings", "$Default", "0")
+    context._last_received_event = event  # as the SDK's event processor sets it for each batch
+    last = context.last_enqueued_event_properties
+    public = tuple(getattr(event, name) for name in _PUBLIC)
+    return (*public, annotated, parts, text, last, repr(event), str(event))
 
 
 def _messages() -> list[Any]:
-    """The decoding accelerator's samples plus one with properties and application properties, each as the
-    SDK's receive path decodes it from the wire."""
+    """The decoding accelerator's samples plus one with properties, application properties and the
+    last-enqueued delivery annotations, each as the SDK's receive path decodes it from the wire."""
     message_type = type(sample_messages()[0][0])
     properties_type = importlib.import_module("azure.eventhub._pyamqp.message").Properties
     first = sample_messages()[0][0]
     props = properties_type(
         message_id=str(uuid.UUID(int=1)).encode(), content_type=b"application/json", correlation_id=b"c-1"
     )
+    amqp = importlib.import_module("azure.eventhub._pyamqp.types")
+    kinds = amqp.AMQPTypes
+
+    def typed(kind: Any, value: Any) -> dict[Any, Any]:
+        return {amqp.TYPE: kind, amqp.VALUE: value}
+
+    last = {b"last_enqueued_sequence_number": typed(kinds.long, 99),
+            b"last_enqueued_offset": typed(kinds.string, "9900"),
+            b"last_enqueued_time_utc": typed(kinds.timestamp, T0_MS),
+            b"runtime_info_retrieval_time_utc": typed(kinds.timestamp, T0_MS + 5)}  # fmt: skip
     extra = message_type(data=first.data, message_annotations=first.message_annotations, properties=props,
-                         application_properties={b"k": b"v", b"n": 3})  # fmt: skip
+                         application_properties={b"k": b"v", b"n": 3}, delivery_annotations=last)  # fmt: skip
     return [as_received(m)._message for m in (*(m for m, _ in sample_messages()), extra)]
 
 

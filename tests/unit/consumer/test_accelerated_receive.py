@@ -84,6 +84,14 @@ class _Forgetful(LazyEventData):
         return super()._from_message(message._replace(properties=None), raw_amqp_message)
 
 
+class _NoLastEnqueued(LazyEventData):
+    """Keeps a message without its delivery annotations (the last enqueued event's properties)."""
+
+    @classmethod
+    def _from_message(cls, message: Any, raw_amqp_message: Any = None) -> EventData:
+        return super()._from_message(message._replace(delivery_annotations=None), raw_amqp_message)
+
+
 def _no_from_message(self: Any) -> EventData:
     return EventData(body=self._message_buffer.popleft().data[0])
 
@@ -92,6 +100,7 @@ def _no_from_message(self: Any) -> EventData:
     ("patch", "reason"),
     [
         (("lazy", _Forgetful), "self-check failed: sample 10 reads otherwise when built lazily"),
+        (("lazy", _NoLastEnqueued), "self-check failed: sample 10 reads otherwise when built lazily"),
         (("sdk_class", object), "self-check failed: azure.eventhub.aio._consumer_async.EventData is not"),
         (("receiver", _no_from_message), "self-check failed: the SDK's receiver does not build events"),
     ],
