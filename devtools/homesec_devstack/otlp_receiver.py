@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -57,14 +57,52 @@ def decode(body: bytes) -> list[Span]:
     return spans
 
 
-class OtlpReceiver:
+class _SpanStore:
+    """What both receivers share: the spans received (thread-safe), the endpoint, and ``with`` starting and
+    stopping the server (``_start``/``_stop``)."""
+
+    port: int
+
+    def __init__(self) -> None:
+        self._spans: list[Span] = []
+        self._lock = threading.Lock()
+        self.requests = 0
+
+    def _record(self, spans: list[Span]) -> None:
+        with self._lock:
+            self._spans.extend(spans)
+            self.requests += 1
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def spans(self) -> list[Span]:
+        with self._lock:
+            return list(self._spans)
+
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def _stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop()
+
+
+class OtlpReceiver(_SpanStore):
     """``with OtlpReceiver() as rx:`` listens on 127.0.0.1:``rx.port``; ``rx.spans()`` is what arrived.
     ``keep=False`` (benchmarks): only count the requests and bytes, so the receiver costs next to nothing."""
 
     def __init__(self, *, keep: bool = True) -> None:
-        self._spans: list[Span] = []
-        self._lock = threading.Lock()
-        self.requests = 0
+        super().__init__()
         self.bytes = 0
         receiver = self
 
@@ -74,10 +112,8 @@ class OtlpReceiver:
                 if self.path != "/v1/traces":
                     self.send_error(404)
                     return
-                spans = decode(body) if keep else []
+                receiver._record(decode(body) if keep else [])
                 with receiver._lock:
-                    receiver._spans.extend(spans)
-                    receiver.requests += 1
                     receiver.bytes += len(body)
                 answer = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
@@ -93,27 +129,16 @@ class OtlpReceiver:
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-receiver", daemon=True)
 
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def spans(self) -> list[Span]:
-        with self._lock:
-            return list(self._spans)
-
-    def __enter__(self) -> OtlpReceiver:
+    def _start(self) -> None:
         self._thread.start()
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def _stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
 
 
-class OtlpGrpcReceiver:
+class OtlpGrpcReceiver(_SpanStore):
     """``with OtlpGrpcReceiver() as rx:`` serves OTLP/gRPC on 127.0.0.1:``rx.port`` (plaintext);
     ``rx.spans()`` is what arrived."""
 
@@ -122,14 +147,10 @@ class OtlpGrpcReceiver:
     def __init__(self) -> None:
         import grpc
 
-        self._spans: list[Span] = []
-        self._lock = threading.Lock()
-        self.requests = 0
+        super().__init__()
 
         def export(request: ExportTraceServiceRequest, context: Any) -> ExportTraceServiceResponse:
-            with self._lock:
-                self._spans.extend(decode(request.SerializeToString()))
-                self.requests += 1
+            self._record(decode(request.SerializeToString()))
             return ExportTraceServiceResponse()
 
         handler = grpc.unary_unary_rpc_method_handler(
@@ -143,19 +164,8 @@ class OtlpGrpcReceiver:
         )
         self.port = int(self._server.add_insecure_port("127.0.0.1:0"))
 
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def spans(self) -> list[Span]:
-        with self._lock:
-            return list(self._spans)
-
-    def __enter__(self) -> OtlpGrpcReceiver:
+    def _start(self) -> None:
         self._server.start()
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def _stop(self) -> None:
         self._server.stop(grace=None).wait(timeout=5)
