@@ -8,7 +8,6 @@ as needing kube-state-metrics are left out explicitly (there is no cluster here)
 from __future__ import annotations
 
 import importlib.util
-import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_devstack.procs import ManagedProcess, free_port
 
 from tests.chart.promql import RULES, dashboard_queries, instantiate, metric_names
+from tests.integration.dashboard import service_processes
 from tests.integration.dashboard.prometheus import (
     PrometheusServer,
     Target,
@@ -49,7 +49,6 @@ def _missing(modules: tuple[str, ...]) -> list[str]:
 
 MISSING = _missing(REQUIRED_MODULES)
 AUTH_KEYS = {"dash-1": "dashboard-test-signing-key-0123456789abcdef"}
-HUB, GROUP = "telemetry", "rollups"
 
 pytestmark = [
     pytest.mark.integration,
@@ -57,39 +56,6 @@ pytestmark = [
     pytest.mark.skipif(bool(MISSING), reason=f"not written yet: {', '.join(MISSING)}"),
     pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian's prometheus is not installed"),
 ]
-
-
-def _producer(emulator: EmulatorProcess, port: int, admin_port: int, log_dir: Path) -> ManagedProcess:
-    env = {
-        "HOMESEC_PRODUCER_HOST": "127.0.0.1",
-        "HOMESEC_PRODUCER_PORT": str(port),
-        "HOMESEC_PRODUCER_ADMIN_HOST": "127.0.0.1",
-        "HOMESEC_PRODUCER_ADMIN_PORT": str(admin_port),
-        "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(HUB),
-        "HOMESEC_PRODUCER_EVENTHUB_NAME": HUB,
-        "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(AUTH_KEYS),
-        "HOMESEC_PRODUCER_LOG_LEVEL": "warning",
-    }
-    return ManagedProcess.python_module("producer", "homesec_producer", env=env, log_dir=log_dir)
-
-
-def _consumer(
-    emulator: EmulatorProcess, azurite: AzuriteProcess, port: int, prefix: str, log_dir: Path
-) -> ManagedProcess:
-    env = {
-        "HOMESEC_CONSUMER_HOST": "127.0.0.1",
-        "HOMESEC_CONSUMER_PORT": str(free_port()),
-        "HOMESEC_CONSUMER_ADMIN_PORT": str(port),
-        "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(HUB),
-        "HOMESEC_CONSUMER_EVENTHUB_NAME": HUB,
-        "HOMESEC_CONSUMER_CONSUMER_GROUP": GROUP,
-        "HOMESEC_CONSUMER_AUTH_KEYS": json.dumps(AUTH_KEYS),
-        "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": azurite.connection_string,
-        "HOMESEC_CONSUMER_CHECKPOINT_CONTAINER": f"{prefix}-checkpoints",
-        "HOMESEC_CONSUMER_ROLLUP_CONTAINER": f"{prefix}-rollups",
-        "HOMESEC_CONSUMER_LOG_LEVEL": "WARNING",
-    }
-    return ManagedProcess.python_module("consumer", "homesec_consumer", env=env, log_dir=log_dir)
 
 
 @pytest.fixture
@@ -101,8 +67,17 @@ def pipeline(
     azurite.create_containers([f"{container_name}-checkpoints", f"{container_name}-rollups"])
     ports = {"homesec-producer": free_port(), "homesec-consumer": free_port()}  # the admin ports (metrics)
     api_port = free_port()
-    producer = _producer(emulator, api_port, ports["homesec-producer"], logs)
-    consumer = _consumer(emulator, azurite, ports["homesec-consumer"], container_name, logs)
+    producer = service_processes.producer(
+        emulator, port=api_port, admin_port=ports["homesec-producer"], auth_keys=AUTH_KEYS, log_dir=logs
+    )
+    consumer = service_processes.consumer(
+        emulator,
+        azurite,
+        admin_port=ports["homesec-consumer"],
+        prefix=container_name,
+        auth_keys=AUTH_KEYS,
+        log_dir=logs,
+    )
     simulator = ManagedProcess.python_module(
         "simulator", "homesec_devstack.simulator",
         ["--url", f"http://127.0.0.1:{api_port}", "--homes", "200", "--rate", "400",

@@ -8,7 +8,6 @@ prometheus, and an OTLP/HTTP receiver thread standing in for the trace backend.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from homesec_devstack.procs import ManagedProcess, free_port
 
 from scripts.k8s import dashboard
 from tests.chart.promql import instantiate
+from tests.integration.dashboard import service_processes
 from tests.integration.dashboard.prometheus import PrometheusServer, Target
 
 pytestmark = [
@@ -31,7 +31,6 @@ pytestmark = [
 ]
 
 AUTH_KEYS = {"ex-1": "exemplar-test-signing-key-0123456789abcdef"}
-HUB, GROUP = "telemetry", "rollups"
 
 
 @pytest.fixture
@@ -45,25 +44,23 @@ def traced(
     api_port = free_port()
     with OtlpReceiver() as receiver:
         otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "500"}
-        producer = ManagedProcess.python_module("producer", "homesec_producer", env={
-            "HOMESEC_PRODUCER_HOST": "127.0.0.1", "HOMESEC_PRODUCER_PORT": str(api_port),
-            "HOMESEC_PRODUCER_ADMIN_HOST": "127.0.0.1",
-            "HOMESEC_PRODUCER_ADMIN_PORT": str(ports["homesec-producer"]),
-            "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(HUB),
-            "HOMESEC_PRODUCER_EVENTHUB_NAME": HUB, "HOMESEC_PRODUCER_AUTH_KEYS": json.dumps(AUTH_KEYS),
-            "HOMESEC_PRODUCER_LOG_LEVEL": "warning", **otel,
-        }, log_dir=logs)  # fmt: skip
-        consumer = ManagedProcess.python_module("consumer", "homesec_consumer", env={
-            "HOMESEC_CONSUMER_HOST": "127.0.0.1", "HOMESEC_CONSUMER_PORT": str(free_port()),
-            "HOMESEC_CONSUMER_ADMIN_PORT": str(ports["homesec-consumer"]),
-            "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(HUB),
-            "HOMESEC_CONSUMER_EVENTHUB_NAME": HUB, "HOMESEC_CONSUMER_CONSUMER_GROUP": GROUP,
-            "HOMESEC_CONSUMER_AUTH_KEYS": json.dumps(AUTH_KEYS),
-            "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": azurite.connection_string,
-            "HOMESEC_CONSUMER_CHECKPOINT_CONTAINER": f"{container_name}-checkpoints",
-            "HOMESEC_CONSUMER_ROLLUP_CONTAINER": f"{container_name}-rollups",
-            "HOMESEC_CONSUMER_FLUSH_INTERVAL_SECONDS": "2", "HOMESEC_CONSUMER_LOG_LEVEL": "WARNING", **otel,
-        }, log_dir=logs)  # fmt: skip
+        producer = service_processes.producer(
+            emulator,
+            port=api_port,
+            admin_port=ports["homesec-producer"],
+            auth_keys=AUTH_KEYS,
+            log_dir=logs,
+            extra=otel,
+        )
+        consumer = service_processes.consumer(
+            emulator,
+            azurite,
+            admin_port=ports["homesec-consumer"],
+            prefix=container_name,
+            auth_keys=AUTH_KEYS,
+            log_dir=logs,
+            extra={"HOMESEC_CONSUMER_FLUSH_INTERVAL_SECONDS": "2", **otel},
+        )
         simulator = ManagedProcess.python_module(
             "simulator", "homesec_devstack.simulator",
             ["--url", f"http://127.0.0.1:{api_port}", "--homes", "100", "--rate", "200",

@@ -8,7 +8,6 @@ and memory panels), ``python_info`` and ``python_gc_*``, with values of that ver
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 import urllib.request
@@ -21,44 +20,11 @@ from homesec_devstack.emulator_process import EmulatorProcess
 from homesec_devstack.procs import ManagedProcess, free_port
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration.dashboard import service_processes
 from tests.integration.dashboard.prometheus import assert_expositions_pass_promtool
 
 pytestmark = pytest.mark.integration
-AUTH_KEYS = json.dumps({"proc-1": "process-metrics-test-signing-key-0123456789"})
-HUB = "telemetry"
-
-
-def _producer(emulator: EmulatorProcess, admin_port: int, logs: Path) -> ManagedProcess:
-    env = {
-        "HOMESEC_PRODUCER_HOST": "127.0.0.1",
-        "HOMESEC_PRODUCER_PORT": str(free_port()),
-        "HOMESEC_PRODUCER_ADMIN_HOST": "127.0.0.1",
-        "HOMESEC_PRODUCER_ADMIN_PORT": str(admin_port),
-        "HOMESEC_PRODUCER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(HUB),
-        "HOMESEC_PRODUCER_EVENTHUB_NAME": HUB,
-        "HOMESEC_PRODUCER_AUTH_KEYS": AUTH_KEYS,
-        "HOMESEC_PRODUCER_LOG_LEVEL": "warning",
-    }
-    return ManagedProcess.service("producer", "homesec_producer", env=env, log_dir=logs)
-
-
-def _consumer(
-    emulator: EmulatorProcess, azurite: AzuriteProcess, admin_port: int, prefix: str, logs: Path
-) -> ManagedProcess:
-    env = {
-        "HOMESEC_CONSUMER_HOST": "127.0.0.1",
-        "HOMESEC_CONSUMER_PORT": str(free_port()),
-        "HOMESEC_CONSUMER_ADMIN_PORT": str(admin_port),
-        "HOMESEC_CONSUMER_EVENTHUB_CONNECTION_STRING": emulator.connection_string(HUB),
-        "HOMESEC_CONSUMER_EVENTHUB_NAME": HUB,
-        "HOMESEC_CONSUMER_CONSUMER_GROUP": "rollups",
-        "HOMESEC_CONSUMER_AUTH_KEYS": AUTH_KEYS,
-        "HOMESEC_CONSUMER_BLOB_CONNECTION_STRING": azurite.connection_string,
-        "HOMESEC_CONSUMER_CHECKPOINT_CONTAINER": f"{prefix}-checkpoints",
-        "HOMESEC_CONSUMER_ROLLUP_CONTAINER": f"{prefix}-rollups",
-        "HOMESEC_CONSUMER_LOG_LEVEL": "WARNING",
-    }
-    return ManagedProcess.service("consumer", "homesec_consumer", env=env, log_dir=logs)
+AUTH_KEYS = {"proc-1": "process-metrics-test-signing-key-0123456789"}
 
 
 @pytest.fixture
@@ -70,8 +36,17 @@ def services(
     azurite.create_containers([f"{container_name}-checkpoints", f"{container_name}-rollups"])
     ports = {"producer": free_port(), "consumer": free_port()}
     procs = {
-        "producer": _producer(emulator, ports["producer"], logs),
-        "consumer": _consumer(emulator, azurite, ports["consumer"], container_name, logs),
+        "producer": service_processes.producer(
+            emulator, port=free_port(), admin_port=ports["producer"], auth_keys=AUTH_KEYS, log_dir=logs
+        ),
+        "consumer": service_processes.consumer(
+            emulator,
+            azurite,
+            admin_port=ports["consumer"],
+            prefix=container_name,
+            auth_keys=AUTH_KEYS,
+            log_dir=logs,
+        ),
     }
     started: list[ManagedProcess] = []
     try:
