@@ -113,9 +113,9 @@ def _view(event: EventData) -> tuple[Any, ...]:
 def _messages() -> list[Any]:
     """The decoding accelerator's samples plus one with properties, application properties and the
     last-enqueued delivery annotations, each as the SDK's receive path decodes it from the wire."""
-    message_type = type(sample_messages()[0][0])
+    samples = [message for message, _ in sample_messages()]
+    first, message_type = samples[0], type(samples[0])
     properties_type = importlib.import_module("azure.eventhub._pyamqp.message").Properties
-    first = sample_messages()[0][0]
     props = properties_type(
         message_id=str(uuid.UUID(int=1)).encode(), content_type=b"application/json", correlation_id=b"c-1"
     )
@@ -131,7 +131,7 @@ def _messages() -> list[Any]:
             b"runtime_info_retrieval_time_utc": typed(kinds.timestamp, T0_MS + 5)}  # fmt: skip
     extra = message_type(data=first.data, message_annotations=first.message_annotations, properties=props,
                          application_properties={b"k": b"v", b"n": 3}, delivery_annotations=last)  # fmt: skip
-    return [as_received(m)._message for m in (*(m for m, _ in sample_messages()), extra)]
+    return [as_received(m)._message for m in (*samples, extra)]
 
 
 def _through_next_message(message: Any) -> EventData:
@@ -155,7 +155,8 @@ def self_check() -> str | None:
     names = module.EventHubConsumer._next_message_in_buffer.__code__.co_names
     if "EventData" not in names or "_from_message" not in names:
         return "the SDK's receiver does not build events through EventData._from_message"
-    for n, message in enumerate(_messages()):
+    messages = _messages()
+    for n, message in enumerate(messages):
         eager = EventData._from_message(message)
         lazy = LazyEventData._from_message(message)
         if _view(lazy) != _view(eager):
@@ -163,7 +164,7 @@ def self_check() -> str | None:
     before = module.EventData
     try:
         install()
-        built = _through_next_message(_messages()[0])
+        built = _through_next_message(messages[0])
     finally:
         module.EventData = before
     if type(built) is not LazyEventData:
